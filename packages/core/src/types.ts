@@ -1,0 +1,207 @@
+import type { SqlValue } from '@patina/api'
+
+/** An actor (node) id: a UUID in lowercase hyphenated text form, persisted in the database. */
+export type ActorId = string
+
+/** Column id of the row sentinel: the change that creates, deletes or resurrects a row. */
+export const SENTINEL = '-1'
+
+/**
+ * One changed cell (or the row sentinel) inside a changeset.
+ *
+ * `db_version`, `site_id` and `ts` are the same for every change of a transaction,
+ * so they live on the {@link FullChangeset}, not on each change.
+ */
+export interface Change {
+  table: string
+  /** Packed primary key: see `packPk`; byte-identical on every node. */
+  pk: Uint8Array
+  /** Column name, or {@link SENTINEL} for row create/delete/resurrect. */
+  cid: string
+  /** New value; null for the sentinel. */
+  val: SqlValue
+  /** Per-cell write counter; for the sentinel it equals `cl`. */
+  colVersion: number
+  /** Causal length of the row: odd = alive, even = deleted. */
+  cl: number
+  /** Ordinal of this change inside its transaction. */
+  seq: number
+}
+
+/**
+ * A transaction's changes, or a chunk of them. `seqStart..seqEnd` is the seq range this
+ * chunk covers (changes overwritten since may be absent from it); the version is
+ * complete once chunks cover `0..lastSeq`.
+ */
+export interface FullChangeset {
+  kind: 'full'
+  actorId: ActorId
+  version: number
+  /** Hybrid logical clock timestamp of the transaction (see `clock.ts`). */
+  ts: number
+  seqStart: number
+  seqEnd: number
+  lastSeq: number
+  changes: Change[]
+}
+
+/** Versions of an actor that are known to carry no live change any more (cleared). */
+export interface EmptyChangeset {
+  kind: 'empty'
+  actorId: ActorId
+  /** Inclusive range of versions. */
+  versions: [number, number]
+}
+
+export type Changeset = FullChangeset | EmptyChangeset
+
+/** An inclusive range `[start, end]`. */
+export type Range = [number, number]
+
+/**
+ * What a node has and lacks, per actor (Corrosion's `SyncStateV1`).
+ * `need` lists versions at or below `heads[actor]` not yet received; `partialNeed`
+ * lists, for versions received in part, the seq ranges still missing.
+ */
+export interface SyncState {
+  actorId: ActorId
+  heads: Record<ActorId, number>
+  need: Record<ActorId, Range[]>
+  partialNeed: Record<ActorId, Record<number, Range[]>>
+}
+
+/** A statement with optional positional or named parameters (named keys keep their `:`/`@`/`$` prefix). */
+export interface Statement {
+  sql: string
+  params?: SqlValue[] | Record<string, SqlValue>
+}
+
+export interface StatementResult {
+  rowsAffected: number
+  /** seconds */
+  time: number
+}
+
+export interface TransactionResult {
+  results: StatementResult[]
+  /** The new db_version of this node, or null when nothing changed. */
+  version: number | null
+  actorId: ActorId
+  /** The transaction's changes, chunked for broadcast (empty when `version` is null). */
+  changesets: FullChangeset[]
+  /** seconds */
+  time: number
+}
+
+/** A row changed by a commit, reported to change listeners (subscriptions, updates). */
+export interface RowChange {
+  table: string
+  pk: Uint8Array
+  pkValues: SqlValue[]
+  /** Columns whose value may have changed; contains SENTINEL when the row was created, deleted or resurrected. */
+  cids: string[]
+  /** Whether the row is deleted after the commit (causal length even). */
+  deleted: boolean
+}
+
+export interface CommitEvent {
+  source: 'local' | 'remote'
+  rows: RowChange[]
+  /** Versions that became fully applied in this commit. */
+  versions: { actorId: ActorId; version: number }[]
+  /** Transaction timestamps of the applied changesets (for commit-lag metrics). */
+  timestamps: number[]
+}
+
+export interface ApplyResult {
+  /** Changes that won the merge and were written. */
+  applied: number
+  /** Changes that lost the merge (no-ops) or were already known. */
+  ignored: number
+  /** Versions that became complete (applied or cleared). */
+  versions: { actorId: ActorId; version: number }[]
+  /** Changesets buffered because other chunks of their version are missing. */
+  buffered: number
+}
+
+export interface ColumnModel {
+  name: string
+  /** Declared type as written (may be empty). */
+  type: string
+  notNull: boolean
+  /** SQL text of the default expression, or null. */
+  defaultSql: string | null
+  /** 1-based position in the primary key, 0 when not part of it. */
+  pk: number
+}
+
+export interface TableModel {
+  name: string
+  columns: ColumnModel[]
+  /** Primary-key column names, in key order. */
+  pk: string[]
+  /** Non-key column names, in declaration order. */
+  nonPk: string[]
+  /** `CREATE TABLE` text as applied. */
+  sql: string
+  indexes: { name: string; sql: string }[]
+}
+
+export interface SchemaModel {
+  tables: Map<string, TableModel>
+}
+
+export interface ResultColumn {
+  name: string
+  /** Origin table and column when the result column is a plain column reference. */
+  table: string | null
+  column: string | null
+}
+
+export interface QueryCursor {
+  columns: ResultColumn[]
+  /** Rows are produced lazily; the underlying statement is released when iteration ends. */
+  rows: IterableIterator<SqlValue[]>
+}
+
+export interface EngineStats {
+  /** Sum of missing versions over all actors. */
+  gaps: number
+  /** Versions received in part. */
+  partials: number
+  /** Number of actors known. */
+  actors: number
+  /** Local db_version. */
+  version: number
+}
+
+export interface StateEngine {
+  readonly actorId: ActorId
+  /** Current schema. */
+  schema(): SchemaModel
+  /**
+   * Apply `CREATE TABLE` / `CREATE INDEX` SQL additively (new tables, new nullable or defaulted
+   * columns, index changes). Refuses destructive changes. Adding a column writes no change per row.
+   */
+  applySchema(sql: string): { tablesCreated: string[]; columnsAdded: string[]; indexesChanged: string[] }
+  /** Run statements in one SQLite transaction, capturing changes. */
+  transaction(statements: Statement[], opts?: { timeoutMs?: number }): TransactionResult
+  /** Run one read-only statement; rows stream lazily from a read connection. */
+  query(sql: string, params?: Statement['params']): QueryCursor
+  /** Apply remote changesets in one SQLite transaction. */
+  apply(changesets: Changeset[]): ApplyResult
+  /** Per-actor heads, gaps and partials of this node. */
+  syncState(): SyncState
+  /** Changesets this node has that `theirs` lacks, in chunks of at most `maxChunkBytes` (approx.). */
+  changesFor(theirs: SyncState, opts?: { maxChunkBytes?: number }): Generator<Changeset>
+  /** Whether `version` of `actorId` is fully applied (or cleared) here. */
+  contains(actorId: ActorId, version: number): boolean
+  /** Subscribe to commits (local and remote). Returns an unsubscribe function. */
+  onCommit(listener: (event: CommitEvent) => void): () => void
+  /** Total rows of the given tables; unknown tables are reported, not counted. */
+  tableStats(tables: string[]): { totalRowCount: number; invalidTables: string[] }
+  stats(): EngineStats
+  /** Write a consistent copy that can seed a new node (this node's identity removed). */
+  backup(path: string): Promise<void>
+  close(): void
+}

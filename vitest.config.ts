@@ -1,0 +1,27 @@
+import { defaultServerConditions } from 'vite'
+import { defineConfig } from 'vitest/config'
+
+// Tests run against TypeScript sources: the `source` export condition maps every
+// @patina/* package to its src/index.ts, so no build is needed before testing.
+const project = (name: string, include: string[], extra: Record<string, unknown> = {}) => ({
+  extends: true as const,
+  test: { name, include, ...extra },
+})
+
+export default defineConfig({
+  resolve: { conditions: ['source', ...defaultServerConditions] },
+  ssr: { resolve: { conditions: ['source', ...defaultServerConditions] } },
+  test: {
+    environment: 'node',
+    setupFiles: ['./scripts/polyfill.mjs'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    projects: [
+      project('api', ['packages/api/test/**/*.test.ts']),
+      project('core', ['packages/core/test/**/*.test.ts']),
+      project('node', ['packages/node/test/**/*.test.ts']),
+      project('client', ['packages/client/test/**/*.test.ts']),
+      project('integration', ['test/inproc/**/*.test.ts', 'test/process/**/*.test.ts'], { testTimeout: 120_000 }),
+    ],
+  },
+})
