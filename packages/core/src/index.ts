@@ -13,3 +13,23 @@
  * ```
  */
 export * from './types.js'
+export { createStateEngine, type StateEngineOptions } from './engine.js'
+export { createHlc, systemClock, TICKS_PER_MS, type Clock, type Hlc } from './clock.js'
+export {
+  encodeChangeset,
+  decodeChangeset,
+  changesetToWire,
+  changesetFromWire,
+  encodeSyncState,
+  decodeSyncState,
+  validateSyncState,
+  CHANGESET_FORMAT,
+} from './codec/changeset.js'
+export { DEFAULT_DECODE_LIMITS, DEFAULT_CHUNK_BYTES, type DecodeLimits } from './codec/limits.js'
+export { packPk, unpackPk } from './crdt/pk.js'
+export { compareValues } from './crdt/values.js'
+export { remoteCellWins, compareCausalLength } from './crdt/merge.js'
+export { RangeSet } from './versions/range-set.js'
+export { BookedVersions } from './versions/booked-versions.js'
+export { splitStatements, leadingKeyword } from './schema/split.js'
+export * from './store/subs-store.js'

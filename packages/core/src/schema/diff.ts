@@ -1,0 +1,111 @@
+import { PatinaError } from '@patina/api'
+import type { ColumnModel, SchemaModel, TableModel } from '../types.js'
+
+export interface SchemaPlan {
+  newTables: TableModel[]
+  /** Per existing table, the columns to add (in order). */
+  addColumns: { table: string; columns: ColumnModel[] }[]
+  createIndexes: { table: string; name: string; sql: string }[]
+  dropIndexes: { table: string; name: string }[]
+}
+
+const INTERNAL = /^(__patina|sqlite_)/i
+
+/**
+ * Check one table against the replication rules (DESIGN §2): a non-null primary key,
+ * a default for every non-key NOT NULL column, no foreign keys, no UNIQUE constraint
+ * besides the key. Errors name the table, the column and the rule.
+ */
+export function checkTableRules(
+  t: TableModel,
+  extra: { foreignKeys: number; uniqueIndexes: string[]; generated: string[]; withoutRowid: boolean },
+): void {
+  const refuse = (msg: string): never => {
+    throw new PatinaError('PATINA_ERR_SCHEMA_INVALID', `table "${t.name}": ${msg}`)
+  }
+  if (INTERNAL.test(t.name)) refuse('names starting with "__patina" or "sqlite_" are reserved')
+  if (t.pk.length === 0) refuse('a PRIMARY KEY is required (rule: every replicated table has a primary key)')
+  if (extra.foreignKeys > 0) refuse('FOREIGN KEY constraints are not allowed (rule: no foreign keys)')
+  if (extra.uniqueIndexes.length > 0) {
+    refuse(
+      `UNIQUE constraint or index ${extra.uniqueIndexes.join(', ')} is not allowed (rule: no UNIQUE besides the primary key)`,
+    )
+  }
+  for (const g of extra.generated) refuse(`column "${g}": generated columns are not supported`)
+  for (const c of t.columns) {
+    if (c.pk > 0) {
+      const rowidAlias = !extra.withoutRowid && t.pk.length === 1 && c.type.toUpperCase() === 'INTEGER'
+      if (!c.notNull && !rowidAlias && !extra.withoutRowid) {
+        refuse(`column "${c.name}": primary key columns must be NOT NULL (rule: the primary key is non-null)`)
+      }
+    } else if (c.notNull && c.defaultSql === null) {
+      refuse(
+        `column "${c.name}": NOT NULL columns need a DEFAULT (rule: every non-key NOT NULL column has a default)`,
+      )
+    }
+  }
+}
+
+const sameColumn = (a: ColumnModel, b: ColumnModel): boolean =>
+  a.name === b.name &&
+  a.type.toUpperCase() === b.type.toUpperCase() &&
+  a.notNull === b.notNull &&
+  a.defaultSql === b.defaultSql &&
+  a.pk === b.pk
+
+/**
+ * Plan an additive change from `current` to `next`. Tables absent from `next` are kept
+ * (schema files overlay, as in Corrosion). Removing or changing a column, or changing the
+ * key, is destructive and refused.
+ */
+export function planSchemaChange(current: SchemaModel, next: SchemaModel): SchemaPlan {
+  const plan: SchemaPlan = { newTables: [], addColumns: [], createIndexes: [], dropIndexes: [] }
+  const destructive = (msg: string): never => {
+    throw new PatinaError('PATINA_ERR_SCHEMA_DESTRUCTIVE', msg)
+  }
+  for (const t of next.tables.values()) {
+    const cur = current.tables.get(t.name)
+    if (cur === undefined) {
+      plan.newTables.push(t)
+      for (const ix of t.indexes) plan.createIndexes.push({ table: t.name, ...ix })
+      continue
+    }
+    if (cur.pk.join(',') !== t.pk.join(',')) {
+      destructive(
+        `table "${t.name}": primary key changed from (${cur.pk.join(', ')}) to (${t.pk.join(', ')}); key changes are destructive and refused`,
+      )
+    }
+    const added: ColumnModel[] = []
+    cur.columns.forEach((c, i) => {
+      const n = t.columns[i]
+      if (n === undefined || n.name !== c.name) {
+        const has = t.columns.find((x) => x.name === c.name)
+        if (has === undefined)
+          destructive(
+            `table "${t.name}": column "${c.name}" removed; removing columns is destructive and refused`,
+          )
+        destructive(`table "${t.name}": column "${c.name}" moved; new columns must be added at the end`)
+      }
+      if (!sameColumn(c, n as ColumnModel)) {
+        destructive(
+          `table "${t.name}": column "${c.name}" definition changed; changing a column is destructive and refused`,
+        )
+      }
+    })
+    for (const c of t.columns.slice(cur.columns.length)) {
+      if (c.pk > 0) destructive(`table "${t.name}": new column "${c.name}" cannot be part of the primary key`)
+      added.push(c)
+    }
+    if (added.length > 0) plan.addColumns.push({ table: t.name, columns: added })
+    const curIx = new Map(cur.indexes.map((i) => [i.name, i.sql]))
+    const nextIx = new Map(t.indexes.map((i) => [i.name, i.sql]))
+    for (const [name, sql] of nextIx) {
+      const old = curIx.get(name)
+      if (old === sql) continue
+      if (old !== undefined) plan.dropIndexes.push({ table: t.name, name })
+      plan.createIndexes.push({ table: t.name, name, sql })
+    }
+    for (const name of curIx.keys()) if (!nextIx.has(name)) plan.dropIndexes.push({ table: t.name, name })
+  }
+  return plan
+}

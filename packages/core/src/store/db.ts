@@ -1,0 +1,78 @@
+import Database from 'better-sqlite3'
+import type { Database as Db } from 'better-sqlite3'
+
+/** Internal tables; every name starts with `__patina` and user SQL may not write them. */
+const INTERNAL_DDL = `
+CREATE TABLE IF NOT EXISTS __patina_meta (key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS __patina_sites (ord INTEGER PRIMARY KEY, actor_id TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS __patina_tables (ord INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS __patina_vers (
+  site INTEGER NOT NULL, db_version INTEGER NOT NULL, seq INTEGER NOT NULL,
+  tbl INTEGER NOT NULL, pk BLOB NOT NULL, ts INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+  PRIMARY KEY (site, db_version, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS __patina_heads (site INTEGER PRIMARY KEY, head INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS __patina_gaps (site INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+  PRIMARY KEY (site, start)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS __patina_partials (site INTEGER NOT NULL, db_version INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL, ts INTEGER NOT NULL, seqs TEXT NOT NULL, PRIMARY KEY (site, db_version)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS __patina_buffered (site INTEGER NOT NULL, db_version INTEGER NOT NULL, seq_start INTEGER NOT NULL,
+  data BLOB NOT NULL, PRIMARY KEY (site, db_version, seq_start)) WITHOUT ROWID;
+`
+
+export interface OpenOptions {
+  /** SQLite page cache for the writer, in KiB. */
+  cacheSizeKib?: number
+}
+
+export function openWriter(path: string, opts: OpenOptions = {}): Db {
+  const db = new Database(path)
+  if (path !== ':memory:') db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.pragma('foreign_keys = OFF')
+  db.pragma('recursive_triggers = OFF')
+  db.pragma('busy_timeout = 5000')
+  db.pragma(`cache_size = -${opts.cacheSizeKib ?? 65536}`)
+  db.exec(INTERNAL_DDL)
+  return db
+}
+
+export function openReader(path: string): Db {
+  const db = new Database(path, { readonly: true, fileMustExist: true })
+  db.pragma('busy_timeout = 5000')
+  return db
+}
+
+/**
+ * A small pool of read-only connections. A better-sqlite3 connection cannot run
+ * another statement while one is being iterated, so every streaming read takes a
+ * connection of its own and gives it back when its iteration ends.
+ */
+export class ReaderPool {
+  private idle: Db[] = []
+  private all = new Set<Db>()
+  constructor(
+    private readonly path: string,
+    private readonly maxIdle = 8,
+  ) {}
+
+  acquire(): Db {
+    const db = this.idle.pop() ?? openReader(this.path)
+    this.all.add(db)
+    return db
+  }
+
+  release(db: Db): void {
+    if (!db.open) return
+    if (this.idle.length < this.maxIdle) this.idle.push(db)
+    else {
+      this.all.delete(db)
+      db.close()
+    }
+  }
+
+  close(): void {
+    for (const db of this.all) if (db.open) db.close()
+    this.all.clear()
+    this.idle = []
+  }
+}
