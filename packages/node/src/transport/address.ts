@@ -7,7 +7,8 @@
 import { PatinaError } from '@patina/api'
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/
 
 function invalid(key: string, value: string, why: string): PatinaError {
   return new PatinaError(
@@ -59,5 +60,7 @@ export function peerIdOfMultiaddr(ma: string): string | null {
 
 /** Whether `value` looks like a bare peer id rather than an address. */
 export function isBarePeerId(value: string): boolean {
-  return !value.includes('/') && !value.includes(':') && /^[1-9A-HJ-NP-Za-km-z]{30,}$|^b[a-z2-7]{50,}$/.test(value)
+  return (
+    !value.includes('/') && !value.includes(':') && /^[1-9A-HJ-NP-Za-km-z]{30,}$|^b[a-z2-7]{50,}$/.test(value)
+  )
 }

@@ -18,7 +18,10 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
 export type ByteChunk = Uint8Array | { subarray(): Uint8Array }
 
 /** Splits a stream of byte chunks into frames. */
-export async function* decodeFrames(source: AsyncIterable<ByteChunk>, maxFrameBytes: number): AsyncGenerator<Uint8Array> {
+export async function* decodeFrames(
+  source: AsyncIterable<ByteChunk>,
+  maxFrameBytes: number,
+): AsyncGenerator<Uint8Array> {
   let buf: Uint8Array = new Uint8Array(0)
   for await (const raw of source) {
     const chunk = raw instanceof Uint8Array ? raw : raw.subarray()
@@ -46,6 +49,9 @@ export async function* decodeFrames(source: AsyncIterable<ByteChunk>, maxFrameBy
     buf = offset === 0 ? buf : buf.slice(offset)
   }
   if (buf.byteLength > 0) {
-    throw new PatinaError('PATINA_ERR_MESSAGE_INVALID', `stream ended inside a frame (${buf.byteLength} bytes left)`)
+    throw new PatinaError(
+      'PATINA_ERR_MESSAGE_INVALID',
+      `stream ended inside a frame (${buf.byteLength} bytes left)`,
+    )
   }
 }

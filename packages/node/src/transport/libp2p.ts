@@ -73,9 +73,13 @@ export async function loadOrCreateIdentity(path: string): Promise<PrivateKey> {
     try {
       return privateKeyFromProtobuf(readFileSync(path))
     } catch (err) {
-      throw new PatinaError('PATINA_ERR_CONFIG_INVALID', `node identity file ${path} is not a libp2p private key`, {
-        cause: err,
-      })
+      throw new PatinaError(
+        'PATINA_ERR_CONFIG_INVALID',
+        `node identity file ${path} is not a libp2p private key`,
+        {
+          cause: err,
+        },
+      )
     }
   }
   const key = await generateKeyPair('Ed25519')
@@ -108,7 +112,8 @@ export function createLibp2pTransport(options: Libp2pTransportOptions = {}): Tra
   const announceAddrs = options.announce?.map((a) => toMultiaddrString(a, 'gossip.external_addr'))
 
   const requireNode = (): Libp2p<Services> => {
-    if (node === null || stopping) throw new PatinaError('PATINA_ERR_CLOSED', 'libp2p transport is not started')
+    if (node === null || stopping)
+      throw new PatinaError('PATINA_ERR_CLOSED', 'libp2p transport is not started')
     return node
   }
   const emitPeer = (e: PeerEvent): void => {
@@ -129,12 +134,16 @@ export function createLibp2pTransport(options: Libp2pTransportOptions = {}): Tra
       protocol: stream.protocol,
       async send(frame) {
         if (stream.status !== 'open' || stream.writeStatus !== 'writable') {
-          throw new PatinaError('PATINA_ERR_CLOSED', `stream ${stream.protocol} to ${remotePeer} is ${stream.status}`)
+          throw new PatinaError(
+            'PATINA_ERR_CLOSED',
+            `stream ${stream.protocol} to ${remotePeer} is ${stream.status}`,
+          )
         }
         if (!stream.send(encodeFrame(frame))) await stream.onDrain()
       },
       frames() {
-        if (iterated) throw new PatinaError('PATINA_ERR_INTERNAL', 'FramedStream.frames() may be iterated once')
+        if (iterated)
+          throw new PatinaError('PATINA_ERR_INTERNAL', 'FramedStream.frames() may be iterated once')
         iterated = true
         return decodeFrames(stream, o.maxFrameBytes)
       },
@@ -151,7 +160,11 @@ export function createLibp2pTransport(options: Libp2pTransportOptions = {}): Tra
     }
   }
 
-  const registerHandler = async (n: Libp2p<Services>, protocol: string, handler: StreamHandler): Promise<void> => {
+  const registerHandler = async (
+    n: Libp2p<Services>,
+    protocol: string,
+    handler: StreamHandler,
+  ): Promise<void> => {
     await n.handle(
       protocol,
       async (stream, connection) => {
@@ -192,7 +205,10 @@ export function createLibp2pTransport(options: Libp2pTransportOptions = {}): Tra
           : await generateKeyPair('Ed25519')
       const n = await createLibp2p<Services>({
         privateKey,
-        addresses: { listen: listenAddrs, ...(announceAddrs !== undefined ? { announce: announceAddrs } : {}) },
+        addresses: {
+          listen: listenAddrs,
+          ...(announceAddrs !== undefined ? { announce: announceAddrs } : {}),
+        },
         transports: [tcp()],
         connectionEncrypters: [noise()],
         streamMuxers: [yamux()],
@@ -234,7 +250,9 @@ export function createLibp2pTransport(options: Libp2pTransportOptions = {}): Tra
         }
         emitPeer({ type: 'connect', peer })
       })
-      n.addEventListener('peer:disconnect', (e) => emitPeer({ type: 'disconnect', peer: e.detail.toString() }))
+      n.addEventListener('peer:disconnect', (e) =>
+        emitPeer({ type: 'disconnect', peer: e.detail.toString() }),
+      )
       n.services.pubsub.addEventListener('gossipsub:message', (e) => {
         const { msg, propagationSource } = e.detail
         const from = msg.type === 'signed' ? msg.from.toString() : propagationSource.toString()
@@ -293,7 +311,11 @@ export function createLibp2pTransport(options: Libp2pTransportOptions = {}): Tra
     async openStream(peer, protocol, opts) {
       const n = requireNode()
       if (blocked.has(peer)) throw new PatinaError('PATINA_ERR_CLOSED', `peer ${peer} is blocked`)
-      const stream = await n.dialProtocol(toPeerId(peer), protocol, opts?.signal ? { signal: opts.signal } : {})
+      const stream = await n.dialProtocol(
+        toPeerId(peer),
+        protocol,
+        opts?.signal ? { signal: opts.signal } : {},
+      )
       return wrapStream(stream, peer)
     },
 

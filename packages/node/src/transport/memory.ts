@@ -48,7 +48,12 @@ export interface MemoryNetworkOptions {
   seenCacheSize?: number
 }
 
-export const DEFAULT_MEMORY_FAULTS: MemoryFaults = { dropRate: 0, duplicateRate: 0, minDelayMs: 0, maxDelayMs: 1 }
+export const DEFAULT_MEMORY_FAULTS: MemoryFaults = {
+  dropRate: 0,
+  duplicateRate: 0,
+  minDelayMs: 0,
+  maxDelayMs: 1,
+}
 
 export interface MemoryNetworkStats {
   published: number
@@ -97,7 +102,8 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
   const key = (a: string, b: string): string => `${a}\u0000${b}`
   const isBlocked = (from: string, to: string): boolean => blocked.has(key(from, to))
   const reachable = (a: string, b: string): boolean => !isBlocked(a, b) && !isBlocked(b, a)
-  const delay = (): number => faults.minDelayMs + random() * Math.max(0, faults.maxDelayMs - faults.minDelayMs)
+  const delay = (): number =>
+    faults.minDelayMs + random() * Math.max(0, faults.maxDelayMs - faults.minDelayMs)
 
   const onLinkChanged = (a: string, b: string): void => {
     const na = nodes.get(a)
@@ -153,7 +159,8 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
         })
       }
       if (this.error !== null) throw this.error
-      if (this.writeClosed) throw closedError(`stream ${this.protocol} to ${this.remotePeer} is closed for writing`)
+      if (this.writeClosed)
+        throw closedError(`stream ${this.protocol} to ${this.remotePeer} is closed for writing`)
       if (!reachable(this.owner.peerId, this.remotePeer)) {
         const err = closedError(`stream ${this.protocol} to ${this.remotePeer}: peer unreachable`)
         this.abort(err)
@@ -244,7 +251,12 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
     async publish(topic: string, data: Uint8Array): Promise<void> {
       if (!this.started) throw closedError(`transport ${this.peerId} is not started`)
       stats.published++
-      const env: TopicEnvelope = { id: `${this.peerId}#${++msgCounter}`, topic, origin: this.peerId, data: data.slice() }
+      const env: TopicEnvelope = {
+        id: `${this.peerId}#${++msgCounter}`,
+        topic,
+        origin: this.peerId,
+        data: data.slice(),
+      }
       this.markSeen(env.id)
       for (const peer of this.connections) this.sendHop(peer, env)
     }
@@ -279,7 +291,8 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
     async dial(addr: string, opts?: { signal?: AbortSignal }): Promise<string> {
       const peer = addr
       if (!this.started) throw closedError(`transport ${this.peerId} is not started`)
-      if (peer === this.peerId) throw new PatinaError('PATINA_ERR_PARAM_INVALID', `cannot dial self (${peer})`)
+      if (peer === this.peerId)
+        throw new PatinaError('PATINA_ERR_PARAM_INVALID', `cannot dial self (${peer})`)
       if (this.connections.has(peer)) return peer
       await sleep(clock, 2 * delay(), opts?.signal)
       const remote = nodes.get(peer)
@@ -402,7 +415,8 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
     random,
     clock,
     newTransport(name) {
-      if (nodes.has(name)) throw new PatinaError('PATINA_ERR_PARAM_INVALID', `memory transport name "${name}" is taken`)
+      if (nodes.has(name))
+        throw new PatinaError('PATINA_ERR_PARAM_INVALID', `memory transport name "${name}" is taken`)
       const t = new MemoryTransport(name)
       nodes.set(name, t)
       return t

@@ -92,7 +92,10 @@ describe('libp2p transport', () => {
     // the inbound side may finish its handshake before the gater closes it, but no connection survives
     await b.dial(hostPort(a)).catch(() => null)
     await expect(a.dial(hostPort(b))).rejects.toThrow()
-    await waitFor(() => !a.connectedPeers().includes(b.peerId) && !b.connectedPeers().includes(a.peerId), 'closed')
+    await waitFor(
+      () => !a.connectedPeers().includes(b.peerId) && !b.connectedPeers().includes(a.peerId),
+      'closed',
+    )
     await expect(a.ping(b.peerId, { timeoutMs: 2000 })).rejects.toThrow()
     a.unblock(b.peerId)
     expect(await b.dial(hostPort(a))).toBe(a.peerId)
