@@ -61,7 +61,8 @@ export function decodeRowClock(b: Uint8Array): RowClock {
 
 /** The (site, dbv) pairs still referenced by the sentinel or a cell. */
 export function liveRefs(c: RowClock): Set<string> {
-  const out = new Set<string>([refKey(c.sentinel.site, c.sentinel.dbv)])
+  const out = new Set<string>()
+  if (c.sentinel.site !== 0) out.add(refKey(c.sentinel.site, c.sentinel.dbv))
   for (const x of c.cols.values()) out.add(refKey(x.site, x.dbv))
   return out
 }

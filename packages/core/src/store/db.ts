@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS __patina_gaps (site INTEGER NOT NULL, start INTEGER N
 CREATE TABLE IF NOT EXISTS __patina_partials (site INTEGER NOT NULL, db_version INTEGER NOT NULL,
   last_seq INTEGER NOT NULL, ts INTEGER NOT NULL, seqs TEXT NOT NULL, PRIMARY KEY (site, db_version)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS __patina_buffered (site INTEGER NOT NULL, db_version INTEGER NOT NULL, seq_start INTEGER NOT NULL,
-  data BLOB NOT NULL, PRIMARY KEY (site, db_version, seq_start)) WITHOUT ROWID;
+  seq_end INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (site, db_version, seq_start, seq_end)) WITHOUT ROWID;
 `
 
 export interface OpenOptions {

@@ -135,10 +135,10 @@ export class StateStore implements StateEngine {
       ),
       delPartial: db.prepare(`DELETE FROM __patina_partials WHERE site = ? AND db_version = ?`),
       insBuffered: db.prepare(
-        `INSERT OR IGNORE INTO __patina_buffered (site, db_version, seq_start, data) VALUES (?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO __patina_buffered (site, db_version, seq_start, seq_end, data) VALUES (?, ?, ?, ?, ?)`,
       ),
       getBuffered: db.prepare(
-        `SELECT data FROM __patina_buffered WHERE site = ? AND db_version = ? ORDER BY seq_start`,
+        `SELECT data FROM __patina_buffered WHERE site = ? AND db_version = ? ORDER BY seq_start, seq_end`,
       ),
       delBuffered: db.prepare(`DELETE FROM __patina_buffered WHERE site = ? AND db_version BETWEEN ? AND ?`),
       insVers: db.prepare(
@@ -792,14 +792,20 @@ export class StateStore implements StateEngine {
           this.checkKnown(cs)
           this.hlc.observe(cs.ts)
           snap(site, b)
-          if (cs.seqStart === 0 && cs.seqEnd === cs.lastSeq && !b.partials.has(cs.version)) {
+          if (cs.seqStart === 0 && cs.seqEnd === cs.lastSeq) {
+            // A chunk covering the whole version supersedes anything buffered for it.
             this.mergeChanges(site, cs, result, rows)
+            if (b.partials.has(cs.version)) {
+              ;(this.s['delBuffered'] as DbStatement).run(site, cs.version, cs.version)
+              partialsOf(site).add(cs.version)
+            }
             b.markComplete(cs.version)
           } else {
             ;(this.s['insBuffered'] as DbStatement).run(
               site,
               cs.version,
               cs.seqStart,
+              cs.seqEnd,
               bufferPackr.pack(changesetToWire(cs)),
             )
             partialsOf(site).add(cs.version)
@@ -914,7 +920,10 @@ export class StateStore implements StateEngine {
       }
       if (c.cl > clock.cl) {
         clock.cl = c.cl
-        clock.sentinel = { site, dbv: cs.version, seq: c.seq }
+        // A column change can reveal a newer life before its sentinel arrives; the
+        // sentinel's origin stays unknown (site 0) until the sentinel change itself comes.
+        clock.sentinel =
+          c.cid === SENTINEL ? { site, dbv: cs.version, seq: c.seq } : { site: 0, dbv: 0, seq: 0 }
         clock.cols.clear()
         winners.clear()
         reset = true
@@ -922,7 +931,11 @@ export class StateStore implements StateEngine {
         minSeq = Math.min(minSeq, c.seq)
         if (c.cid === SENTINEL) continue
       } else if (c.cid === SENTINEL) {
-        result.ignored++
+        if (clock.sentinel.site === 0) {
+          clock.sentinel = { site, dbv: cs.version, seq: c.seq }
+          won++
+          minSeq = Math.min(minSeq, c.seq)
+        } else result.ignored++
         continue
       }
       const local = clock.cols.get(c.cid)
