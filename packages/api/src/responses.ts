@@ -1,5 +1,5 @@
 /** `POST /v1/transactions` result per statement. */
-export type ExecResult = { rows_affected: number; time: number } | { error: string }
+export type ExecResult = { rows_affected: number; time: number } | { error: string; code?: string }
 
 /** `POST /v1/transactions` response body (Corrosion's `ExecResponse`). */
 export interface ExecResponse {

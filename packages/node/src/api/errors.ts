@@ -1,0 +1,75 @@
+import { ERROR_CODES, PatinaError, isErrorCode, type ErrorBody, type ErrorCode } from '@patina/api'
+import type { FastifyInstance } from 'fastify'
+
+/**
+ * The one place where errors become HTTP answers: `PatinaError` codes map to statuses
+ * through `ERROR_CODES` (`@patina/api`), fastify's own errors (body too large, malformed
+ * JSON, unsupported content type) and raw SQLite errors are first turned into typed errors.
+ */
+export function toPatinaError(err: unknown): PatinaError {
+  if (err instanceof PatinaError) return err
+  if (err !== null && typeof err === 'object') {
+    const e = err as { code?: unknown; message?: unknown; name?: unknown; statusCode?: unknown }
+    const message = typeof e.message === 'string' ? e.message : String(err)
+    if (isErrorCode(e.code)) return new PatinaError(e.code, message, { cause: err })
+    switch (e.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return new PatinaError(
+          'PATINA_ERR_BODY_TOO_LARGE',
+          `request body is larger than the limit (${message})`,
+          {
+            cause: err,
+          },
+        )
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return new PatinaError('PATINA_ERR_BODY_INVALID', message, { cause: err })
+    }
+    if (e.name === 'SyntaxError') {
+      return new PatinaError('PATINA_ERR_BODY_INVALID', `request body is not valid JSON: ${message}`, {
+        cause: err,
+      })
+    }
+    if (e.name === 'SqliteError') return new PatinaError('PATINA_ERR_SQL', message, { cause: err })
+    if (e.name === 'RangeError' || e.name === 'TypeError') {
+      // better-sqlite3 reports binding problems (wrong parameter count, unknown named parameter) this way.
+      if (/bind|parameter/i.test(message))
+        return new PatinaError('PATINA_ERR_PARAM_INVALID', message, { cause: err })
+    }
+    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+      return new PatinaError('PATINA_ERR_BODY_INVALID', message, { cause: err })
+    }
+    return new PatinaError('PATINA_ERR_INTERNAL', message, { cause: err })
+  }
+  return new PatinaError('PATINA_ERR_INTERNAL', String(err))
+}
+
+export function statusOf(code: ErrorCode): number {
+  return ERROR_CODES[code]
+}
+
+export function errorBody(err: PatinaError): ErrorBody {
+  return { error: err.message, code: err.code }
+}
+
+/** Installs the error handler that turns every thrown error into `{"error","code"}` with its status. */
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err, request, reply) => {
+    const pe = toPatinaError(err)
+    const status = pe.status
+    if (status >= 500) request.log.error({ err, code: pe.code }, 'request failed')
+    else request.log.debug({ code: pe.code, msg: pe.message }, 'request refused')
+    void reply.code(status).type('application/json').send(errorBody(pe))
+  })
+  app.setNotFoundHandler((request, reply) => {
+    void reply
+      .code(404)
+      .type('application/json')
+      .send({
+        error: `no route for ${request.method} ${request.url}`,
+        code: 'PATINA_ERR_NOT_FOUND',
+      } satisfies ErrorBody)
+  })
+}

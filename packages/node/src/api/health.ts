@@ -1,0 +1,76 @@
+import { PatinaError, type HealthResponse } from '@patina/api'
+
+/** Thresholds of `GET /v1/health` (Corrosion's `HealthQuery`); unset = not checked. */
+export interface HealthThresholds {
+  gaps?: number
+  p99_lag?: number
+  max_queue?: number
+  queue_size?: number
+  /** Status answered when unhealthy (default 503). */
+  failure_status?: number
+}
+
+export interface HealthFacts {
+  gaps: number
+  members: number
+  /** p99 commit lag in seconds; null when no samples exist. */
+  p99LagSec: number | null
+  queueSize: number
+}
+
+/**
+ * Pure decision of `GET /v1/health`, as Corrosion's `api_v1_health`: unhealthy when
+ * `gaps > gaps`, or `queue_size > max_queue`, or `p99_lag > p99_lag` and (no `queue_size`
+ * threshold, or `queue_size > queue_size`). Without lag samples the answer is the failure
+ * status with `no p99 lag information available`.
+ */
+export function evaluateHealth(
+  facts: HealthFacts,
+  t: HealthThresholds,
+): { status: number; body: HealthResponse | { error: string } } {
+  const failure = t.failure_status ?? 503
+  if (facts.p99LagSec === null)
+    return { status: failure, body: { error: 'no p99 lag information available' } }
+  const lag = facts.p99LagSec
+  const unhealthy =
+    (t.gaps !== undefined && facts.gaps > t.gaps) ||
+    (t.max_queue !== undefined && facts.queueSize > t.max_queue) ||
+    (t.p99_lag !== undefined &&
+      lag > t.p99_lag &&
+      (t.queue_size === undefined || facts.queueSize > t.queue_size))
+  return {
+    status: unhealthy ? failure : 200,
+    body: {
+      response: { gaps: facts.gaps, members: facts.members, p99_lag: lag, queue_size: facts.queueSize },
+    },
+  }
+}
+
+/** Parses the health thresholds from a query string; errors name the key and value. */
+export function parseHealthThresholds(query: Record<string, unknown>): HealthThresholds {
+  const out: HealthThresholds = {}
+  const num = (key: keyof HealthThresholds, integer: boolean): void => {
+    const raw = query[key]
+    if (raw === undefined) return
+    const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN
+    if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
+      throw new PatinaError(
+        'PATINA_ERR_PARAM_INVALID',
+        `${key} value ${JSON.stringify(raw)} must be ${integer ? 'an integer' : 'a number'} >= 0`,
+      )
+    }
+    out[key] = n
+  }
+  num('gaps', true)
+  num('p99_lag', false)
+  num('max_queue', true)
+  num('queue_size', true)
+  num('failure_status', true)
+  if (out.failure_status !== undefined && (out.failure_status < 100 || out.failure_status > 599)) {
+    throw new PatinaError(
+      'PATINA_ERR_PARAM_INVALID',
+      `failure_status value ${out.failure_status} must be an HTTP status between 100 and 599`,
+    )
+  }
+  return out
+}

@@ -1,0 +1,131 @@
+import { PassThrough } from 'node:stream'
+import { lines } from './json.js'
+
+/**
+ * An NDJSON response body with a bounded buffer.
+ *
+ * Lines from a *source* (a snapshot, a replay, query rows) are written with backpressure:
+ * the producer waits for `drain`. Live lines (subscription changes) are pushed with
+ * {@link NdjsonSink.write}, never wait, and queue behind an active source. When the bytes
+ * held for the client (queued + unread in the stream) exceed `maxBufferBytes`, the sink
+ * writes one `error` line and ends: a slow client never slows anyone else down and never
+ * holds unbounded memory. The error is fatal for the client, which resumes with `from`.
+ */
+export interface NdjsonSink {
+  /** The body to hand to `reply.send`. */
+  readonly stream: PassThrough
+  /** Whether the sink has ended (by `end`, `fail`, overflow or client disconnect). */
+  readonly closed: boolean
+  /** Queues a live line; returns false when the sink is closed (the line is dropped). */
+  write(line: string): boolean
+  /** Writes every line of `source` respecting backpressure; live lines wait behind it. */
+  pipeFrom(source: Iterable<string> | AsyncIterable<string>): Promise<void>
+  /** Writes an `error` event and ends the stream. */
+  fail(message: string): void
+  end(): void
+  /** Called once when the sink closes, for any reason. */
+  onClose(cb: () => void): void
+}
+
+export interface NdjsonSinkOptions {
+  maxBufferBytes: number
+  /** Message of the `error` event sent on overflow. */
+  overflowMessage?: string
+}
+
+export function createNdjsonSink(opts: NdjsonSinkOptions): NdjsonSink {
+  const stream = new PassThrough()
+  let closed = false
+  let sourceActive = false
+  const queue: string[] = []
+  let queuedBytes = 0
+  const closeCbs: (() => void)[] = []
+
+  const onClosed = (): void => {
+    if (closed) return
+    closed = true
+    queue.length = 0
+    queuedBytes = 0
+    for (const cb of closeCbs.splice(0)) cb()
+  }
+  stream.once('close', onClosed)
+  stream.once('error', onClosed)
+
+  const overflow = (): void => {
+    fail(
+      opts.overflowMessage ??
+        `stream buffer exceeded ${opts.maxBufferBytes} bytes: the client reads too slowly; resume with from=<last change id>`,
+    )
+  }
+
+  const waitDrain = (): Promise<void> =>
+    new Promise((resolve) => {
+      const done = (): void => {
+        stream.off('drain', done)
+        stream.off('close', done)
+        resolve()
+      }
+      stream.on('drain', done)
+      stream.on('close', done)
+    })
+
+  function write(line: string): boolean {
+    if (closed) return false
+    if (sourceActive || queue.length > 0) {
+      queue.push(line)
+      queuedBytes += line.length
+      if (queuedBytes + stream.writableLength > opts.maxBufferBytes) overflow()
+      return !closed
+    }
+    stream.write(line)
+    if (stream.writableLength > opts.maxBufferBytes) overflow()
+    return !closed
+  }
+
+  async function pipeFrom(source: Iterable<string> | AsyncIterable<string>): Promise<void> {
+    if (closed) return
+    sourceActive = true
+    try {
+      for await (const line of source) {
+        if (closed) return
+        if (!stream.write(line)) await waitDrain()
+      }
+      while (queue.length > 0 && !closed) {
+        const line = queue.shift() as string
+        queuedBytes -= line.length
+        if (!stream.write(line)) await waitDrain()
+      }
+    } finally {
+      sourceActive = false
+    }
+  }
+
+  function fail(message: string): void {
+    if (closed) return
+    queue.length = 0
+    queuedBytes = 0
+    stream.end(lines.error(message))
+    onClosed()
+  }
+
+  function end(): void {
+    if (closed) return
+    stream.end()
+    onClosed()
+  }
+
+  return {
+    stream,
+    get closed() {
+      return closed
+    },
+    write,
+    pipeFrom,
+    fail,
+    end,
+    onClose(cb) {
+      if (closed) cb()
+      else closeCbs.push(cb)
+    },
+  }
+}
