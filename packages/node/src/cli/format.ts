@@ -1,0 +1,101 @@
+/**
+ * Pure output formatting and argument parsing for the CLI. Corrosion's `query` prints each row
+ * as its cells joined by `|` (NULL as an empty string), `--columns` adds a header line of the
+ * same form, and `exec` prints `Rows affected: N`; `plain` keeps that format, `table` aligns
+ * columns for people, `json` prints one JSON object per row for scripts.
+ */
+import type { JsonParam, JsonSqlValue, MemberInfo } from '@patina/api'
+
+export const QUERY_FORMATS = ['plain', 'table', 'json'] as const
+export type QueryFormat = (typeof QUERY_FORMATS)[number]
+
+/**
+ * A `--param` value, as Corrosion's CLI takes it but typed: JSON when the text parses as JSON
+ * (`42`, `3.5`, `null`, `true`, `"42"`, `[1,2]`), the text itself otherwise (`some-id`).
+ */
+export function parseParam(text: string): JsonParam {
+  try {
+    return JSON.parse(text) as JsonParam
+  } catch {
+    return text
+  }
+}
+
+/** The statement for `exec`/`query`: the bare SQL, or `[sql, params]` when params are given. */
+export function statementOf(sql: string, params: readonly string[]): string | [string, JsonParam[]] {
+  return params.length === 0 ? sql : [sql, params.map(parseParam)]
+}
+
+/** A cell as text: NULL is empty (as Corrosion prints it), blobs are `x'hex'`. */
+export function formatCell(v: JsonSqlValue): string {
+  if (v === null) return ''
+  if (Array.isArray(v)) return `x'${Buffer.from(v).toString('hex')}'`
+  return String(v)
+}
+
+/** Corrosion's line format: cells joined by `|`. */
+export function formatPlainRow(cells: readonly JsonSqlValue[]): string {
+  return cells.map(formatCell).join('|')
+}
+
+/** A row as a JSON object keyed by column name (blobs stay byte arrays). */
+export function rowObject(
+  columns: readonly string[],
+  cells: readonly JsonSqlValue[],
+): Record<string, JsonSqlValue> {
+  const o: Record<string, JsonSqlValue> = {}
+  columns.forEach((c, i) => {
+    o[c] = cells[i] ?? null
+  })
+  return o
+}
+
+const width = (s: string) => [...s].length
+
+/** Aligned table with a header and a rule; NULL shown as `NULL` so it differs from ''. */
+export function renderTable(columns: readonly string[], rows: readonly (readonly JsonSqlValue[])[]): string {
+  const text = rows.map((r) => columns.map((_, i) => (r[i] === null ? 'NULL' : formatCell(r[i] ?? null))))
+  const widths = columns.map((c, i) => Math.max(width(c), ...text.map((r) => width(r[i] ?? ''))))
+  const pad = (s: string, i: number) => s + ' '.repeat((widths[i] ?? 0) - width(s))
+  const line = (cells: readonly string[]) => cells.map(pad).join(' | ').trimEnd()
+  const out = [line(columns), widths.map((w) => '-'.repeat(w)).join('-+-')]
+  for (const r of text) out.push(line(r))
+  out.push(`(${rows.length} row${rows.length === 1 ? '' : 's'})`)
+  return out.join('\n') + '\n'
+}
+
+/** `cluster members` as a table. */
+export function renderMembers(members: readonly MemberInfo[]): string {
+  const columns = ['actor_id', 'state', 'region', 'api_addr', 'gossip_addrs', 'rtt_ms', '']
+  const rows = members.map((m) => [
+    m.actor_id,
+    m.state,
+    m.region,
+    m.api_addr,
+    m.gossip_addrs.join(','),
+    m.rtt_ms === null ? null : Math.round(m.rtt_ms * 10) / 10,
+    m.self ? '(self)' : '',
+  ])
+  return renderTable(columns, rows).replace(
+    /\(\d+ rows?\)\n$/,
+    `(${members.length} member${members.length === 1 ? '' : 's'})\n`,
+  )
+}
+
+/** `12.3 MiB` */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let v = n
+  let u = 0
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024
+    u++
+  }
+  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`
+}
+
+/** `restoring  45% (12.3 MiB of 27.0 MiB)` */
+export function formatProgress(label: string, done: number, total: number): string {
+  const pct = total === 0 ? 100 : Math.floor((done / total) * 100)
+  return `${label} ${String(pct).padStart(3)}% (${formatBytes(done)} of ${formatBytes(total)})`
+}

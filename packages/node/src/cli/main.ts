@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+/**
+ * Entry point of the `patina` binary: `pnpm patina --help` from the repository root, or the
+ * installed `patina` bin.
+ */
+import '../polyfill.js'
+import { createDefaultApi } from './client.js'
+import { runCli } from './program.js'
+
+const controller = new AbortController()
+let signals = 0
+const onSignal = (sig: NodeJS.Signals) => {
+  signals++
+  if (signals > 1) {
+    process.stderr.write(`received ${sig} again; exiting now\n`)
+    process.exit(130)
+  }
+  controller.abort(sig)
+}
+process.on('SIGINT', onSignal)
+process.on('SIGTERM', onSignal)
+
+const code = await runCli(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  cwd: process.cwd(),
+  shutdown: controller.signal,
+  createApi: createDefaultApi,
+  selfCommand: { command: process.execPath, args: [...process.execArgv, process.argv[1] ?? ''] },
+})
+process.off('SIGINT', onSignal)
+process.off('SIGTERM', onSignal)
+process.exitCode = code
+// Lingering keep-alive sockets must not keep a finished command alive.
+setTimeout(() => process.exit(code), 2_000).unref()
