@@ -1,3 +1,4 @@
+import type { SqlValue } from '@patina/api'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -32,7 +33,7 @@ export function engines(): {
   }
 }
 
-export function dump(e: StateEngine, table = 'items'): unknown[] {
-  const pk = table === 'items' ? 'id' : 'a, b'
+export function dump(e: StateEngine, table = 'items'): SqlValue[][] {
+  const pk = table === 'pairs' ? 'a, b' : table === 'items' ? 'id' : 'rowid'
   return [...e.query(`SELECT * FROM ${table} ORDER BY ${pk}`).rows]
 }

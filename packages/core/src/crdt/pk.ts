@@ -30,7 +30,7 @@ export function packPk(values: readonly SqlValue[]): Uint8Array {
   values.forEach((v, i) => {
     if (v === null) {
       out[o++] = 0
-    } else if (typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v))) {
+    } else if (typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v))) {
       out[o++] = 1
       out.writeBigInt64BE(BigInt(v), o)
       o += 8
@@ -82,7 +82,7 @@ export function unpackPk(bytes: Uint8Array): SqlValue[] {
       const len = buf.readUInt32BE(o)
       o += 4
       if (o + len > buf.length) fail('truncated value')
-      out.push(tag === 3 ? buf.toString('utf8', o, o + len) : new Uint8Array(buf.subarray(o, o + len)))
+      out.push(tag === 3 ? buf.toString('utf8', o, o + len) : Buffer.from(buf.subarray(o, o + len)))
       o += len
     } else {
       fail(`unknown tag ${String(tag)}`)

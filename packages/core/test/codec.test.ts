@@ -1,0 +1,139 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  decodeChangeset,
+  decodeSyncState,
+  encodeChangeset,
+  encodeSyncState,
+  packPk,
+  unpackPk,
+  type Changeset,
+} from '../src/index.js'
+
+const actorId = '0f8e2c1a-3b4d-4e5f-8a9b-0c1d2e3f4a5b'
+const sample: Changeset = {
+  kind: 'full',
+  actorId,
+  version: 7,
+  ts: 1_700_000_000_000_123 % 9_000_000_000_000_000,
+  seqStart: 0,
+  seqEnd: 3,
+  lastSeq: 5,
+  changes: [
+    { table: 'items', pk: packPk([1]), cid: '-1', val: null, colVersion: 1, cl: 1, seq: 0 },
+    { table: 'items', pk: packPk([1]), cid: 'name', val: 'héllo', colVersion: 1, cl: 1, seq: 1 },
+    {
+      table: 'items',
+      pk: packPk([1]),
+      cid: 'data',
+      val: Buffer.from([0, 255]),
+      colVersion: 2,
+      cl: 1,
+      seq: 2,
+    },
+    { table: 'items', pk: packPk([1]), cid: 'qty', val: 2n ** 62n, colVersion: 3, cl: 1, seq: 3 },
+  ],
+}
+
+describe('changeset codec', () => {
+  it('round-trips full and empty changesets', () => {
+    const back = decodeChangeset(encodeChangeset(sample))
+    expect(back).toEqual(sample)
+    const empty: Changeset = { kind: 'empty', actorId, versions: [3, 9] }
+    expect(decodeChangeset(encodeChangeset(empty))).toEqual(empty)
+  })
+
+  it('round-trips random values and keys', () => {
+    const value = fc.oneof(
+      fc.constant(null),
+      fc.integer(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.string(),
+      fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)),
+      fc
+        .bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })
+        .filter((b) => b > BigInt(Number.MAX_SAFE_INTEGER) || b < BigInt(Number.MIN_SAFE_INTEGER)),
+    )
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 1, maxLength: 4 }), value, (pkVals, v) => {
+        const pk = packPk(pkVals)
+        const norm = (x: unknown) => (typeof x === 'number' && Object.is(x, -0) ? 0 : x)
+        expect(unpackPk(pk).map(norm)).toEqual(pkVals.map(norm))
+        const cs: Changeset = {
+          ...sample,
+          seqEnd: 0,
+          lastSeq: 0,
+          changes: [{ table: 't', pk, cid: 'c', val: v, colVersion: 1, cl: 1, seq: 0 }],
+        }
+        expect(
+          (decodeChangeset(encodeChangeset(cs)) as { changes: { val: unknown }[] }).changes[0]!.val,
+        ).toEqual(v)
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('rejects oversized input before decoding', () => {
+    expect(() => decodeChangeset(encodeChangeset(sample), { maxBytes: 10 })).toThrow(
+      /above the limit of 10 bytes/,
+    )
+  })
+
+  it('never crashes on random or mutated bytes: a typed error or a valid changeset', () => {
+    const good = encodeChangeset(sample)
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 300 }),
+        fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { maxLength: 6 }),
+        fc.nat(),
+        (rand, muts, cut) => {
+          const mutated = new Uint8Array(good)
+          for (const [i, b] of muts) mutated[i % mutated.length] = b
+          for (const bytes of [rand, mutated, good.subarray(0, cut % good.length)]) {
+            try {
+              const cs = decodeChangeset(bytes)
+              expect(['full', 'empty']).toContain(cs.kind)
+            } catch (err) {
+              expect((err as { code: string }).code).toMatch(/^PATINA_ERR_CHANGESET_(INVALID|TOO_LARGE)$/)
+            }
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    )
+  })
+
+  it.each([
+    ['wrong format version', (w: unknown[]) => (w[0] = 2), /unsupported format version 2/],
+    ['bad actor', (w: unknown[]) => (w[2] = new Uint8Array(3)), /actor id must be 16 bytes/],
+    ['seq out of range', (w: unknown[]) => ((w[10] as unknown[])[6] = 99), /seq 99 outside/],
+    [
+      'even cl on a column',
+      (w: unknown[]) => ((w[10] as unknown[])[12] = 2),
+      /even \(deleted\) causal length/,
+    ],
+    ['sentinel with a value', (w: unknown[]) => ((w[10] as unknown[])[3] = 'x'), /sentinel must have/],
+    ['bad table index', (w: unknown[]) => ((w[10] as unknown[])[0] = 5), /bad table index/],
+    ['reversed seq range', (w: unknown[]) => ((w[5] = 4), (w[6] = 3)), /bad seq range/],
+  ])('rejects %s with a clear message', async (_name, mutate, re) => {
+    const { changesetToWire } = await import('../src/index.js')
+    const { Packr } = await import('msgpackr')
+    const wire = changesetToWire(sample)
+    mutate(wire)
+    expect(() => decodeChangeset(new Packr({ useRecords: false }).pack(wire))).toThrow(re)
+  })
+
+  it('round-trips and validates sync states', () => {
+    const s = {
+      actorId,
+      heads: { [actorId]: 5 },
+      need: { [actorId]: [[2, 3]] as [number, number][] },
+      partialNeed: { [actorId]: { 4: [[0, 1]] as [number, number][] } },
+    }
+    expect(decodeSyncState(encodeSyncState(s))).toEqual(s)
+    expect(() => decodeSyncState(encodeSyncState({ ...s, heads: { nope: 1 } }))).toThrow(/invalid sync state/)
+    expect(() => decodeSyncState(new Uint8Array([0x93, 0x01]))).toThrow(
+      /invalid sync state|not valid msgpack/,
+    )
+  })
+})
