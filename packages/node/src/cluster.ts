@@ -1,0 +1,390 @@
+/**
+ * The worker cluster: membership (SWIM), broadcast of local changes, the apply queue for
+ * remote changes, and anti-entropy sync, over one {@link Transport}.
+ *
+ * @example
+ * ```ts
+ * const transport = createLibp2pTransport({ listen: ['127.0.0.1:8787'], identityPath: 'data/node.key' })
+ * const cluster = createCluster(
+ *   { engine, transport, logger, registry },
+ *   { clusterId: 'prod', bootstrap: ['10.0.0.2:8787'], membersPath: 'data/members.json', preset: 'lan' },
+ * )
+ * await cluster.start()
+ * const { changesets } = engine.transaction(statements)
+ * cluster.publishLocal(changesets)
+ * ```
+ *
+ * The cluster owns the transport's lifecycle: `start()` starts it and `stop()` stops it.
+ */
+import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
+import type { MemberInfo, MemberRole } from '@patina/api'
+import { PatinaError } from '@patina/api'
+import type { Changeset, StateEngine } from '@patina/core'
+import type { Transport } from './transport/transport.js'
+import { systemClock, type ClusterClock, type RandomSource } from './transport/time.js'
+import { clusterMetrics } from './transport/metrics.js'
+import { createMembership, type Membership, type MembershipOptions } from './membership/membership.js'
+import type { Transition } from './membership/members.js'
+import { createApplyQueue, type ApplyQueue, type ApplyQueueOptions } from './broadcast/apply-queue.js'
+import { createBroadcaster, type BroadcastOptions, type Broadcaster } from './broadcast/broadcaster.js'
+import { SYNC_PROTOCOL, createSyncServer, type SyncResult, type SyncSessionOptions } from './sync/session.js'
+import { createSyncScheduler, type SyncScheduleOptions } from './sync/scheduler.js'
+
+export type { Transition as MemberTransition } from './membership/members.js'
+export type { SyncResult } from './sync/session.js'
+
+export interface ClusterDeps {
+  engine: StateEngine
+  /** Started by `cluster.start()`, stopped by `cluster.stop()`. */
+  transport: Transport
+  logger: Logger
+  /** prom-client registry the cluster registers its `patina_*` metrics on. */
+  registry: Registry
+  clock?: ClusterClock
+  /** Random source in [0, 1); seed it for reproducible simulations. Default Math.random. */
+  random?: RandomSource
+}
+
+type MembershipTuning = Omit<MembershipOptions, 'clusterId' | 'self' | 'bootstrap' | 'membersPath'>
+type BroadcastTuning = Omit<BroadcastOptions, 'clusterId'>
+type SyncTuning = Omit<SyncSessionOptions, 'clusterId'> & SyncScheduleOptions
+
+export interface ClusterTuning {
+  membership: MembershipTuning
+  broadcast: BroadcastTuning
+  apply: ApplyQueueOptions
+  sync: SyncTuning
+  /** Longest `stop()` waits for queued remote changes to be applied, ms. */
+  stopTimeoutMs: number
+}
+
+export type ClusterPreset = 'lan' | 'local' | 'test'
+
+export interface ClusterOptions {
+  /** Cluster name: topics, envelopes and sync are scoped to it; other clusters are refused. Default `"default"`. */
+  clusterId?: string
+  /** Our HTTP API address as shown to other members. */
+  apiAddr?: string | null
+  region?: string
+  role?: MemberRole
+  /** Addresses dialed to join (`host:port` or multiaddr; peer id optional). */
+  bootstrap?: string[]
+  /** JSON file where known members are remembered across restarts (next to the database). */
+  membersPath?: string
+  /** Base timings (default `lan`). */
+  preset?: ClusterPreset
+  /** Overrides of the preset, per component. */
+  membership?: Partial<MembershipTuning>
+  broadcast?: Partial<BroadcastTuning>
+  apply?: Partial<ApplyQueueOptions>
+  sync?: Partial<SyncTuning>
+  stopTimeoutMs?: number
+}
+
+const KiB = 1024
+const MiB = 1024 * KiB
+
+/** Timings for a LAN / data-centre cluster (memberlist `DefaultLANConfig` in spirit). */
+export const LAN_PRESET: ClusterTuning = {
+  membership: {
+    probeIntervalMs: 1000, // one member probed per second
+    probeTimeoutMs: 500, // then ask indirectProbes others
+    indirectProbes: 3,
+    suspicionMult: 4, // suspect → down after 4 × log10(n) probe intervals (fewer with confirmations)
+    suspicionMaxTimeoutMult: 6, // without confirmations, up to 6 × that
+    announceIntervalMs: 1000, // our record (and piggybacked changes) on the membership topic
+    pushPullIntervalMs: 30_000, // full table exchange with one random peer
+    targetConnections: 12,
+    maintainIntervalMs: 2000,
+    bootstrapRetryMinMs: 500,
+    bootstrapRetryMaxMs: 30_000,
+    downRetentionMs: 48 * 3600_000, // Corrosion keeps down members 2 days
+    retransmitMult: 4, // piggyback a change 4 × log10(n + 1) times
+    maxMessageBytes: 1 * MiB,
+    persistDebounceMs: 1000,
+  },
+  broadcast: {
+    maxMessageBytes: 1 * MiB,
+    maxChangesetsPerMessage: 4096,
+    maxBatchBytes: 256 * KiB,
+    maxBatchDelayMs: 5, // a lone write is published at once; bursts coalesce in 5 ms windows
+    seenCacheSize: 200_000,
+  },
+  apply: {
+    maxQueueChangesets: 100_000,
+    maxQueueBytes: 256 * MiB,
+    maxBatchChangesets: 4000,
+    maxBatchBytes: 16 * MiB,
+    batchDelayMs: 0,
+  },
+  sync: {
+    minIntervalMs: 1000, // Corrosion min_sync_backoff
+    maxIntervalMs: 15_000, // Corrosion max_sync_backoff
+    jitter: 0.3,
+    peersPerRound: 3,
+    maxFrameBytes: 4 * MiB,
+    maxChunkBytes: 64 * KiB,
+    maxChangesetsPerFrame: 4096,
+    maxConcurrentServe: 3, // Corrosion serves 3 syncs at once
+    sessionTimeoutMs: 300_000,
+    idleTimeoutMs: 30_000,
+  },
+  stopTimeoutMs: 5000,
+}
+
+/** Faster failure detection for clusters on one host (loopback, Docker). */
+export const LOCAL_PRESET: ClusterTuning = {
+  ...LAN_PRESET,
+  membership: {
+    ...LAN_PRESET.membership,
+    probeIntervalMs: 500,
+    probeTimeoutMs: 200,
+    suspicionMult: 3,
+    announceIntervalMs: 500,
+    maintainIntervalMs: 1000,
+    bootstrapRetryMinMs: 200,
+    bootstrapRetryMaxMs: 5000,
+  },
+  sync: { ...LAN_PRESET.sync, minIntervalMs: 500, maxIntervalMs: 5000 },
+}
+
+/** Short intervals for tests (seconds of virtual or real time per scenario). */
+export const TEST_PRESET: ClusterTuning = {
+  membership: {
+    ...LAN_PRESET.membership,
+    probeIntervalMs: 200,
+    probeTimeoutMs: 100,
+    indirectProbes: 2,
+    suspicionMult: 4,
+    suspicionMaxTimeoutMult: 3,
+    announceIntervalMs: 300,
+    pushPullIntervalMs: 2000,
+    maintainIntervalMs: 300,
+    bootstrapRetryMinMs: 100,
+    bootstrapRetryMaxMs: 2000,
+    downRetentionMs: 600_000,
+    persistDebounceMs: 50,
+  },
+  broadcast: { ...LAN_PRESET.broadcast, maxBatchDelayMs: 5 },
+  apply: { ...LAN_PRESET.apply },
+  sync: {
+    ...LAN_PRESET.sync,
+    minIntervalMs: 200,
+    maxIntervalMs: 2000,
+    sessionTimeoutMs: 60_000,
+    idleTimeoutMs: 10_000,
+  },
+  stopTimeoutMs: 2000,
+}
+
+export const CLUSTER_PRESETS: Record<ClusterPreset, ClusterTuning> = {
+  lan: LAN_PRESET,
+  local: LOCAL_PRESET,
+  test: TEST_PRESET,
+}
+
+export interface ClusterStats {
+  /** Remote changesets waiting to be applied. */
+  queueSize: number
+  /** p99 of (apply time − transaction timestamp) over recent remote changesets, seconds. */
+  p99LagSec: number
+}
+
+export interface Cluster {
+  start(): Promise<void>
+  /** Graceful: flush pending broadcasts, announce leaving, finish queued applies (bounded), stop the transport. */
+  stop(): Promise<void>
+  /** Broadcast the changesets of a local transaction (`TransactionResult.changesets`). */
+  publishLocal(changesets: readonly Changeset[]): void
+  /** The membership view (ourselves included). */
+  members(): MemberInfo[]
+  stats(): ClusterStats
+  /** Run an anti-entropy round now; resolves with each peer's result. */
+  syncNow(): Promise<SyncResult[]>
+  /** Listen to member state changes. Returns an unsubscribe function. */
+  onMembersChanged(listener: (t: Transition) => void): () => void
+  /** The resolved tuning (preset + overrides). */
+  readonly tuning: ClusterTuning
+}
+
+function positive(key: string, value: number, min = 0): void {
+  if (!Number.isFinite(value) || value < min) {
+    throw new PatinaError(
+      'PATINA_ERR_CONFIG_INVALID',
+      `cluster option ${key} value ${value} is below the minimum ${min}`,
+    )
+  }
+}
+
+/** Merges a preset with overrides and checks every number. */
+export function resolveClusterTuning(opts: ClusterOptions = {}): ClusterTuning {
+  const preset = opts.preset ?? 'lan'
+  const base = CLUSTER_PRESETS[preset]
+  if (base === undefined) {
+    throw new PatinaError(
+      'PATINA_ERR_CONFIG_INVALID',
+      `cluster option preset value "${String(preset)}" is not one of lan, local, test`,
+    )
+  }
+  const t: ClusterTuning = {
+    membership: { ...base.membership, ...opts.membership },
+    broadcast: { ...base.broadcast, ...opts.broadcast },
+    apply: { ...base.apply, ...opts.apply },
+    sync: { ...base.sync, ...opts.sync },
+    stopTimeoutMs: opts.stopTimeoutMs ?? base.stopTimeoutMs,
+  }
+  for (const [section, values] of Object.entries(t)) {
+    if (typeof values === 'number') positive(section, values)
+    else
+      for (const [k, v] of Object.entries(values as Record<string, number>))
+        positive(`${section}.${k}`, v, k.endsWith('Ms') || ZERO_OK.has(k) ? 0 : 1)
+  }
+  if (t.sync.minIntervalMs > t.sync.maxIntervalMs) {
+    throw new PatinaError(
+      'PATINA_ERR_CONFIG_INVALID',
+      `cluster option sync.minIntervalMs value ${t.sync.minIntervalMs} is above sync.maxIntervalMs ${t.sync.maxIntervalMs}`,
+    )
+  }
+  if (t.sync.jitter >= 1) {
+    throw new PatinaError(
+      'PATINA_ERR_CONFIG_INVALID',
+      `cluster option sync.jitter value ${t.sync.jitter} must be below 1`,
+    )
+  }
+  return t
+}
+
+/** Options where 0 is meaningful (0 indirect probes; 0 sync sessions served = never serve). */
+const ZERO_OK = new Set(['jitter', 'indirectProbes', 'maxConcurrentServe'])
+
+const CLUSTER_ID = /^[A-Za-z0-9._-]{1,64}$/
+
+export function createCluster(deps: ClusterDeps, opts: ClusterOptions = {}): Cluster {
+  const clusterId = opts.clusterId ?? 'default'
+  if (!CLUSTER_ID.test(clusterId)) {
+    throw new PatinaError(
+      'PATINA_ERR_CONFIG_INVALID',
+      `cluster id "${clusterId}" must be 1-64 characters of A-Z a-z 0-9 . _ -`,
+    )
+  }
+  const tuning = resolveClusterTuning(opts)
+  const { engine, transport } = deps
+  const clock = deps.clock ?? systemClock
+  const random = deps.random ?? Math.random
+  const logger = deps.logger.child({ component: 'cluster', cluster: clusterId })
+  const metrics = clusterMetrics(deps.registry)
+
+  const queue: ApplyQueue = createApplyQueue({ engine, logger, metrics, clock }, tuning.apply)
+  const broadcaster: Broadcaster = createBroadcaster(
+    { transport, engine, queue, logger, metrics, clock },
+    { ...tuning.broadcast, clusterId },
+  )
+  const syncOpts = { ...tuning.sync, clusterId }
+  const syncDeps = { engine, transport, queue, logger, metrics, clock }
+  const syncServer = createSyncServer(syncDeps, syncOpts)
+  const dbVersion = (): number => {
+    try {
+      return engine.stats().version
+    } catch {
+      return 0
+    }
+  }
+  let membership: Membership | null = null
+  const memberListeners = new Set<(t: Transition) => void>()
+
+  const candidates = () => {
+    const m = membership
+    if (m === null) return []
+    const alive = m.alive()
+    const known = new Set(alive.map((x) => x.record.peerId))
+    const out = alive.map((x) => ({
+      peerId: x.record.peerId,
+      actorId: x.record.actorId,
+      dbVersion: x.record.dbVersion,
+    }))
+    // connected peers not (yet) known as members are candidates too, with nothing known about them
+    for (const p of transport.connectedPeers()) {
+      if (!known.has(p) && m.actorOfPeer(p) === undefined) out.push({ peerId: p, actorId: '', dbVersion: 0 })
+    }
+    return out.map((c) => ({ ...c, actorId: c.actorId === '' ? null : c.actorId }))
+  }
+  const scheduler = createSyncScheduler({ ...syncDeps, random, candidates }, syncOpts)
+  let started = false
+
+  return {
+    tuning,
+    async start() {
+      if (started) return
+      started = true
+      await transport.start()
+      membership = createMembership(
+        { transport, logger, metrics, clock, random, dbVersion },
+        {
+          ...tuning.membership,
+          clusterId,
+          self: {
+            actorId: engine.actorId,
+            apiAddr: opts.apiAddr ?? null,
+            region: opts.region ?? '',
+            role: opts.role ?? 'worker',
+          },
+          bootstrap: opts.bootstrap ?? [],
+          ...(opts.membersPath !== undefined ? { membersPath: opts.membersPath } : {}),
+        },
+      )
+      broadcaster.start()
+      transport.handle(SYNC_PROTOCOL, (s) => syncServer.handle(s))
+      membership.onJoin(() => scheduler.trigger())
+      membership.onChange((t) => {
+        if (t.to === 'alive' && t.from !== 'alive') scheduler.trigger()
+        for (const l of [...memberListeners]) {
+          try {
+            l(t)
+          } catch (err) {
+            logger.warn({ err }, 'members listener failed')
+          }
+        }
+      })
+      await membership.start()
+      scheduler.start()
+      logger.info(
+        { peerId: transport.peerId, addrs: transport.addresses(), bootstrap: opts.bootstrap ?? [] },
+        'cluster started',
+      )
+    },
+    async stop() {
+      if (!started) return
+      started = false
+      scheduler.stop()
+      syncServer.stop()
+      await broadcaster.stop()
+      await membership?.stop()
+      let timer: ReturnType<ClusterClock['setTimeout']> | undefined
+      await Promise.race([
+        queue.drained(),
+        new Promise<void>((resolve) => {
+          timer = clock.setTimeout(resolve, tuning.stopTimeoutMs)
+        }),
+      ])
+      if (timer !== undefined) clock.clearTimeout(timer)
+      queue.stop()
+      await transport.stop()
+      logger.info('cluster stopped')
+    },
+    publishLocal(changesets) {
+      broadcaster.publishLocal(changesets)
+    },
+    members() {
+      return membership?.members() ?? []
+    },
+    stats() {
+      return { queueSize: queue.size(), p99LagSec: queue.p99LagSec() }
+    },
+    syncNow: () => scheduler.syncNow(),
+    onMembersChanged(listener) {
+      memberListeners.add(listener)
+      return () => memberListeners.delete(listener)
+    },
+  }
+}

@@ -1,0 +1,84 @@
+import pino from 'pino'
+import { Registry } from 'prom-client'
+import { createStateEngine, type StateEngine } from '@patina/core'
+import { createCluster, type Cluster, type ClusterOptions } from '../../src/cluster.js'
+import type { Transport } from '../../src/transport/transport.js'
+import type { ClusterClock, RandomSource } from '../../src/transport/time.js'
+
+export const SCHEMA = 'CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT, n INTEGER NOT NULL DEFAULT 0);'
+
+export const silentLogger = pino({ level: process.env['PATINA_TEST_LOG'] ?? 'silent' })
+
+export interface TestNode {
+  name: string
+  engine: StateEngine
+  transport: Transport
+  cluster: Cluster
+  registry: Registry
+}
+
+export function makeNode(
+  name: string,
+  transport: Transport,
+  opts: ClusterOptions & { clock?: ClusterClock; random?: RandomSource; path?: string },
+): TestNode {
+  const engine = createStateEngine({ path: opts.path ?? ':memory:', schema: SCHEMA })
+  const registry = new Registry()
+  const { clock, random, path: _path, ...clusterOpts } = opts
+  const cluster = createCluster(
+    {
+      engine,
+      transport,
+      logger: silentLogger.child({ node: name }),
+      registry,
+      ...(clock !== undefined ? { clock } : {}),
+      ...(random !== undefined ? { random } : {}),
+    },
+    { preset: 'test', clusterId: 'test', ...clusterOpts },
+  )
+  return { name, engine, transport, cluster, registry }
+}
+
+/** Runs one write transaction on `node` and broadcasts it. */
+export function write(node: TestNode, sql: string, params: (string | number | null)[] = []): void {
+  const res = node.engine.transaction([{ sql, params }])
+  node.cluster.publishLocal(res.changesets)
+}
+
+export function dump(engine: StateEngine): string {
+  return JSON.stringify([...engine.query('SELECT k, v, n FROM kv ORDER BY k').rows])
+}
+
+export function converged(nodes: readonly TestNode[]): boolean {
+  const first = dump((nodes[0] as TestNode).engine)
+  return nodes.every((n) => dump(n.engine) === first)
+}
+
+export async function metricValue(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const m = registry.getSingleMetric(name)
+  if (m === undefined) return 0
+  const data = await m.get()
+  let total = 0
+  for (const v of data.values) {
+    const l = v.labels as Record<string, string | number>
+    if (Object.entries(labels).every(([k, x]) => String(l[k]) === x)) total += v.value
+  }
+  return total
+}
+
+/** Polls `cond` in real time until true or `ms` passed. */
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  ms = 20_000,
+): Promise<void> {
+  const until = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
