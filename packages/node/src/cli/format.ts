@@ -57,7 +57,13 @@ export function renderTable(columns: readonly string[], rows: readonly (readonly
   const text = rows.map((r) => columns.map((_, i) => (r[i] === null ? 'NULL' : formatCell(r[i] ?? null))))
   const widths = columns.map((c, i) => Math.max(width(c), ...text.map((r) => width(r[i] ?? ''))))
   const pad = (s: string, i: number) => s + ' '.repeat((widths[i] ?? 0) - width(s))
-  const line = (cells: readonly string[]) => cells.map(pad).join(' | ').trimEnd()
+  const line = (cells: readonly string[]) =>
+    cells
+      .map(pad)
+      .join(' | ')
+      .trimEnd()
+      .replace(/( \|)+$/, '')
+      .trimEnd()
   const out = [line(columns), widths.map((w) => '-'.repeat(w)).join('-+-')]
   for (const r of text) out.push(line(r))
   out.push(`(${rows.length} row${rows.length === 1 ? '' : 's'})`)
@@ -66,7 +72,7 @@ export function renderTable(columns: readonly string[], rows: readonly (readonly
 
 /** `cluster members` as a table. */
 export function renderMembers(members: readonly MemberInfo[]): string {
-  const columns = ['actor_id', 'state', 'region', 'api_addr', 'gossip_addrs', 'rtt_ms', '']
+  const columns = ['actor_id', 'state', 'region', 'api_addr', 'gossip_addrs', 'rtt_ms', 'self']
   const rows = members.map((m) => [
     m.actor_id,
     m.state,
@@ -74,7 +80,7 @@ export function renderMembers(members: readonly MemberInfo[]): string {
     m.api_addr,
     m.gossip_addrs.join(','),
     m.rtt_ms === null ? null : Math.round(m.rtt_ms * 10) / 10,
-    m.self ? '(self)' : '',
+    m.self ? '*' : '',
   ])
   return renderTable(columns, rows).replace(
     /\(\d+ rows?\)\n$/,
