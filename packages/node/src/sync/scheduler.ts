@@ -5,7 +5,7 @@
  * each request describes what we really hold and a backlog is fetched once, not once per peer.
  */
 import type { SyncState } from '@patina/core'
-import type { ClusterClock, RandomSource, TimerHandle } from '../transport/time.js'
+import type { RandomSource, TimerHandle } from '../transport/time.js'
 import { choosePeers, jittered, nextBaseIntervalMs, type RoundOutcome, type SyncCandidate } from './plan.js'
 import { syncWith, type SyncDeps, type SyncResult, type SyncSessionOptions } from './session.js'
 
