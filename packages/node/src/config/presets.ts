@@ -17,11 +17,11 @@ export function lan(): ConfigInput {
 export function local(): ConfigInput {
   return {
     gossip: {
-      sync_interval_min_ms: 200, // catch up quickly after a restart
-      sync_interval_max_ms: 2_000, // idle clusters still converge within ~2 s
+      sync_interval_min_ms: 500, // catch up quickly after a restart
+      sync_interval_max_ms: 5_000, // idle clusters still converge within seconds
       probe_interval_ms: 500, // loopback round trips are sub-millisecond
-      probe_timeout_ms: 250,
-      suspect_timeout_ms: 2_000, // a killed node is shown down after ~2.5 s
+      probe_timeout_ms: 200,
+      suspicion_mult: 3, // a killed node is shown down after a few seconds
     },
     log: { format: 'pretty' },
   }
@@ -31,12 +31,12 @@ export function local(): ConfigInput {
 export function test(): ConfigInput {
   return {
     gossip: {
-      sync_interval_min_ms: 50,
-      sync_interval_max_ms: 500,
-      sync_timeout_ms: 5_000,
+      sync_interval_min_ms: 200,
+      sync_interval_max_ms: 2_000,
       probe_interval_ms: 200,
       probe_timeout_ms: 100,
-      suspect_timeout_ms: 1_000,
+      indirect_probes: 2,
+      sync_timeout_ms: 10_000,
     },
     api: { subscriptions: { idle_timeout_ms: 5_000 } },
     log: { level: 'warn' },

@@ -138,7 +138,7 @@ const gossip = z
     sync_interval_max_ms: key(positiveInt(10, 3_600_000).default(15_000), {
       doc: 'Longest pause between two anti-entropy sync rounds (Corrosion `perf.max_sync_backoff`, 15 s).',
     }),
-    sync_peers: key(positiveInt(1, 64).default(2), {
+    sync_peers: key(positiveInt(1, 64).default(3), {
       doc: 'Members to sync with in each round, picked at random.',
     }),
     sync_chunk_max_bytes: key(positiveInt(1_024, 16_777_216).default(65_536), {
@@ -147,13 +147,13 @@ const gossip = z
     sync_timeout_ms: key(positiveInt(100, 600_000).default(30_000), {
       doc: 'A sync session that makes no progress for this long is aborted.',
     }),
-    broadcast_batch_delay_ms: key(positiveInt(0, 10_000).default(10), {
+    broadcast_batch_delay_ms: key(positiveInt(0, 10_000).default(5), {
       doc: 'Under load, local changesets are coalesced for at most this long before being published (a lone write is published at once).',
     }),
-    broadcast_batch_max_bytes: key(positiveInt(1_024, 16_777_216).default(65_536), {
+    broadcast_batch_max_bytes: key(positiveInt(1_024, 16_777_216).default(262_144), {
       doc: 'A coalesced broadcast batch is published as soon as it reaches this size.',
     }),
-    message_max_bytes: key(positiveInt(4_096, 4_194_304).default(262_144), {
+    message_max_bytes: key(positiveInt(4_096, 16_777_216).default(1_048_576), {
       doc: 'Largest gossip message sent or accepted; larger changesets are chunked by seq range.',
     }),
     probe_interval_ms: key(positiveInt(10, 600_000).default(1_000), {
@@ -165,8 +165,8 @@ const gossip = z
     indirect_probes: key(positiveInt(0, 16).default(3), {
       doc: 'Failure detection: members asked to probe a member that failed a direct probe before it is suspected.',
     }),
-    suspect_timeout_ms: key(positiveInt(10, 3_600_000).default(5_000), {
-      doc: 'Failure detection: a suspected member that does not refute within this long is declared down.',
+    suspicion_mult: key(positiveInt(1, 100).default(4), {
+      doc: 'Failure detection (memberlist `SuspicionMult`): a suspected member that does not refute within `suspicion_mult × log10(members) × probe_interval_ms` is declared down.',
     }),
   })
   .prefault({})

@@ -42,7 +42,7 @@ describe('planDev', () => {
         expect(config.db.path).toBe(join(w.dir, 'state.db'))
         expect(config.db.schema_paths).toEqual([plan.schemaDir])
         expect(config.admin.path).toBe(join(w.dir, 'admin.sock'))
-        expect(config.gossip.sync_interval_max_ms).toBe(2000) // local preset
+        expect(config.gossip.sync_interval_max_ms).toBe(5000) // local preset
         expect(config.log.format).toBe('json')
       }
       expect(plan.edges[0]?.config).toContain('SELECT host, app, backend_addr, weight FROM routes')

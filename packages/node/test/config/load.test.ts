@@ -187,12 +187,12 @@ addr = "127.0.0.1:9001"
 `
   it('file overrides the preset, which overrides the defaults', () => {
     const { config, sources } = load({ preset: 'local', configPath: file('c.toml', toml) })
-    expect(config.gossip.sync_interval_min_ms).toBe(300) // file beats preset (200)
-    expect(config.gossip.suspect_timeout_ms).toBe(2000) // preset beats default (5000)
-    expect(config.gossip.probe_timeout_ms).toBe(250)
+    expect(config.gossip.sync_interval_min_ms).toBe(300) // file beats preset (500)
+    expect(config.gossip.suspicion_mult).toBe(3) // preset beats default (4)
+    expect(config.gossip.probe_timeout_ms).toBe(200)
     expect(config.gossip.indirect_probes).toBe(3) // default
     expect(sources.get('gossip.sync_interval_min_ms')).toMatch(/^config file /)
-    expect(sources.get('gossip.suspect_timeout_ms')).toBe('preset local')
+    expect(sources.get('gossip.suspicion_mult')).toBe('preset local')
   })
 
   it('environment overrides the file', () => {
