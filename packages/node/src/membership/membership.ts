@@ -700,8 +700,6 @@ export function createMembership(deps: MembershipDeps, opts: MembershipOptions):
     },
 
     members() {
-      const now = clock.now()
-      void now
       return [...table.values()].map((m) => ({
         actor_id: m.record.actorId,
         peer_id: m.record.peerId,
