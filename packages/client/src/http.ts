@@ -224,7 +224,8 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
       }
     },
     async close() {
-      if (own) await dispatcher.close()
+      // destroy, not close: a live stream would keep a graceful close waiting forever
+      if (own) await dispatcher.destroy()
     },
   }
 }

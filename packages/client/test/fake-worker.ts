@@ -171,11 +171,11 @@ export class FakeWorker {
         out = cells
       }
       sub.lastChangeId += 1 + this.gapNext
-      this.gapNext = 0
       const change: [string, number, Cells, number] = [type, rowid, out, sub.lastChangeId]
       sub.log.push(change)
       if (!this.stalled) for (const res of sub.streams) res.write(JSON.stringify({ change }) + '\n')
     }
+    this.gapNext = 0
     void prev
   }
 
