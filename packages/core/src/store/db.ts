@@ -6,9 +6,12 @@ const INTERNAL_DDL = `
 CREATE TABLE IF NOT EXISTS __patina_meta (key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS __patina_sites (ord INTEGER PRIMARY KEY, actor_id TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS __patina_tables (ord INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+-- Version index: groups of up to 256 rows written by one version, so sync can serve
+-- "versions a..b of actor X". \`live\` counts rows of the group still carrying a cell of
+-- that version; the group is deleted when it reaches 0.
 CREATE TABLE IF NOT EXISTS __patina_vers (
   site INTEGER NOT NULL, db_version INTEGER NOT NULL, seq INTEGER NOT NULL,
-  tbl INTEGER NOT NULL, pk BLOB NOT NULL, ts INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+  ts INTEGER NOT NULL, last_seq INTEGER NOT NULL, live INTEGER NOT NULL, entries BLOB NOT NULL,
   PRIMARY KEY (site, db_version, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS __patina_heads (site INTEGER PRIMARY KEY, head INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS __patina_gaps (site INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,

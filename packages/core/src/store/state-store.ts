@@ -102,6 +102,8 @@ export class StateStore implements StateEngine {
   private readonly booked = new Map<number, BookedVersions>()
   private readonly listeners = new Set<(e: CommitEvent) => void>()
   private capturing = false
+  /** Set when a captured integer may have lost precision: values are then re-read exactly at commit. */
+  private inexact = false
   private touches = new Map<number, Map<string, Touch>>()
   private readonly stmtCache = new Map<string, { stmt: DbStatement; writes: string[] }>()
   private readonly dynCache = new Map<string, DbStatement>()
@@ -142,7 +144,10 @@ export class StateStore implements StateEngine {
       ),
       delBuffered: db.prepare(`DELETE FROM __patina_buffered WHERE site = ? AND db_version BETWEEN ? AND ?`),
       insVers: db.prepare(
-        `INSERT OR REPLACE INTO __patina_vers (site, db_version, seq, tbl, pk, ts, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO __patina_vers (site, db_version, seq, ts, last_seq, live, entries) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      decVers: db.prepare(
+        `UPDATE __patina_vers SET live = live - 1 WHERE site = ? AND db_version = ? AND seq = ? RETURNING live`,
       ),
       delVers: db.prepare(`DELETE FROM __patina_vers WHERE site = ? AND db_version = ? AND seq = ?`),
     }
@@ -260,7 +265,7 @@ export class StateStore implements StateEngine {
   private registerFunctions(): void {
     this.db.function(
       '__patina_capture',
-      { varargs: true, deterministic: false, safeIntegers: true },
+      { varargs: true, deterministic: false, safeIntegers: false },
       (...args: unknown[]) => {
         if (!this.capturing) return null
         const rt = this.tablesByOrd.get(Number(args[0]))
@@ -268,14 +273,24 @@ export class StateStore implements StateEngine {
         const kind = Number(args[1])
         const np = rt.model.pk.length
         const nv = rt.model.nonPk.length
-        const vals = args.slice(2).map(normalizeValue)
-        if (kind === 1) this.touchWrite(rt, vals.slice(0, np), vals.slice(np, np + nv), 'insert')
-        else if (kind === 3) this.touchWrite(rt, vals.slice(0, np), vals.slice(np, np + nv), 'delete')
+        // Integers arrive as doubles (no BigInt allocation per value); one beyond 2^53
+        // may have lost precision, so such rows are re-read exactly at commit.
+        const take = (from: number, n: number): SqlValue[] => {
+          const out = new Array<SqlValue>(n)
+          for (let i = 0; i < n; i++) {
+            const v = args[from + i] as SqlValue
+            if (typeof v === 'number' && !Number.isSafeInteger(v) && Number.isInteger(v)) this.inexact = true
+            out[i] = v === undefined ? null : v
+          }
+          return out
+        }
+        if (kind === 1) this.touchWrite(rt, take(2, np), take(2 + np, nv), 'insert')
+        else if (kind === 3) this.touchWrite(rt, take(2, np), take(2 + np, nv), 'delete')
         else {
-          const oldPk = vals.slice(0, np)
-          const oldV = vals.slice(np, np + nv)
-          const newPk = vals.slice(np + nv, 2 * np + nv)
-          const newV = vals.slice(2 * np + nv)
+          const oldPk = take(2, np)
+          const oldV = take(2 + np, nv)
+          const newPk = take(2 + np + nv, np)
+          const newV = take(2 + 2 * np + nv, nv)
           if (oldPk.every((v, i) => valuesEqual(v, newPk[i] as SqlValue)))
             this.touchWrite(rt, newPk, newV, 'update', oldV)
           else {
@@ -384,6 +399,7 @@ export class StateStore implements StateEngine {
     let committed:
       { version: number | null; changesets: FullChangeset[]; rows: RowChange[]; ts: number } | undefined
     this.touches.clear()
+    this.inexact = false
     this.capturing = true
     try {
       this.db
@@ -505,9 +521,10 @@ export class StateStore implements StateEngine {
   } {
     const version = this.dbVersion + 1
     const ts = this.hlc.next()
+    if (this.inexact) this.rereadExact()
     const changes: Change[] = []
     const rows: RowChange[] = []
-    const vers: { seq: number; tbl: number; pk: Uint8Array }[] = []
+    const vers = new VersGroups(this.selfOrd, version)
     let seq = 0
     for (const [ord, touches] of this.touches) {
       const rt = this.tablesByOrd.get(ord) as TableRt
@@ -517,7 +534,7 @@ export class StateStore implements StateEngine {
         const clock: RowClock = existing
           ? decodeRowClock(existing.clock)
           : { cl: 0, sentinel: { site: 0, dbv: 0, seq: 0 }, cols: new Map(), refs: new Map() }
-        const oldRefs = liveRefs(clock)
+        const oldRefs = existing ? liveRefs(clock) : null
         const seqStart = seq
         const cids: string[] = []
         const alive = isAlive(clock.cl)
@@ -574,17 +591,15 @@ export class StateStore implements StateEngine {
           })
           if (cids.length === 0) continue
         }
-        this.retireRefs(clock, oldRefs)
-        clock.refs.set(refKey(this.selfOrd, version), seqStart)
+        if (oldRefs !== null) this.retireRefs(clock, oldRefs)
+        clock.refs.set(refKey(this.selfOrd, version), vers.add(ord, t.pk, seqStart))
         rt.putClock.run(t.pk, clock.cl, encodeRowClock(clock))
-        vers.push({ seq: seqStart, tbl: ord, pk: t.pk })
         rows.push({ table, pk: t.pk, pkValues: t.pkValues, cids, deleted: !isAlive(clock.cl) })
       }
     }
     if (changes.length === 0) return { version: null, changesets: [], rows: [], ts }
     const lastSeq = seq - 1
-    for (const v of vers)
-      (this.s['insVers'] as DbStatement).run(this.selfOrd, version, v.seq, v.tbl, v.pk, ts, lastSeq)
+    vers.flush(this.s['insVers'] as DbStatement, ts, lastSeq)
     this.dbVersion = version
     ;(this.s['putMeta'] as DbStatement).run('db_version', version)
     const self = this.bookedFor(this.selfOrd)
@@ -593,16 +608,41 @@ export class StateStore implements StateEngine {
     return { version, changesets: this.chunk(version, ts, lastSeq, changes), rows, ts }
   }
 
+  /** Replace captured values by an exact read (safe integers) of every touched live row. */
+  private rereadExact(): void {
+    this.inexact = false
+    for (const [ord, touches] of this.touches) {
+      const rt = this.tablesByOrd.get(ord) as TableRt
+      for (const t of touches.values()) {
+        const exactPk = t.pkValues.some(
+          (v) => typeof v === 'number' && !Number.isSafeInteger(v) && Number.isInteger(v),
+        )
+        if (exactPk) {
+          throw new PatinaError(
+            'PATINA_ERR_PARAM_INVALID',
+            `table "${rt.model.name}": integer primary key values beyond ±2^53 are not supported`,
+          )
+        }
+        if (t.after === null) continue
+        const r = rt.selectRow.get(...t.pkValues) as unknown[] | undefined
+        if (r !== undefined) t.after = rt.model.nonPk.length ? r.map(normalizeValue) : []
+      }
+    }
+  }
+
   /** Delete version-index entries no longer referenced by any cell of the row. */
   private retireRefs(clock: RowClock, oldRefs: Set<string>): void {
     const live = liveRefs(clock)
     for (const k of oldRefs) {
       if (live.has(k)) continue
-      const seqStart = clock.refs.get(k)
+      const group = clock.refs.get(k)
       clock.refs.delete(k)
-      if (seqStart === undefined) continue
+      if (group === undefined) continue
       const i = k.indexOf(':')
-      ;(this.s['delVers'] as DbStatement).run(Number(k.slice(0, i)), Number(k.slice(i + 1)), seqStart)
+      const site = Number(k.slice(0, i))
+      const dbv = Number(k.slice(i + 1))
+      const left = (this.s['decVers'] as DbStatement).get(site, dbv, group) as { live: number } | undefined
+      if (left !== undefined && left.live <= 0) (this.s['delVers'] as DbStatement).run(site, dbv, group)
     }
     for (const k of [...clock.refs.keys()]) if (!live.has(k)) clock.refs.delete(k)
   }
@@ -875,6 +915,7 @@ export class StateStore implements StateEngine {
     rows: Map<string, RowChange>,
   ): void {
     const changes = cs.changes
+    const vers = new VersGroups(site, cs.version)
     let i = 0
     while (i < changes.length) {
       const first = changes[i] as Change
@@ -885,9 +926,10 @@ export class StateStore implements StateEngine {
         Buffer.compare((changes[j] as Change).pk, first.pk) === 0
       )
         j++
-      this.mergeRow(site, cs, changes.slice(i, j), result, rows)
+      this.mergeRow(site, cs, changes.slice(i, j), result, rows, vers)
       i = j
     }
+    vers.flush(this.s['insVers'] as DbStatement, cs.ts, cs.lastSeq)
   }
 
   private mergeRow(
@@ -896,6 +938,7 @@ export class StateStore implements StateEngine {
     group: Change[],
     result: ApplyResult,
     rows: Map<string, RowChange>,
+    vers: VersGroups,
   ): void {
     const first = group[0] as Change
     const rt = this.tables.get(first.table) as TableRt
@@ -981,10 +1024,7 @@ export class StateStore implements StateEngine {
     }
     const key = refKey(site, cs.version)
     this.retireRefs(clock, oldRefs)
-    if (!clock.refs.has(key)) {
-      clock.refs.set(key, minSeq)
-      ;(this.s['insVers'] as DbStatement).run(site, cs.version, minSeq, rt.ord, pk, cs.ts, cs.lastSeq)
-    }
+    if (!clock.refs.has(key)) clock.refs.set(key, vers.add(rt.ord, pk, minSeq))
     rt.putClock.run(pk, clock.cl, encodeRowClock(clock))
     const rk = `${rt.ord}:${pkKey(pk)}`
     const prev = rows.get(rk)
@@ -1061,68 +1101,81 @@ export class StateStore implements StateEngine {
   ): Generator<Changeset> {
     const conn = this.readers?.acquire() ?? this.db
     const page = conn.prepare(
-      `SELECT db_version, seq, tbl, pk, ts, last_seq FROM __patina_vers
+      `SELECT db_version, seq, ts, last_seq, entries FROM __patina_vers
        WHERE site = ? AND db_version BETWEEN ? AND ? AND (db_version > ? OR (db_version = ? AND seq > ?))
-       ORDER BY db_version, seq LIMIT 256`,
+       ORDER BY db_version, seq LIMIT 16`,
     )
+    // Versions below `nextVersion` have been answered (full or empty).
     let nextVersion = a
     let cur: FullChangeset | null = null
+    let servedCur = false
     let bytes = 0
     let lastV = a - 1
     let lastSeq = -1
+    const finishVersion = function* (): Generator<Changeset> {
+      if (cur === null) return
+      const done: FullChangeset = cur
+      cur = null
+      if (done.changes.length > 0) {
+        done.seqEnd = done.lastSeq
+        yield done
+      } else if (!servedCur) {
+        // Every row of this version was overwritten since: it is cleared.
+        yield { kind: 'empty', actorId: actor, versions: [done.version, done.version] }
+      } else {
+        done.seqEnd = done.lastSeq
+        yield done
+      }
+    }
     try {
       for (;;) {
-        const entries = page.all(site, a, b, lastV, lastV, lastSeq) as {
+        const groups = page.all(site, a, b, lastV, lastV, lastSeq) as {
           db_version: number
           seq: number
-          tbl: number
-          pk: Buffer
           ts: number
           last_seq: number
+          entries: Buffer
         }[]
-        if (entries.length === 0) break
-        for (const e of entries) {
-          lastV = e.db_version
-          lastSeq = e.seq
-          if (cur !== null && cur.version !== e.db_version) {
-            cur.seqEnd = cur.lastSeq
-            yield cur
-            cur = null
-          }
-          if (cur === null && e.db_version > nextVersion)
-            yield { kind: 'empty', actorId: actor, versions: [nextVersion, e.db_version - 1] }
-          nextVersion = e.db_version + 1
-          const changes = this.rowChangesFor(conn, site, e.db_version, e.tbl, e.pk)
-          if (changes.length === 0) continue
-          const size = changes.reduce((n, c) => n + c.pk.length + c.cid.length + valueSize(c.val) + 16, 0)
-          if (cur !== null && bytes + size > maxBytes) {
-            const done: FullChangeset = cur
-            done.seqEnd = e.seq - 1
-            yield done
-            cur = { ...done, seqStart: e.seq, seqEnd: done.lastSeq, changes: [] }
-            bytes = 0
-          }
+        if (groups.length === 0) break
+        for (const g of groups) {
+          lastV = g.db_version
+          lastSeq = g.seq
+          if (cur !== null && (cur as FullChangeset).version !== g.db_version) yield* finishVersion()
           if (cur === null) {
+            if (g.db_version > nextVersion)
+              yield { kind: 'empty', actorId: actor, versions: [nextVersion, g.db_version - 1] }
+            nextVersion = g.db_version + 1
             cur = {
               kind: 'full',
               actorId: actor,
-              version: e.db_version,
-              ts: e.ts,
+              version: g.db_version,
+              ts: g.ts,
               seqStart: 0,
-              seqEnd: e.last_seq,
-              lastSeq: e.last_seq,
+              seqEnd: g.last_seq,
+              lastSeq: g.last_seq,
               changes: [],
             }
+            servedCur = false
             bytes = 0
           }
-          cur.changes.push(...changes)
-          bytes += size
+          for (const e of decodeVersEntries(g.entries)) {
+            const changes = this.rowChangesFor(conn, site, g.db_version, e.tbl, e.pk)
+            if (changes.length === 0) continue
+            const size = changes.reduce((n, c) => n + c.pk.length + c.cid.length + valueSize(c.val) + 16, 0)
+            const open: FullChangeset = cur as FullChangeset
+            if (open.changes.length > 0 && bytes + size > maxBytes) {
+              open.seqEnd = e.seq - 1
+              yield open
+              servedCur = true
+              cur = { ...open, seqStart: e.seq, seqEnd: open.lastSeq, changes: [] }
+              bytes = 0
+            }
+            ;(cur as FullChangeset).changes.push(...changes)
+            bytes += size
+          }
         }
       }
-      if (cur !== null) {
-        cur.seqEnd = cur.lastSeq
-        yield cur
-      }
+      yield* finishVersion()
       if (nextVersion <= b) yield { kind: 'empty', actorId: actor, versions: [nextVersion, b] }
     } finally {
       if (conn !== this.db) this.readers?.release(conn)
@@ -1130,11 +1183,27 @@ export class StateStore implements StateEngine {
   }
 
   /** The live changes of one row that belong to version `dbv` of `site`, with current values. */
+  private readonly connStmts = new WeakMap<Db, Map<string, DbStatement>>()
+
+  /** A prepared statement cached per connection (sync serving runs many small lookups). */
+  private connStmt(conn: Db, sql: string, rawSafe = false): DbStatement {
+    let m = this.connStmts.get(conn)
+    if (m === undefined) this.connStmts.set(conn, (m = new Map()))
+    let st = m.get(sql)
+    if (st === undefined) {
+      st = conn.prepare(sql)
+      if (rawSafe) st.raw(true).safeIntegers(true)
+      m.set(sql, st)
+    }
+    return st
+  }
+
   private rowChangesFor(conn: Db, site: number, dbv: number, tblOrd: number, pk: Buffer): Change[] {
     const rt = this.tablesByOrd.get(tblOrd)
     if (rt === undefined) return []
-    const clockRow = conn.prepare(`SELECT clock FROM ${clockTable(rt.model.name)} WHERE pk = ?`).get(pk) as
-      { clock: Buffer } | undefined
+    const clockRow = this.connStmt(conn, `SELECT clock FROM ${clockTable(rt.model.name)} WHERE pk = ?`).get(
+      pk,
+    ) as { clock: Buffer } | undefined
     if (clockRow === undefined) return []
     const clock = decodeRowClock(clockRow.clock)
     const out: Change[] = []
@@ -1154,10 +1223,11 @@ export class StateStore implements StateEngine {
     for (const [cid, c] of clock.cols) {
       if (c.site !== site || c.dbv !== dbv) continue
       if (row === undefined) {
-        const st = conn.prepare(
+        const st = this.connStmt(
+          conn,
           `SELECT ${rt.model.nonPk.map(q).join(', ')} FROM ${q(table)} WHERE ${rt.model.pk.map((p) => `${q(p)} = ?`).join(' AND ')}`,
+          true,
         )
-        st.raw(true).safeIntegers(true)
         row = ((st.get(...unpackPk(pk)) as unknown[] | undefined) ?? []).map(normalizeValue)
       }
       out.push({
@@ -1202,4 +1272,47 @@ export class StateStore implements StateEngine {
   private assertOpen(): void {
     if (this.closed) throw new PatinaError('PATINA_ERR_CLOSED', 'the state engine is closed')
   }
+}
+
+/** Rows per version-index group. */
+const VERS_GROUP_ROWS = 256
+const versPackr = new Packr({ useRecords: false, moreTypes: false })
+
+/**
+ * Collects the rows one version writes into version-index groups of up to
+ * VERS_GROUP_ROWS rows, keyed by the first row's seq. `add` returns the group key
+ * the row's clock must reference; `flush` writes the groups.
+ */
+class VersGroups {
+  private groups: { seq: number; entries: unknown[] }[] = []
+  constructor(
+    readonly site: number,
+    readonly dbv: number,
+  ) {}
+
+  add(tbl: number, pk: Uint8Array, seq: number): number {
+    let g = this.groups.at(-1)
+    if (g === undefined || g.entries.length >= VERS_GROUP_ROWS * 3) {
+      g = { seq, entries: [] }
+      this.groups.push(g)
+    }
+    g.entries.push(tbl, pk, seq)
+    return g.seq
+  }
+
+  flush(ins: DbStatement, ts: number, lastSeq: number): void {
+    for (const g of this.groups)
+      ins.run(this.site, this.dbv, g.seq, ts, lastSeq, g.entries.length / 3, versPackr.pack(g.entries))
+    this.groups = []
+  }
+}
+
+/** Decode a version-index group's entries: [tbl, pk, seqStart] per row, in seq order. */
+function decodeVersEntries(b: Buffer): { tbl: number; pk: Buffer; seq: number }[] {
+  const flat = versPackr.unpack(b) as unknown[]
+  const out: { tbl: number; pk: Buffer; seq: number }[] = []
+  for (let i = 0; i < flat.length; i += 3) {
+    out.push({ tbl: flat[i] as number, pk: flat[i + 1] as Buffer, seq: flat[i + 2] as number })
+  }
+  return out
 }
