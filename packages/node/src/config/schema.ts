@@ -190,21 +190,40 @@ const authorization = z
 
 const limits = z
   .strictObject({
-    body_max_bytes: key(positiveInt(1_024, 1_073_741_824).default(4_194_304), {
+    body_max_bytes: key(positiveInt(1_024, 1_073_741_824).default(8_388_608), {
       doc: 'Largest accepted request body; larger requests get `PATINA_ERR_BODY_TOO_LARGE` (413).',
     }),
-    statements_per_tx_max: key(positiveInt(1, 1_000_000).default(10_000), {
+    statements_per_tx_max: key(positiveInt(1, 1_000_000).default(1_000), {
       doc: 'Most statements in one `POST /v1/transactions`; more get `PATINA_ERR_TOO_MANY_STATEMENTS`.',
     }),
-    concurrent_transactions_max: key(positiveInt(1, 100_000).default(64), {
-      doc: 'Transactions in flight at once; beyond it requests get `PATINA_ERR_CONCURRENCY_LIMIT` (503).',
+    query_timeout_secs: key(positiveInt(0, 86_400).default(60), {
+      doc: 'Timeout of `POST /v1/queries` when the request gives no `?timeout=` (Corrosion: 60 s); 0 = none.',
     }),
-    concurrent_queries_max: key(positiveInt(1, 100_000).default(256), {
-      doc: 'Queries in flight at once; beyond it requests get `PATINA_ERR_CONCURRENCY_LIMIT` (503).',
+    wait_timeout_default_ms: key(positiveInt(0, 3_600_000).default(5_000), {
+      doc: 'Read-your-writes: how long a read waits for the requested version when the request gives no `wait_timeout_ms`.',
     }),
-    subscriptions_max: key(positiveInt(1, 1_000_000).default(1_024), {
-      doc: 'Distinct live subscriptions (queries) on this node; streams attached to one count once.',
+    wait_timeout_max_ms: key(positiveInt(0, 3_600_000).default(60_000), {
+      doc: 'Read-your-writes: the largest `wait_timeout_ms` a request may ask for.',
     }),
+    stream_buffer_max_bytes: key(positiveInt(65_536, 1_073_741_824).default(16_777_216), {
+      doc: 'NDJSON a query, subscription or updates stream may hold unsent for a slow client; beyond it the stream gets an `error` event and ends (the client resumes with `from`).',
+    }),
+  })
+  .prefault({})
+
+const concurrencyKey = (route: string, def: number, extra = '') =>
+  key(positiveInt(1, 1_000_000).default(def), {
+    doc: `Requests to ${route} in flight at once; beyond it the answer is 503 \`max concurrency limit reached\` (as Corrosion).${extra}`,
+  })
+
+const concurrency = z
+  .strictObject({
+    transactions: concurrencyKey('`/v1/transactions`', 128),
+    queries: concurrencyKey('`/v1/queries`', 128),
+    subscriptions: concurrencyKey('`/v1/subscriptions`', 10_000, ' A stream counts until it ends.'),
+    updates: concurrencyKey('`/v1/updates`', 10_000, ' A stream counts until it ends.'),
+    table_stats: concurrencyKey('`/v1/table_stats`', 4),
+    health: concurrencyKey('`/v1/health`', 4),
   })
   .prefault({})
 
@@ -213,14 +232,11 @@ const subscriptions = z
     retention_changes: key(positiveInt(100, 100_000_000).default(100_000), {
       doc: 'Changes kept per subscription so that a client can resume with `?from=` (Corrosion keeps 500). Older change ids get `PATINA_ERR_CHANGE_ID_TOO_OLD`.',
     }),
-    retention_ms: key(positiveInt(1_000, 604_800_000).default(3_600_000), {
+    retention_ms: key(positiveInt(1_000, 2_592_000_000).default(86_400_000), {
       doc: 'Changes older than this are dropped from a subscription log even below `retention_changes`.',
     }),
-    buffer_max_events: key(positiveInt(16, 10_000_000).default(10_000), {
-      doc: 'Events buffered for one slow consumer; beyond it the consumer gets an `error` event and must resume with `from`.',
-    }),
-    idle_timeout_ms: key(positiveInt(1_000, 86_400_000).default(300_000), {
-      doc: 'A subscription without consumers is kept (and resumable) for this long.',
+    idle_timeout_ms: key(positiveInt(1_000, 86_400_000).default(600_000), {
+      doc: 'A subscription without consumers is kept (and resumable) for this long (Corrosion: 10 min).',
     }),
   })
   .prefault({})
@@ -243,6 +259,7 @@ const api = z
       aliases: ['authz'],
     }),
     limits,
+    concurrency,
     subscriptions,
   })
   .prefault({})
@@ -250,7 +267,7 @@ const api = z
 const admin = z
   .strictObject({
     path: key(path.optional(), {
-      doc: 'Unix socket of the admin interface (`patina reload`, `backup`, `cluster members`, ...).',
+      doc: 'Unix socket of the admin interface (`patina reload`, `backup`, `sync status`, `subs list`, `log set`).',
       aliases: ['uds_path'],
       defaultLabel: '<db dir>/admin.sock',
       path: true,
