@@ -13,6 +13,9 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['source', ...defaultServerConditions] } },
   test: {
     environment: 'node',
+    // CI asks for a JSON report (PATINA_TEST_JSON=path) to print the pass/fail totals.
+    reporters: process.env['PATINA_TEST_JSON'] ? ['default', 'json'] : ['default'],
+    ...(process.env['PATINA_TEST_JSON'] ? { outputFile: { json: process.env['PATINA_TEST_JSON'] } } : {}),
     setupFiles: ['./scripts/polyfill.mjs'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
