@@ -24,3 +24,10 @@ export { PRESETS, lan, local, test } from './presets.js'
 export type { PresetName } from './presets.js'
 export { parseHostPort, toMultiaddr, httpUrlFor, isGossipAddr, isTcpMultiaddr } from './addr.js'
 export type { HostPort } from './addr.js'
+export {
+  transportOptionsFrom,
+  clusterOptionsFrom,
+  apiOptionsFrom,
+  hubOptionsFrom,
+  nodeFiles,
+} from './options.js'
