@@ -1,4 +1,11 @@
-import { ERROR_CODES, PatinaError, isErrorCode, type ErrorBody, type ErrorCode } from '@patina/api'
+import {
+  ERROR_CODES,
+  PatinaError,
+  isErrorCode,
+  type ErrorBody,
+  type ErrorCode,
+  type ExecResponse,
+} from '@patina/api'
 import type { FastifyInstance } from 'fastify'
 
 /**
@@ -54,14 +61,26 @@ export function errorBody(err: PatinaError): ErrorBody {
   return { error: err.message, code: err.code }
 }
 
-/** Installs the error handler that turns every thrown error into `{"error","code"}` with its status. */
-export function installErrorHandler(app: FastifyInstance): void {
+/**
+ * Installs the error handler that turns every thrown error into `{"error","code"}` with its
+ * status; errors of `execRoute` (`/v1/transactions`) keep Corrosion's `ExecResponse` shape.
+ */
+export function installErrorHandler(app: FastifyInstance, o: { execRoute: string; actorId: string }): void {
   app.setErrorHandler((err, request, reply) => {
     const pe = toPatinaError(err)
     const status = pe.status
     if (status >= 500) request.log.error({ err, code: pe.code }, 'request failed')
     else request.log.debug({ code: pe.code, msg: pe.message }, 'request refused')
-    void reply.code(status).type('application/json').send(errorBody(pe))
+    if (request.routeOptions.url === o.execRoute && status !== 401 && status !== 403) {
+      const body: ExecResponse = {
+        results: [{ error: pe.message, code: pe.code }],
+        time: 0,
+        version: null,
+        actor_id: o.actorId,
+      }
+      return reply.code(status).type('application/json').send(body)
+    }
+    return reply.code(status).type('application/json').send(errorBody(pe))
   })
   app.setNotFoundHandler((request, reply) => {
     void reply

@@ -51,6 +51,9 @@ export function createNdjsonSink(opts: NdjsonSinkOptions): NdjsonSink {
   stream.once('close', onClosed)
   stream.once('error', onClosed)
 
+  /** Bytes written but not yet taken by the client (both sides of the PassThrough). */
+  const held = (): number => stream.writableLength + stream.readableLength
+
   const overflow = (): void => {
     fail(
       opts.overflowMessage ??
@@ -74,11 +77,11 @@ export function createNdjsonSink(opts: NdjsonSinkOptions): NdjsonSink {
     if (sourceActive || queue.length > 0) {
       queue.push(line)
       queuedBytes += line.length
-      if (queuedBytes + stream.writableLength > opts.maxBufferBytes) overflow()
+      if (queuedBytes + held() > opts.maxBufferBytes) overflow()
       return !closed
     }
     stream.write(line)
-    if (stream.writableLength > opts.maxBufferBytes) overflow()
+    if (held() > opts.maxBufferBytes) overflow()
     return !closed
   }
 
