@@ -1,11 +1,9 @@
 /** The default {@link CreateCliApi}: `@patina/client`'s `createClient` for one worker URL. */
+import { createClient } from '@patina/client'
 import type { CliApi, CliApiOptions } from './api.js'
 
-type CreateClient = (opts: CliApiOptions) => CliApi
-
-export async function createDefaultApi(opts: CliApiOptions): Promise<CliApi> {
-  const mod = (await import('@patina/client')) as Record<string, unknown>
-  const createClient = mod['createClient']
-  if (typeof createClient !== 'function') throw new Error('@patina/client does not export createClient yet')
-  return (createClient as CreateClient)(opts)
+export function createDefaultApi(opts: CliApiOptions): CliApi {
+  // PatinaClient satisfies CliApi structurally; the assignment checks it.
+  const api: CliApi = createClient(opts.token === undefined ? { url: opts.url } : { url: opts.url, token: opts.token })
+  return api
 }
