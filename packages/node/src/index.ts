@@ -1,1 +1,32 @@
-export const placeholder = 1
+/**
+ * @packageDocumentation
+ *
+ * The Patina worker agent: configuration, the libp2p cluster (membership, broadcast,
+ * anti-entropy sync), the Corrosion-compatible HTTP API with live subscriptions, the admin
+ * socket and the `patina` CLI.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig, startAgent, createLogger } from '@patina/node'
+ * const { config } = loadConfig({ configPath: 'patina.toml' })
+ * const agent = await startAgent(config, { logger: createLogger(config.log) })
+ * console.log(agent.apiUrl)
+ * await agent.stop()
+ * ```
+ */
+import './polyfill.js'
+export { startAgent, readSchemaFiles, type Agent, type AgentDeps } from './agent.js'
+export {
+  loadConfig,
+  defaultConfig,
+  type PatinaConfig,
+  type LoadedConfig,
+  type ConfigOverride,
+} from './config/index.js'
+export { createLogger, setLogLevel } from './log.js'
+export { buildApi, type ApiDeps } from './api/index.js'
+export { createCluster, type Cluster, type ClusterOptions, type ClusterPreset } from './cluster.js'
+export { createSubscriptionHub, type SubscriptionHub } from './subs/index.js'
+export { createLibp2pTransport } from './transport/libp2p.js'
+export { createMemoryNetwork } from './transport/memory.js'
+export type { Transport } from './transport/transport.js'

@@ -1,0 +1,306 @@
+/**
+ * The worker agent: wires a validated config into the state engine, the cluster
+ * (libp2p transport, membership, broadcast, sync), the subscription hub, the HTTP API and
+ * the admin socket, and starts them in order. `stop()` shuts them down in reverse order.
+ */
+import './polyfill.js'
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import { dirname, join } from 'node:path'
+import { PatinaError } from '@patina/api'
+import {
+  createStateEngine,
+  openSubsStore,
+  type StateEngine,
+  type Statement,
+  type TransactionResult,
+} from '@patina/core'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { collectDefaultMetrics, Registry } from 'prom-client'
+import { createAdminServer, type AdminServer } from './admin/server.js'
+import { buildApi } from './api/index.js'
+import { createCluster, type Cluster, type ClusterPreset } from './cluster.js'
+import { parseHostPort, type PatinaConfig } from './config/index.js'
+import { setLogLevel } from './log.js'
+import { createSubscriptionHub, type SubscriptionHub } from './subs/index.js'
+import { createLibp2pTransport } from './transport/libp2p.js'
+import type { Transport } from './transport/transport.js'
+
+export interface AgentDeps {
+  logger: Logger
+  /** Metrics registry; a new one (with Node's default metrics) when omitted. */
+  registry?: Registry
+  /** Cluster timing preset (default `lan`; tests use `test`). */
+  preset?: ClusterPreset
+  /** A transport to use instead of libp2p (in-memory tests). */
+  transport?: Transport
+}
+
+export interface Agent {
+  /** Base URL of the first API listener, e.g. `http://127.0.0.1:8080`. */
+  readonly apiUrl: string
+  /** Every API listener's base URL. */
+  readonly apiUrls: string[]
+  readonly engine: StateEngine
+  readonly cluster: Cluster
+  readonly registry: Registry
+  /** Our libp2p peer id. */
+  readonly peerId: string
+  stop(): Promise<void>
+}
+
+/** Schema SQL from `db.schema_paths`: each file, or every `.sql` file of a directory (sorted). */
+export function readSchemaFiles(paths: readonly string[]): string {
+  const parts: string[] = []
+  for (const p of paths) {
+    let st
+    try {
+      st = statSync(p)
+    } catch {
+      throw new PatinaError(
+        'PATINA_ERR_SCHEMA_INVALID',
+        `db.schema_paths entry ${JSON.stringify(p)} does not exist`,
+      )
+    }
+    if (st.isDirectory()) {
+      for (const f of readdirSync(p)
+        .filter((n) => n.endsWith('.sql'))
+        .sort())
+        parts.push(readFileSync(join(p, f), 'utf8'))
+    } else parts.push(readFileSync(p, 'utf8'))
+  }
+  return parts.join(';\n')
+}
+
+/**
+ * The engine as the API sees it: a local transaction is published to the cluster as soon
+ * as it commits (before the HTTP response is written).
+ */
+function broadcastingEngine(engine: StateEngine, publish: (r: TransactionResult) => void): StateEngine {
+  return new Proxy(engine, {
+    get(target, prop, receiver) {
+      if (prop === 'transaction') {
+        return (statements: Statement[], opts?: { timeoutMs?: number }) => {
+          const r = target.transaction(statements, opts)
+          if (r.changesets.length > 0) publish(r)
+          return r
+        }
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+    },
+  })
+}
+
+const LOOPBACK = /^(127\.|::1$|localhost$|\[::1\]$)/
+
+export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise<Agent> {
+  const logger = deps.logger
+  const log = logger.child({ component: 'agent' })
+  const dbDir = dirname(config.db.path)
+  mkdirSync(dbDir, { recursive: true })
+  const registry = deps.registry ?? new Registry()
+  if (deps.registry === undefined) collectDefaultMetrics({ register: registry, prefix: 'patina_process_' })
+
+  const stack: { name: string; stop: () => Promise<void> | void }[] = []
+  const stopAll = async () => {
+    for (const s of stack.reverse()) {
+      try {
+        await s.stop()
+      } catch (err) {
+        log.warn({ err, component: s.name }, 'error while stopping')
+      }
+    }
+    stack.length = 0
+  }
+
+  try {
+    const schema = readSchemaFiles(config.db.schema_paths)
+    const engine = createStateEngine({
+      path: config.db.path,
+      schema,
+      maxChunkBytes: Math.min(64 * 1024, config.gossip.message_max_bytes / 4),
+    })
+    stack.push({ name: 'engine', stop: () => engine.close() })
+    log.info(
+      { actor: engine.actorId, db: config.db.path, tables: [...engine.schema().tables.keys()] },
+      'state engine open',
+    )
+
+    const transport =
+      deps.transport ??
+      createLibp2pTransport({
+        listen: [config.gossip.addr],
+        ...(config.gossip.external_addr !== undefined ? { announce: [config.gossip.external_addr] } : {}),
+        identityPath: join(dbDir, 'node.key'),
+        ...(config.gossip.cluster_key !== undefined ? { clusterKey: config.gossip.cluster_key } : {}),
+        maxMessageBytes: config.gossip.message_max_bytes,
+      })
+
+    const subsDir = config.db.subscriptions_path
+    mkdirSync(subsDir, { recursive: true })
+    const store = openSubsStore(join(subsDir, 'subscriptions.db'))
+    stack.push({ name: 'subs-store', stop: () => store.close() })
+    const hub: SubscriptionHub = createSubscriptionHub(
+      { engine, store, logger, registry },
+      {
+        retainChanges: config.api.subscriptions.retention_changes,
+        retainMs: config.api.subscriptions.retention_ms,
+        idleMs: config.api.subscriptions.idle_timeout_ms,
+      },
+    )
+    stack.push({ name: 'subs', stop: () => hub.close() })
+
+    // The cluster is created once the API listens (its member record carries the API URL).
+    let cluster: Cluster | undefined
+    const apiEngine = broadcastingEngine(engine, (r) => cluster?.publishLocal(r.changesets))
+    const app: FastifyInstance = buildApi(
+      {
+        engine: apiEngine,
+        logger,
+        registry,
+        members: () => cluster?.members() ?? [],
+        health: () => {
+          const s = cluster?.stats()
+          return { queueSize: s?.queueSize ?? 0, p99LagSec: s?.p99LagSec ?? 0 }
+        },
+        subscriptions: hub,
+      },
+      {
+        tokens: [...config.api.authorization.tokens],
+        bodyLimitBytes: config.api.limits.body_max_bytes,
+        maxStatementsPerTransaction: config.api.limits.statements_per_tx_max,
+        defaultQueryTimeoutSec: config.api.limits.query_timeout_secs,
+        defaultWaitTimeoutMs: config.api.limits.wait_timeout_default_ms,
+        maxWaitTimeoutMs: config.api.limits.wait_timeout_max_ms,
+        maxStreamBufferBytes: config.api.limits.stream_buffer_max_bytes,
+        concurrency: { ...config.api.concurrency },
+      },
+    )
+    const apiUrls: string[] = []
+    for (const addr of config.api.addr) {
+      const hp = parseHostPort(addr)
+      if (hp === null)
+        throw new PatinaError(
+          'PATINA_ERR_CONFIG_INVALID',
+          `api.addr value ${JSON.stringify(addr)} is not host:port`,
+        )
+      const bound = await app.listen({ host: hp.host, port: hp.port })
+      const port = new URL(bound).port
+      const host = hp.host === '0.0.0.0' || hp.host === '::' ? '127.0.0.1' : hp.host
+      apiUrls.push(`http://${host.includes(':') ? `[${host}]` : host}:${port}`)
+      if (config.api.authorization.tokens.length === 0 && !LOOPBACK.test(hp.host)) {
+        log.warn(
+          { addr },
+          'the HTTP API listens on a non-loopback address without authorization: anyone who can reach it can read and write',
+        )
+      }
+    }
+    stack.push({ name: 'api', stop: () => app.close() })
+
+    cluster = createCluster(
+      { engine, transport, logger, registry },
+      {
+        clusterId: String(config.gossip.cluster_id),
+        apiAddr: apiUrls[0] ?? null,
+        region: config.gossip.region,
+        role: 'worker',
+        bootstrap: [...config.gossip.bootstrap],
+        membersPath: join(dbDir, 'members.json'),
+        preset: deps.preset ?? 'lan',
+        membership: {
+          probeIntervalMs: config.gossip.probe_interval_ms,
+          probeTimeoutMs: config.gossip.probe_timeout_ms,
+          indirectProbes: config.gossip.indirect_probes,
+          suspicionMult: config.gossip.suspicion_mult,
+          maxMessageBytes: config.gossip.message_max_bytes,
+        },
+        broadcast: {
+          maxBatchDelayMs: config.gossip.broadcast_batch_delay_ms,
+          maxBatchBytes: config.gossip.broadcast_batch_max_bytes,
+          maxMessageBytes: config.gossip.message_max_bytes,
+        },
+        sync: {
+          minIntervalMs: config.gossip.sync_interval_min_ms,
+          maxIntervalMs: config.gossip.sync_interval_max_ms,
+          peersPerRound: config.gossip.sync_peers,
+          maxChunkBytes: config.gossip.sync_chunk_max_bytes,
+          idleTimeoutMs: config.gossip.sync_timeout_ms,
+        },
+      },
+    )
+
+    let metricsServer: Server | undefined
+    const promAddr = config.telemetry.prometheus.addr
+    if (promAddr !== undefined) {
+      const hp = parseHostPort(promAddr)
+      if (hp !== null) {
+        metricsServer = createServer((req, res) => {
+          if (req.url !== '/metrics') {
+            res.writeHead(404).end()
+            return
+          }
+          registry.metrics().then(
+            (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+            (err: unknown) => res.writeHead(500).end(String(err)),
+          )
+        })
+        await new Promise<void>((resolve, reject) => {
+          metricsServer!.once('error', reject)
+          metricsServer!.listen(hp.port, hp.host, () => resolve())
+        })
+        stack.push({ name: 'metrics', stop: () => new Promise<void>((r) => metricsServer!.close(() => r())) })
+      }
+    }
+
+    const started = cluster
+    await started.start()
+    stack.splice(stack.findIndex((s) => s.name === 'engine') + 1, 0, {
+      name: 'cluster',
+      stop: () => started.stop(),
+    })
+
+    let admin: AdminServer | undefined
+    if (config.admin.path !== undefined) {
+      admin = await createAdminServer(
+        {
+          reload: () => engine.applySchema(readSchemaFiles(config.db.schema_paths)),
+          members: () => started.members(),
+          syncStatus: () => ({ ...engine.syncState(), stats: engine.stats(), cluster: started.stats() }),
+          subsList: () => hub.list(),
+          logLevel: (level) => {
+            setLogLevel(logger, level)
+            return { level }
+          },
+          backup: async (path: string) => {
+            await engine.backup(path)
+            return { path }
+          },
+        },
+        config.admin.path,
+        { logger },
+      )
+      stack.push({ name: 'admin', stop: () => admin!.close() })
+    }
+
+    log.info({ api: apiUrls, peer: transport.peerId, cluster: config.gossip.cluster_id }, 'agent started')
+    let stopped = false
+    return {
+      apiUrl: apiUrls[0] as string,
+      apiUrls,
+      engine,
+      cluster: started,
+      registry,
+      peerId: transport.peerId,
+      async stop() {
+        if (stopped) return
+        stopped = true
+        await stopAll()
+      },
+    }
+  } catch (err) {
+    await stopAll()
+    throw err
+  }
+}

@@ -1,0 +1,123 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createLogger, loadConfig, startAgent, type Agent, type ConfigOverride } from '@patina/node'
+
+/** The schema every integration test uses (Corrosion's `corro-tests` TEST_SCHEMA in spirit). */
+export const TEST_SCHEMA = `
+CREATE TABLE tests (id INTEGER NOT NULL PRIMARY KEY, text TEXT NOT NULL DEFAULT '');
+CREATE TABLE routes (host TEXT NOT NULL PRIMARY KEY, app TEXT, backend TEXT, weight INTEGER NOT NULL DEFAULT 1);
+`
+
+export interface TestCluster {
+  dir: string
+  agents: Agent[]
+  /** Start one more agent bootstrapping from the first one. */
+  add(name?: string): Promise<Agent>
+  stop(): Promise<void>
+}
+
+/** Starts `n` worker agents in this process on 127.0.0.1 with free ports and temp dirs. */
+export async function startCluster(
+  n: number,
+  opts: { overrides?: ConfigOverride[] } = {},
+): Promise<TestCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'patina-cluster-'))
+  writeFileSync(join(dir, 'schema.sql'), TEST_SCHEMA)
+  const agents: Agent[] = []
+  const bootstrap: string[] = []
+  let count = 0
+  const add = async (name = `n${count}`) => {
+    count++
+    const { config } = loadConfig({
+      preset: 'test',
+      env: {},
+      cwd: dir,
+      overrides: [
+        { key: 'db.path', value: join(dir, name, 'state.db') },
+        { key: 'db.schema_paths', value: [join(dir, 'schema.sql')] },
+        { key: 'gossip.addr', value: '127.0.0.1:0' },
+        { key: 'gossip.bootstrap', value: [...bootstrap] },
+        { key: 'api.addr', value: '127.0.0.1:0' },
+        { key: 'admin.path', value: join(dir, name, 'admin.sock') },
+        ...(opts.overrides ?? []),
+      ],
+    })
+    const logger = createLogger(
+      { format: 'json', level: 'warn', colors: false },
+      { destination: 2, base: { node: name } },
+    )
+    const agent = await startAgent(config, { logger, preset: 'test' })
+    agents.push(agent)
+    if (bootstrap.length === 0)
+      bootstrap.push(
+        ...agent.cluster
+          .members()
+          .filter((m) => m.self)
+          .flatMap((m) => m.gossip_addrs),
+      )
+    return agent
+  }
+  for (let i = 0; i < n; i++) await add()
+  return {
+    dir,
+    agents,
+    add,
+    async stop() {
+      await Promise.allSettled(agents.map((a) => a.stop()))
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v !== undefined && v !== false) return v as T
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+export async function exec(
+  url: string,
+  statements: unknown[],
+): Promise<{ version: number | null; actor_id: string }> {
+  const res = await fetch(`${url}/v1/transactions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(statements),
+  })
+  const body = (await res.json()) as { version: number | null; actor_id: string; results: unknown[] }
+  if (res.status !== 200) throw new Error(`transaction failed ${res.status}: ${JSON.stringify(body)}`)
+  return body
+}
+
+export async function queryRows(url: string, sql: string, extra = ''): Promise<unknown[][]> {
+  const res = await fetch(`${url}/v1/queries${extra}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(sql),
+  })
+  const text = await res.text()
+  if (res.status !== 200) throw new Error(`query failed ${res.status}: ${text}`)
+  const rows: unknown[][] = []
+  for (const line of text.split('\n')) {
+    if (!line) continue
+    const ev = JSON.parse(line) as { row?: [number, unknown[]]; error?: string }
+    if (ev.error) throw new Error(ev.error)
+    if (ev.row) rows.push(ev.row[1])
+  }
+  return rows
+}
