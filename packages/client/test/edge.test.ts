@@ -38,6 +38,8 @@ function config(workers: FakeWorker[], over: Partial<EdgeConfigInput> = {}): Edg
   }
 }
 
+// test helper: the bodies are checked field by field with toMatchObject/toEqual
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function get(base: string, path: string): Promise<{ status: number; body: any }> {
   const res = await fetch(base + path)
   const text = await res.text()
