@@ -25,6 +25,8 @@ export default defineConfig({
       project('node', ['packages/node/test/**/*.test.ts']),
       project('client', ['packages/client/test/**/*.test.ts']),
       project('integration', ['test/inproc/**/*.test.ts', 'test/process/**/*.test.ts'], { testTimeout: 120_000 }),
+      project('chaos', ['test/chaos/**/*.test.ts'], { testTimeout: 600_000 }),
+      project('docker', ['test/docker/**/*.test.ts'], { testTimeout: 600_000, hookTimeout: 900_000 }),
     ],
   },
 })
