@@ -1,0 +1,114 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+/** Runs the `patina` CLI from TypeScript sources. */
+export const CLI = [
+  '--conditions=source',
+  '--import',
+  join(ROOT, 'scripts/polyfill.mjs'),
+  '--import',
+  'tsx',
+  join(ROOT, 'packages/node/src/cli/main.ts'),
+]
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, host, () => {
+      const a = s.address()
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0))
+    })
+  })
+}
+
+export interface WorkerSpec {
+  name: string
+  dir: string
+  apiPort: number
+  gossipPort: number
+  bootstrap: string[]
+  schemaPath: string
+  extraToml?: string
+}
+
+/** A `patina agent` child process; its config lives in `<dir>/<name>/config.toml`. */
+export class WorkerProcess {
+  child: ChildProcess | undefined
+  readonly output: string[] = []
+  exited: Promise<number | null> = Promise.resolve(null)
+  constructor(readonly spec: WorkerSpec) {
+    const home = join(spec.dir, spec.name)
+    mkdirSync(home, { recursive: true })
+    writeFileSync(
+      this.configPath,
+      [
+        '[db]',
+        `path = "${join(home, 'state.db')}"`,
+        `schema_paths = ["${spec.schemaPath}"]`,
+        '[gossip]',
+        `addr = "127.0.0.1:${spec.gossipPort}"`,
+        `bootstrap = ${JSON.stringify(spec.bootstrap)}`,
+        'sync_interval_min_ms = 200',
+        'sync_interval_max_ms = 1000',
+        'probe_interval_ms = 200',
+        'probe_timeout_ms = 150',
+        '[api]',
+        `addr = "127.0.0.1:${spec.apiPort}"`,
+        '[admin]',
+        `path = "${join(home, 'admin.sock')}"`,
+        '[log]',
+        'level = "warn"',
+        spec.extraToml ?? '',
+      ].join('\n'),
+    )
+  }
+
+  get configPath(): string {
+    return join(this.spec.dir, this.spec.name, 'config.toml')
+  }
+  get apiUrl(): string {
+    return `http://127.0.0.1:${this.spec.apiPort}`
+  }
+  get pid(): number | undefined {
+    return this.child?.pid
+  }
+
+  /** Spawn the agent and wait until its API answers. */
+  async start(timeoutMs = 60_000): Promise<void> {
+    const child = spawn(process.execPath, [...CLI, '-c', this.configPath, 'agent'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    this.child = child
+    child.stdout?.on('data', (d: Buffer) => this.output.push(d.toString()))
+    child.stderr?.on('data', (d: Buffer) => this.output.push(d.toString()))
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      if (child.exitCode !== null)
+        throw new Error(`${this.spec.name} exited with ${child.exitCode}:\n${this.output.join('')}`)
+      try {
+        const r = await fetch(`${this.apiUrl}/v1/cluster/members`)
+        if (r.status === 200) return
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline)
+        throw new Error(`${this.spec.name} did not answer within ${timeoutMs} ms:\n${this.output.join('')}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+
+  /** Send a signal to this process (only the one we started) and, for SIGKILL/SIGTERM, wait for it to exit. */
+  async signal(sig: NodeJS.Signals): Promise<void> {
+    const c = this.child
+    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return
+    c.kill(sig)
+    if (sig === 'SIGKILL' || sig === 'SIGTERM' || sig === 'SIGINT') await this.exited
+  }
+}
