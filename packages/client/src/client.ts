@@ -255,14 +255,19 @@ export function createClient(opts: ClientOptions): PatinaClient {
     switchPolicy: opts.switchPolicy ?? CLIENT_DEFAULTS.switchPolicy,
   }
 
-  const target = (o: CallOptions): string => {
-    if (o.worker !== undefined) return o.worker.replace(/\/$/, '')
-    const b = pool.best()
-    if (b === undefined)
-      throw new PatinaClientError('PATINA_ERR_NO_WORKER', 'no worker configured or discovered')
-    return b.url
+  /** Errors raised before a request reached the worker: safe to retry elsewhere, even for writes. */
+  const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'])
+  const notConnected = (err: unknown): boolean => {
+    if (!(err instanceof PatinaClientError) || err.code !== 'PATINA_ERR_HTTP' || err.httpStatus !== undefined)
+      return false
+    const code = (err.cause as { code?: unknown } | undefined)?.code
+    return typeof code === 'string' && CONNECT_ERRORS.has(code)
   }
 
+  /**
+   * Sends to `o.worker`, or to the best worker of the pool; when the pool's choice refuses the
+   * connection, marks it down and tries the next one (the request never reached the first).
+   */
   const call = async (
     o: CallOptions,
     method: 'GET' | 'POST',
@@ -272,19 +277,36 @@ export function createClient(opts: ClientOptions): PatinaClient {
     deadline: 'headers' | 'body',
     idleTimeoutMs?: number,
   ): Promise<{ res: HttpResponse; worker: string }> => {
-    const worker = target(o)
-    const res = await http.send({
-      method,
-      base: worker,
-      path,
-      query,
-      body,
-      timeoutMs: o.timeoutMs ?? timeoutMs,
-      deadline,
-      ...(idleTimeoutMs !== undefined ? { idleTimeoutMs } : {}),
-      signal: o.signal,
-    })
-    return { res, worker }
+    const send = (worker: string): Promise<HttpResponse> =>
+      http.send({
+        method,
+        base: worker,
+        path,
+        query,
+        body,
+        timeoutMs: o.timeoutMs ?? timeoutMs,
+        deadline,
+        ...(idleTimeoutMs !== undefined ? { idleTimeoutMs } : {}),
+        signal: o.signal,
+      })
+    if (o.worker !== undefined) {
+      const worker = o.worker.replace(/\/$/, '')
+      return { res: await send(worker), worker }
+    }
+    const tried = new Set<string>()
+    for (;;) {
+      const next = pool.list().find((w) => !tried.has(w.url))
+      if (next === undefined)
+        throw new PatinaClientError('PATINA_ERR_NO_WORKER', 'no worker configured or discovered')
+      tried.add(next.url)
+      try {
+        return { res: await send(next.url), worker: next.url }
+      } catch (err) {
+        if (!notConnected(err) || pool.list().every((w) => tried.has(w.url))) throw err
+        pool.markDown(next.url)
+        logger.debug({ worker: next.url }, 'worker refused the connection; trying the next one')
+      }
+    }
   }
 
   const json = async <T>(

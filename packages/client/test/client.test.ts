@@ -253,6 +253,24 @@ describe('bad servers', () => {
     await c.close()
   })
 
+  it('a request the first worker refuses goes to the next worker', async () => {
+    const dead = http.createServer()
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r))
+    const deadUrl = `http://127.0.0.1:${(dead.address() as AddressInfo).port}`
+    await new Promise((r) => dead.close(r))
+    const c = createClient({ workers: [deadUrl, w.url] })
+    const res = await c.transaction([['UPSERT', ['m', 'm.example', 'b']]])
+    expect(res.actor_id).toBe('actor-a')
+    expect(c.workers().map((x) => [x.url, x.state])).toEqual([
+      [w.url, 'unknown'],
+      [deadUrl, 'down'],
+    ])
+    cluster.write('m', null)
+    // an explicit worker is never replaced
+    expect((await rejection(c.members({ worker: deadUrl }))).code).toBe('PATINA_ERR_HTTP')
+    await c.close()
+  })
+
   it('a non-JSON body where JSON is expected is PATINA_ERR_HTTP', async () => {
     mode = 'not-json'
     const c = createClient({ url })
