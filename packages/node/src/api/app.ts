@@ -190,7 +190,16 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
         )
       }
       const stmts = body.map((s, i) => parseStatement(s, i))
-      const res = engine.transaction(stmts, timeoutSec ? { timeoutMs: timeoutSec * 1000 } : undefined)
+      let res
+      try {
+        res = engine.transaction(stmts, timeoutSec ? { timeoutMs: timeoutSec * 1000 } : undefined)
+      } catch (err) {
+        // Corrosion answers 500 for every SQL failure of a transaction, prepare errors included.
+        const pe = toPatinaError(err)
+        throw pe.code === 'PATINA_ERR_STATEMENT_INVALID'
+          ? new PatinaError('PATINA_ERR_SQL', pe.message, { cause: err })
+          : pe
+      }
       const out: ExecResponse = {
         results: res.results.map((r) => ({ rows_affected: r.rowsAffected, time: r.time })),
         time: res.time,
@@ -208,7 +217,16 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
     const stmt = parseStatement(req.body)
     if (wait) await waitForVersion(engine, wait, abortOn(req))
     const started = process.hrtime.bigint()
-    const cur = engine.query(stmt.sql, stmt.params)
+    let cur
+    try {
+      cur = engine.query(stmt.sql, stmt.params)
+    } catch (err) {
+      const pe = toPatinaError(err)
+      // Corrosion's exact body for writes on /v1/queries.
+      throw pe.code === 'PATINA_ERR_NOT_READONLY'
+        ? new PatinaError(pe.code, 'statement is not readonly', { cause: err })
+        : pe
+    }
     // An error before the first row is an HTTP error (Corrosion: 500); later ones are events.
     let first: IteratorResult<unknown[]>
     try {
