@@ -1,0 +1,102 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePort, WorkerProcess } from '../../test/helpers/process.js'
+
+export { WorkerProcess }
+
+/** A cluster of `n` worker child processes on loopback, all bootstrapping from the first ones. */
+export async function startProcessCluster(
+  n: number,
+  schema: string,
+  extraToml = '',
+): Promise<{ workers: WorkerProcess[]; dir: string; stop(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'patina-bench-'))
+  const schemaPath = join(dir, 'schema.sql')
+  writeFileSync(schemaPath, schema)
+  const gossip: number[] = []
+  for (let i = 0; i < n; i++) gossip.push(await freePort())
+  const workers: WorkerProcess[] = []
+  for (let i = 0; i < n; i++) {
+    workers.push(
+      new WorkerProcess({
+        name: `w${i}`,
+        dir,
+        apiPort: await freePort(),
+        gossipPort: gossip[i] as number,
+        bootstrap: gossip
+          .slice(0, Math.min(3, n))
+          .filter((_, j) => j !== i)
+          .map((p) => `127.0.0.1:${p}`),
+        schemaPath,
+        extraToml,
+      }),
+    )
+  }
+  // Start a few at a time: each start compiles TypeScript on 2 cores.
+  for (let i = 0; i < n; i += 3) await Promise.all(workers.slice(i, i + 3).map((w) => w.start(120_000)))
+  return {
+    workers,
+    dir,
+    async stop() {
+      await Promise.all(workers.map((w) => w.signal('SIGTERM')))
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** POST /v1/transactions; returns the parsed body (throws on non-200). */
+export async function tx(
+  url: string,
+  statements: unknown[],
+): Promise<{ version: number | null; actor_id: string }> {
+  const res = await fetch(`${url}/v1/transactions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(statements),
+  })
+  const body = (await res.json()) as { version: number | null; actor_id: string }
+  if (res.status !== 200) throw new Error(`transaction failed ${res.status}: ${JSON.stringify(body)}`)
+  return body
+}
+
+export async function count(url: string, sql: string): Promise<number> {
+  const res = await fetch(`${url}/v1/queries`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(sql),
+  })
+  const text = await res.text()
+  for (const line of text.split('\n')) {
+    if (line.startsWith('{"row"')) return (JSON.parse(line) as { row: [number, [number]] }).row[1][0]
+  }
+  throw new Error(`no row in ${text.slice(0, 200)}`)
+}
+
+/** Follow `/v1/updates/:table` and call `onPk` with the first pk value of each notification. */
+export function followUpdates(url: string, table: string, onPk: (pk: unknown) => void): AbortController {
+  const ac = new AbortController()
+  void (async () => {
+    const res = await fetch(`${url}/v1/updates/${table}`, { method: 'POST', signal: ac.signal })
+    let buf = ''
+    const dec = new TextDecoder()
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += dec.decode(chunk, { stream: true })
+      let nl: number
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl)
+        buf = buf.slice(nl + 1)
+        if (!line) continue
+        const ev = JSON.parse(line) as { notify?: [string, unknown[]] }
+        if (ev.notify) onPk(ev.notify[1][0])
+      }
+    }
+  })().catch(() => undefined)
+  return ac
+}
+
+export async function rssBytes(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  const m = /^patina_process_resident_memory_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text)
+  return m ? Number(m[1]) : NaN
+}
