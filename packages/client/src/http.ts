@@ -253,9 +253,12 @@ export async function errorFromResponse(res: HttpResponse, what: string): Promis
     const results = b['results']
     if (serverMessage === undefined && Array.isArray(results)) {
       const failed = results.find(
-        (r): r is { error: string } => typeof (r as { error?: unknown })?.error === 'string',
+        (r): r is { error: string; code?: unknown } => typeof (r as { error?: unknown })?.error === 'string',
       )
-      if (failed) serverMessage = failed.error
+      if (failed) {
+        serverMessage = failed.error
+        if (serverCode === undefined && typeof failed.code === 'string') serverCode = failed.code
+      }
     }
   } catch {
     if (text.trim() !== '') serverMessage = text.trim().slice(0, 1000)

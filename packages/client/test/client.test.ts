@@ -46,6 +46,7 @@ describe('typed endpoints', () => {
     expect(err.code).toBe('PATINA_ERR_HTTP')
     expect(err.httpStatus).toBe(500)
     expect(err.serverMessage).toBe('no such table: nope')
+    expect(err.serverCode).toBe('PATINA_ERR_SQL')
     expect(err.message).toContain('no such table: nope')
     const empty = await rejection(client.transaction([]))
     expect(empty.httpStatus).toBe(400)

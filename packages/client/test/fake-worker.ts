@@ -269,7 +269,7 @@ export class FakeWorker {
         const [sql, params] = Array.isArray(s) ? (s as [string, JsonSqlValue[]]) : [String(s), []]
         if (sql.startsWith('FAIL')) {
           json(500, {
-            results: [{ error: 'no such table: nope' }],
+            results: [{ error: 'no such table: nope', code: 'PATINA_ERR_SQL' }],
             time: 0,
             version: null,
             actor_id: `actor-${this.name}`,
