@@ -61,6 +61,7 @@ interface TableRt {
   ord: number
   nonPkIndex: Map<string, number>
   getClock: DbStatement
+  insClock: DbStatement
   putClock: DbStatement
   delClock: DbStatement
   selectRow: DbStatement
@@ -217,6 +218,9 @@ export class StateStore implements StateEngine {
         ord,
         nonPkIndex: new Map(model.nonPk.map((c, i) => [c, i])),
         getClock: this.db.prepare(`SELECT cl, clock FROM ${clockTable(model.name)} WHERE pk = ?`),
+        insClock: this.db.prepare(
+          `INSERT OR IGNORE INTO ${clockTable(model.name)} (pk, cl, clock) VALUES (?, ?, ?)`,
+        ),
         putClock: this.db.prepare(
           `INSERT INTO ${clockTable(model.name)} (pk, cl, clock) VALUES (?, ?, ?) ON CONFLICT (pk) DO UPDATE SET cl = excluded.cl, clock = excluded.clock`,
         ),
@@ -530,6 +534,25 @@ export class StateStore implements StateEngine {
       const rt = this.tablesByOrd.get(ord) as TableRt
       const table = rt.model.name
       for (const t of touches.values()) {
+        // Fast path for the common insert of a brand-new row: write its clock with INSERT OR
+        // IGNORE and skip the lookup; only when a clock already exists (a tombstone, or a
+        // REPLACE of a live row) fall through to read-modify-write.
+        if (!t.beforeKnown && t.after !== null) {
+          const fresh = this.freshRowClock(rt, t.pk, t.after, version, seq, vers.peek(seq))
+          if (rt.insClock.run(t.pk, 1, encodeRowClock(fresh.clock)).changes === 1) {
+            vers.add(ord, t.pk, seq)
+            changes.push(...fresh.changes)
+            seq += fresh.changes.length
+            rows.push({
+              table,
+              pk: t.pk,
+              pkValues: t.pkValues,
+              cids: fresh.changes.map((c) => c.cid),
+              deleted: false,
+            })
+            continue
+          }
+        }
         const existing = rt.getClock.get(t.pk) as { cl: number; clock: Buffer } | undefined
         const clock: RowClock = existing
           ? decodeRowClock(existing.clock)
@@ -606,6 +629,35 @@ export class StateStore implements StateEngine {
     self.markComplete(version)
     ;(this.s['putHead'] as DbStatement).run(this.selfOrd, version)
     return { version, changesets: this.chunk(version, ts, lastSeq, changes), rows, ts }
+  }
+
+  /** The clock and changes of a row created by this version: sentinel cl 1, every cell at col_version 1. */
+  private freshRowClock(
+    rt: TableRt,
+    pk: Uint8Array,
+    after: SqlValue[],
+    version: number,
+    seqStart: number,
+    group: number,
+  ): { clock: RowClock; changes: Change[] } {
+    const self = this.selfOrd
+    const table = rt.model.name
+    const changes: Change[] = [{ table, pk, cid: SENTINEL, val: null, colVersion: 1, cl: 1, seq: seqStart }]
+    const cols = new Map<string, { v: number; site: number; dbv: number; seq: number }>()
+    const nonPk = rt.model.nonPk
+    for (let i = 0; i < nonPk.length; i++) {
+      const c = nonPk[i] as string
+      const seq = seqStart + 1 + i
+      cols.set(c, { v: 1, site: self, dbv: version, seq })
+      changes.push({ table, pk, cid: c, val: after[i] as SqlValue, colVersion: 1, cl: 1, seq })
+    }
+    const clock: RowClock = {
+      cl: 1,
+      sentinel: { site: self, dbv: version, seq: seqStart },
+      cols,
+      refs: new Map([[refKey(self, version), group]]),
+    }
+    return { clock, changes }
   }
 
   /** Replace captured values by an exact read (safe integers) of every touched live row. */
@@ -1289,6 +1341,12 @@ class VersGroups {
     readonly site: number,
     readonly dbv: number,
   ) {}
+
+  /** The group key `add(…, seq)` would return. */
+  peek(seq: number): number {
+    const g = this.groups.at(-1)
+    return g === undefined || g.entries.length >= VERS_GROUP_ROWS * 3 ? seq : g.seq
+  }
 
   add(tbl: number, pk: Uint8Array, seq: number): number {
     let g = this.groups.at(-1)
