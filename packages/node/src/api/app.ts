@@ -8,7 +8,7 @@ import {
   type MemberInfo,
   type TableStatsResponse,
 } from '@patina/api'
-import type { StateEngine } from '@patina/core'
+import type { QueryCursor, StateEngine } from '@patina/core'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -217,7 +217,7 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
     const stmt = parseStatement(req.body)
     if (wait) await waitForVersion(engine, wait, abortOn(req))
     const started = process.hrtime.bigint()
-    let cur
+    let cur: QueryCursor
     try {
       cur = engine.query(stmt.sql, stmt.params)
     } catch (err) {

@@ -93,7 +93,9 @@ export function applyEvents(
   into = new Map<number, Cells>(),
 ): Map<number, Cells> {
   for (const e of events) {
-    if ('row' in e) {
+    // A snapshot replaces whatever the client held.
+    if ('columns' in e) into.clear()
+    else if ('row' in e) {
       const [rowid, cells] = e['row'] as [number, Cells]
       into.set(rowid, cells)
     } else if ('change' in e) {
