@@ -4,6 +4,8 @@ import type { CliApi, CliApiOptions } from './api.js'
 
 export function createDefaultApi(opts: CliApiOptions): CliApi {
   // PatinaClient satisfies CliApi structurally; the assignment checks it.
-  const api: CliApi = createClient(opts.token === undefined ? { url: opts.url } : { url: opts.url, token: opts.token })
+  const api: CliApi = createClient(
+    opts.token === undefined ? { url: opts.url } : { url: opts.url, token: opts.token },
+  )
   return api
 }

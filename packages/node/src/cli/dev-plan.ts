@@ -199,7 +199,9 @@ export function planDev(
 export function exampleCommands(plan: DevPlan, cwd: string, cli = 'pnpm patina'): string[] {
   const cfg = (i: number) => {
     const w = plan.workers[Math.min(i, plan.workers.length - 1)]
-    return w ? relative(cwd, w.configPath) : ''
+    if (!w) return ''
+    const rel = relative(cwd, w.configPath)
+    return rel.startsWith('..') ? w.configPath : rel
   }
   const last = plan.workers.length - 1
   const lines = [

@@ -121,3 +121,10 @@ describe('child log lines', () => {
     expect(prefixFor('edge-1', 3, 8, true)).toBe('\u001b[32medge-1   |\u001b[0m ')
   })
 })
+
+describe('example command paths', () => {
+  it('uses absolute config paths when the dev dir is outside the working directory', () => {
+    const plan = planDev({ workers: 1, edges: 0, dir: '/tmp/pdev' }, { basePort: 7000 })
+    expect(exampleCommands(plan, '/work/main')[0]).toContain('-c /tmp/pdev/worker-1/config.toml query')
+  })
+})
