@@ -104,3 +104,67 @@ describe('subscription hub', () => {
     expect(late.events()).toEqual([{ error: 'subscription already deleted older changes, min change id: 4' }])
   })
 })
+
+describe('subscription hub lifecycle and cost', () => {
+  it('does no work for changes to tables or columns a subscription does not read', async () => {
+    const { Registry } = await import('prom-client')
+    const registry = new Registry()
+    hub.close()
+    hub = createSubscriptionHub({ engine: env.engine, store: env.store, logger: env.logger, registry })
+    exec("INSERT INTO users (id, name, score) VALUES (1, 'a', 1.0)")
+    const { info } = hub.upsert({ sql: 'SELECT id, name FROM users WHERE team IS NULL' })
+    await hub.attach(info.id, new MemorySink())
+    const runs = async (): Promise<number> => {
+      const m = (await registry.getSingleMetricAsString('patina_subscription_process_seconds')).match(
+        /patina_subscription_process_seconds_count (\d+)/,
+      )
+      return Number(m?.[1])
+    }
+    const before = await runs()
+    exec('UPDATE users SET score = 2.0 WHERE id = 1')
+    exec("INSERT INTO teams (id, title) VALUES (1, 'x')")
+    hub.flush()
+    expect(await runs()).toBe(before)
+    exec("UPDATE users SET name = 'b' WHERE id = 1")
+    hub.flush()
+    expect(await runs()).toBe(before + 1)
+  })
+
+  it('collects subscriptions idle for idleMs and keeps those with listeners', async () => {
+    let now = 1_000
+    hub.close()
+    hub = createSubscriptionHub(
+      { engine: env.engine, store: env.store, logger: env.logger, now: () => now },
+      { idleMs: 10_000 },
+    )
+    const idle = hub.upsert({ sql: 'SELECT id FROM users' }).info
+    const busy = hub.upsert({ sql: 'SELECT id FROM teams' }).info
+    const sink = new MemorySink()
+    await hub.attach(busy.id, sink)
+    now += 9_999
+    hub.gc()
+    expect(hub.get(idle.id)).toBeDefined()
+    now += 1
+    hub.gc()
+    expect(hub.get(idle.id)).toBeUndefined()
+    expect(env.store.get(idle.id)).toBeUndefined()
+    expect(hub.get(busy.id)).toBeDefined()
+    sink.end()
+    now += 10_000
+    hub.gc()
+    expect(hub.get(busy.id)).toBeUndefined()
+  })
+
+  it('refuses constructs it cannot maintain, naming them', () => {
+    const refuse = (sql: string) => () => hub.upsert({ sql })
+    expect(refuse('SELECT u.id FROM users u LEFT JOIN teams t ON t.id = u.team WHERE t.region = 1')).toThrow(
+      /WHERE condition on left-joined table t/,
+    )
+    expect(
+      refuse('SELECT u.id FROM users u LEFT JOIN teams t ON t.id = u.team JOIN tags g ON g.user_id = u.id'),
+    ).toThrow(/inner join \(of tags\) after a left join/)
+    expect(refuse('SELECT id FROM users GROUP BY id')).toThrow(/GROUP BY/)
+    expect(refuse('WITH x AS (SELECT 1) SELECT * FROM users')).toThrow(/WITH/)
+    expect(refuse('SELECT id FROM users WHERE id IN (SELECT team FROM users)')).toThrow(/subquery/)
+  })
+})
