@@ -334,6 +334,7 @@ export function createLiveSubscription(
     if (session && session.worker === target && !resubscribe && session.lastChangeId !== null) {
       counters.resumes++
       stream = await client.subscription(session.id, { ...common, from: session.lastChangeId })
+      pendingReason = null
     } else {
       if (pendingReason === null)
         pendingReason = !synced
@@ -513,12 +514,14 @@ export function createLiveSubscription(
       const b = pool.best()
       if (b && b.state !== 'down') wakeSleep()
     }
-    if (state !== 'live' || session === null || current === null) return
+    if ((state !== 'live' && state !== 'syncing') || session === null || current === null) return
     const cur = pool.get(session.worker)
     if (cur === undefined || cur.state === 'down') {
+      // the worker stopped answering probes: its stream may be stalled rather than closed
       current.abort(STALL)
       return
     }
+    if (state !== 'live') return
     heard()
     const best = pool.best()
     if (best && shouldSwitchWorker(cur, best, pool.options.switchPolicy)) {

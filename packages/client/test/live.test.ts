@@ -387,3 +387,25 @@ describe('live subscription across workers', () => {
     expect(live.findByKey(['a'])).toHaveLength(1)
   })
 })
+
+describe('watch arguments', () => {
+  it('accepts every statement form, with or without params and options', async () => {
+    cluster = new FakeCluster()
+    const a = await cluster.addWorker('a')
+    client = createClient({ url: a.url, ...FAST })
+    const forms: Array<[LiveSubscription, unknown]> = [
+      [client.watch('SELECT 1'), 'SELECT 1'],
+      [client.watch('SELECT ?', [1]), ['SELECT ?', [1]]],
+      [client.watch('SELECT ?', [2], { keyColumns: ['id'] }), ['SELECT ?', [2]]],
+      [client.watch('SELECT :x', { ':x': 3 }), ['SELECT :x', { ':x': 3 }]],
+      [client.watch('SELECT 4', { keyColumns: ['id'] }), 'SELECT 4'],
+      [client.watch({ query: 'SELECT ?', params: [5] }), { query: 'SELECT ?', params: [5] }],
+    ]
+    for (const [live] of forms) await live.ready
+    const bodies = a.requests
+      .filter((r) => r.method === 'POST' && r.path === '/v1/subscriptions')
+      .map((r) => r.body)
+    expect(bodies).toEqual(forms.map(([, body]) => body))
+    expect(() => client!.watch({ query: 'SELECT 1' }, [1] as never)).toThrow(/params/)
+  })
+})
