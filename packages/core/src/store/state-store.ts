@@ -742,13 +742,6 @@ export class StateStore implements StateEngine {
 
   query(sql: string, params?: Statement['params']): QueryCursor {
     this.assertOpen()
-    const kw = leadingKeyword(sql)
-    if (!READ_KEYWORDS.has(kw)) {
-      throw new PatinaError(
-        'PATINA_ERR_NOT_READONLY',
-        `statement is not readonly: ${kw || 'this'} statements are not allowed in queries`,
-      )
-    }
     const conn = this.readers?.acquire() ?? this.db
     const release = () => {
       if (conn !== this.db) this.readers?.release(conn)
@@ -760,9 +753,17 @@ export class StateStore implements StateEngine {
       release()
       throw new PatinaError('PATINA_ERR_STATEMENT_INVALID', (err as Error).message)
     }
-    if (!stmt.readonly || !stmt.reader) {
+    // Preparing has no effect; SQLite's syntax errors come first (as in Corrosion). ATTACH and
+    // PRAGMA reads count as read-only for SQLite, so the leading keyword is checked too.
+    const kw = leadingKeyword(sql)
+    if (!stmt.readonly || !stmt.reader || !READ_KEYWORDS.has(kw)) {
       release()
-      throw new PatinaError('PATINA_ERR_NOT_READONLY', 'statement is not readonly')
+      throw new PatinaError(
+        'PATINA_ERR_NOT_READONLY',
+        READ_KEYWORDS.has(kw) || !stmt.readonly
+          ? 'statement is not readonly'
+          : `statement is not readonly: ${kw} statements are not allowed in queries`,
+      )
     }
     stmt.raw(true).safeIntegers(true)
     const columns = stmt.columns().map((c) => ({ name: c.name, table: c.table, column: c.column }))
