@@ -470,7 +470,13 @@ export function createLiveSubscription(
           }
           const e = isPatinaClientError(err)
             ? err
-            : new PatinaClientError('PATINA_ERR_HTTP', `worker ${target} stopped answering`, { cause: err })
+            : new PatinaClientError(
+                'PATINA_ERR_HTTP',
+                reason === STALL
+                  ? `worker ${target} stopped answering health probes`
+                  : `worker ${target} failed: ${String(err)}`,
+                { cause: err },
+              )
           noteError(e)
           log.debug({ err: e.message, worker: target }, 'live subscription interrupted')
           if (e.code === 'PATINA_ERR_MISSED_CHANGE') counters.missedChanges++
