@@ -22,6 +22,9 @@ export interface RunningAgent {
 }
 export type StartAgent = (config: PatinaConfig, deps: { logger: Logger }) => Promise<RunningAgent>
 
+/** Starts an edge daemon from its TOML config; it runs until `stop()`. */
+export type RunEdge = (configPath: string, deps: { logger: Logger }) => Promise<{ stop(): Promise<void> }>
+
 export interface CliDeps {
   stdout: Output
   stderr: Output
@@ -33,8 +36,8 @@ export interface CliDeps {
   createApi: CreateCliApi
   /** Agent starter (default: `startAgent` from `../agent.js`). */
   startAgent?: StartAgent
-  /** Edge daemon runner (default: `runEdge` from `@patina/client`); resolves when it stops. */
-  runEdge?: (configPath: string | undefined, signal: AbortSignal) => Promise<void>
+  /** Edge daemon starter (default: `runEdge` from `@patina/client`). */
+  runEdge?: RunEdge
   /** Command that runs this CLI in a child process (`patina dev`): executable and leading args. */
   selfCommand?: { command: string; args: string[] }
 }

@@ -175,13 +175,12 @@ export function planDev(
     const name = `edge-${j + 1}`
     const dir = join(opts.dir, name)
     const p = port('edge', j)
+    // `@patina/client`'s edge config (packages/client/src/edge/config.ts).
     const doc = {
-      edge: {
-        workers: workers.map((w) => w.apiUrl),
-        listen: `127.0.0.1:${p}`,
-        queries: [{ name: 'routes', sql: DEMO_EDGE_QUERY }],
-      },
-      log: { format: 'json', level: 'info' },
+      workers: workers.map((w) => w.apiUrl),
+      listen: `127.0.0.1:${p}`,
+      state_file: join(dir, 'views.json'),
+      queries: [{ name: 'routes', sql: DEMO_EDGE_QUERY, key: ['host'] }],
     }
     edges.push({
       name,
@@ -211,6 +210,8 @@ export function exampleCommands(plan: DevPlan, cwd: string, cli = 'pnpm patina')
     `${cli} -c ${cfg(0)} cluster members`,
     `curl -s ${plan.workers[0]?.apiUrl ?? ''}/v1/queries -H 'content-type: application/json' -d '"SELECT count(*) FROM routes"'`,
   ]
+  const edge = plan.edges[0]
+  if (edge) lines.push(`curl -s '${edge.url}/v1/lookup/routes?key=api.example.com'`)
   return lines
 }
 

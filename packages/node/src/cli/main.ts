@@ -8,14 +8,19 @@ import { createDefaultApi } from './client.js'
 import { runCli } from './program.js'
 
 const controller = new AbortController()
-let signals = 0
+let firstSignalAt: number | undefined
 const onSignal = (sig: NodeJS.Signals) => {
-  signals++
-  if (signals > 1) {
-    process.stderr.write(`received ${sig} again; exiting now\n`)
-    process.exit(130)
+  const now = Date.now()
+  if (firstSignalAt === undefined) {
+    firstSignalAt = now
+    controller.abort(sig)
+    return
   }
-  controller.abort(sig)
+  // Ctrl-C under `pnpm patina` arrives twice (from the terminal and forwarded by pnpm): only a
+  // signal well after the first one means "stop waiting, exit now".
+  if (now - firstSignalAt < 2_000) return
+  process.stderr.write(`received ${sig} again; exiting now\n`)
+  process.exit(130)
 }
 process.on('SIGINT', onSignal)
 process.on('SIGTERM', onSignal)

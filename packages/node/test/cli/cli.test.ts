@@ -352,16 +352,33 @@ describe('agent and edge', () => {
     expect(calls).toBe(0)
   })
 
-  it('edge runs the edge daemon with the -c path', async () => {
-    const got: (string | undefined)[] = []
+  it('edge runs the edge daemon with the -c path until shutdown', async () => {
+    const got: string[] = []
+    let stopped = 0
+    const ctl = new AbortController()
     const r = await run(['-c', 'edge.toml', 'edge'], {
       cwd: dir,
+      shutdown: ctl.signal,
+      stdout: { write: () => true },
       runEdge: async (p) => {
         got.push(p)
+        setImmediate(() => ctl.abort('SIGTERM'))
+        return {
+          stop: async () => {
+            stopped++
+          },
+        }
       },
     })
     expect(r.code).toBe(0)
     expect(got).toEqual(['edge.toml'])
+    expect(stopped).toBe(1)
+  })
+
+  it('edge needs a config file', async () => {
+    const r = await run(['edge'], { cwd: dir, runEdge: async () => ({ stop: async () => {} }) })
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('patina edge needs its config file: patina -c edge.toml edge')
   })
 })
 

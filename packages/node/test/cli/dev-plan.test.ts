@@ -1,3 +1,4 @@
+import { parseEdgeConfig } from '@patina/client'
 import { describe, expect, it } from 'vitest'
 import {
   demoData,
@@ -45,8 +46,14 @@ describe('planDev', () => {
         expect(config.gossip.sync_interval_max_ms).toBe(5000) // local preset
         expect(config.log.format).toBe('json')
       }
-      expect(plan.edges[0]?.config).toContain('SELECT host, app, backend_addr, weight FROM routes')
-      expect(plan.edges[0]?.config).toContain(plan.workers[0]?.apiUrl)
+      const edge = plan.edges[0]
+      expect(edge).toBeDefined()
+      const edgeConfig = parseEdgeConfig(edge?.config ?? '', 'edge-1')
+      expect(edgeConfig.workers).toEqual(plan.workers.map((w) => w.apiUrl))
+      expect(edgeConfig.listen).toBe('127.0.0.1:5007')
+      expect(edgeConfig.queries).toEqual([
+        { name: 'routes', sql: 'SELECT host, app, backend_addr, weight FROM routes', key: ['host'] },
+      ])
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

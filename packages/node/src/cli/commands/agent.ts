@@ -4,13 +4,9 @@ import { createLogger } from '../../log.js'
 import { loadCliConfig, type CliDeps, type StartAgent } from '../context.js'
 
 async function defaultStartAgent(): Promise<StartAgent> {
-  // Resolved at run time so that the CLI's other commands work without loading the agent's
-  // dependencies (libp2p, fastify).
-  const specifier = '../../agent.js'
-  const mod = (await import(specifier)) as { startAgent?: StartAgent }
-  if (typeof mod.startAgent !== 'function')
-    throw new Error('packages/node/src/agent.ts does not export startAgent')
-  return mod.startAgent
+  // Loaded on demand so that the other commands start without libp2p and fastify.
+  const { startAgent } = await import('../../agent.js')
+  return startAgent
 }
 
 export function registerAgentCommand(program: Command, deps: CliDeps): void {

@@ -157,6 +157,11 @@ async function runDev(opts: DevCliOptions, deps: CliDeps): Promise<void> {
   const stopping = new AbortController()
   const onShutdown = () => stopping.abort()
   deps.shutdown.addEventListener('abort', onShutdown, { once: true })
+  // If this process is forced to exit before stopping its children, kill them (by pid) anyway.
+  const killLeftovers = () => {
+    for (const c of children) if (c.exitCode === undefined) c.proc.kill('SIGKILL')
+  }
+  process.on('exit', killLeftovers)
 
   const start = (name: string, index: number, args: string[]): Child => {
     const proc = spawn(self.command, [...self.args, ...args], {
@@ -296,5 +301,6 @@ async function runDev(opts: DevCliOptions, deps: CliDeps): Promise<void> {
   } finally {
     deps.shutdown.removeEventListener('abort', onShutdown)
     await stopAll()
+    process.off('exit', killLeftovers)
   }
 }

@@ -1,0 +1,202 @@
+/**
+ * Corrosion's quick start (doc/quick-start.md), with Patina: two agents started by the real
+ * `patina` binary from Corrosion's two configs (paths and ports adapted to a temp dir), `exec`
+ * on node A, `query` on node B sees the row; then the other way round.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
+const CLI = [
+  '--conditions=source',
+  '--import',
+  join(ROOT, 'scripts/polyfill.mjs'),
+  '--import',
+  'tsx',
+  join(ROOT, 'packages/node/src/cli/main.ts'),
+]
+
+// Corrosion's doc writes `id BLOB PRIMARY KEY`; Patina requires primary-key columns to be
+// declared NOT NULL (SQLite otherwise allows NULL in a non-INTEGER primary key).
+const SCHEMA = `-- /etc/corrosion/schema/todo.sql
+
+CREATE TABLE todos (
+    id BLOB NOT NULL PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    completed_at INTEGER
+);
+`
+
+async function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, host, () => {
+      const a = s.address()
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0))
+    })
+  })
+}
+
+interface Proc {
+  child: ChildProcess
+  output: string[]
+  exit: Promise<number | null>
+}
+
+function start(args: string[]): Proc {
+  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const output: string[] = []
+  child.stdout?.on('data', (d: Buffer) => output.push(d.toString()))
+  child.stderr?.on('data', (d: Buffer) => output.push(d.toString()))
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  return { child, output, exit }
+}
+
+async function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()))
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+  return { code, stdout, stderr }
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, attempts = 120): Promise<T> {
+  for (let i = 0; i < attempts; i++) {
+    const dead = agents.find((a) => a.child.exitCode !== null)
+    if (dead)
+      throw new Error(
+        `an agent exited (code ${dead.child.exitCode}) while waiting for ${what}:\n${dead.output.join('')}`,
+      )
+    const v = await fn()
+    if (v !== undefined) return v
+    await new Promise((r) => setTimeout(r, 250))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+let dir: string
+let cfgA: string
+let cfgB: string
+const agents: Proc[] = []
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'patina-qs-'))
+  const [gossipA, gossipB, apiA, apiB] = [
+    await freePort('::1'),
+    await freePort('::1'),
+    await freePort('127.0.0.1'),
+    await freePort('127.0.0.1'),
+  ]
+  for (const n of ['corrosion', 'corrosion-b']) mkdirSync(join(dir, n, 'schema'), { recursive: true })
+  writeFileSync(join(dir, 'corrosion/schema/todo.sql'), SCHEMA)
+  writeFileSync(join(dir, 'corrosion-b/schema/todo.sql'), SCHEMA)
+  cfgA = join(dir, 'corrosion/config.toml')
+  cfgB = join(dir, 'corrosion-b/config.toml')
+  writeFileSync(
+    cfgA,
+    `# /etc/corrosion/config.toml
+
+[db]
+path = "${dir}/corrosion/state.db"
+schema_paths = ["${dir}/corrosion/schema"]
+
+[gossip]
+addr = "[::]:${gossipA}"
+plaintext = true
+
+[api]
+addr = "127.0.0.1:${apiA}"
+
+[admin]
+path = "${dir}/corrosion/admin.sock"
+`,
+  )
+  writeFileSync(
+    cfgB,
+    `# /etc/corrosion-b/config.toml
+
+[db]
+path = "${dir}/corrosion-b/state.db"
+schema_paths = ["${dir}/corrosion-b/schema"]
+
+[gossip]
+addr = "[::]:${gossipB}"
+bootstrap = ["[::1]:${gossipA}"] # bootstrap the node's cluster discovery w/ node A
+plaintext = true
+
+[api]
+addr = "127.0.0.1:${apiB}"
+
+[admin]
+path = "${dir}/corrosion-b/admin.sock"
+`,
+  )
+  agents.push(start(['-c', cfgA, 'agent']), start(['-c', cfgB, 'agent']))
+  for (const cfg of [cfgA, cfgB]) {
+    await until(`agent ${cfg} to answer`, async () => {
+      const r = await cli(['-c', cfg, 'query', 'SELECT count(*) FROM todos'])
+      return r.code === 0 ? true : undefined
+    })
+  }
+}, 120_000)
+
+afterAll(async () => {
+  for (const a of agents) if (a.child.exitCode === null) a.child.kill('SIGKILL')
+  await Promise.all(agents.map((a) => a.exit))
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe("Corrosion's quick start", () => {
+  it('exec on node A, query on node B sees the row', async () => {
+    const exec = await cli([
+      '-c',
+      cfgA,
+      'exec',
+      '--param',
+      'some-id',
+      '--param',
+      'Write some Corrosion docs!',
+      'INSERT INTO todos (id, title) VALUES (?, ?)',
+    ])
+    expect(exec.stderr).toBe('')
+    expect(exec.stdout).toBe('Rows affected: 1\n')
+    const seen = await until('node B to have the row', async () => {
+      const r = await cli(['-c', cfgB, 'query', 'SELECT * FROM todos;'])
+      return r.stdout.includes('some-id') ? r.stdout : undefined
+    })
+    expect(seen).toBe('some-id|Write some Corrosion docs!|\n')
+  })
+
+  it('exec on node B propagates to node A', async () => {
+    const exec = await cli([
+      '-c',
+      cfgB,
+      'exec',
+      '--param',
+      'some-id-2',
+      '--param',
+      'Show how broadcasts work',
+      'INSERT INTO todos (id, title) VALUES (?, ?)',
+    ])
+    expect(exec.stdout).toBe('Rows affected: 1\n')
+    const seen = await until('node A to have both rows', async () => {
+      const r = await cli(['-c', cfgA, 'query', 'SELECT * FROM todos ORDER BY id;'])
+      return r.stdout.includes('some-id-2') ? r.stdout : undefined
+    })
+    expect(seen).toBe('some-id|Write some Corrosion docs!|\nsome-id-2|Show how broadcasts work|\n')
+  })
+
+  it('both agents stop cleanly on SIGTERM', async () => {
+    for (const a of agents) a.child.kill('SIGTERM')
+    const codes = await Promise.all(agents.map((a) => a.exit))
+    expect(codes, agents.map((a) => a.output.join('')).join('\n---\n')).toEqual([0, 0])
+  })
+})
