@@ -42,6 +42,29 @@ export function encodeRowClock(c: RowClock): Buffer {
   return packr.pack([c.cl, c.sentinel.site, c.sentinel.dbv, c.sentinel.seq, cols, refs])
 }
 
+/**
+ * The clock of a row created by version `dbv` of `site` (cl 1, every cell at col_version 1,
+ * seqs from `seqStart`), encoded directly: the hot path of bulk inserts.
+ * Byte-identical to `encodeRowClock` of the same clock.
+ */
+export function encodeFreshRowClock(
+  nonPk: readonly string[],
+  site: number,
+  dbv: number,
+  seqStart: number,
+  group: number,
+): Buffer {
+  const cols = new Array<unknown>(nonPk.length * 5)
+  for (let i = 0, o = 0; i < nonPk.length; i++) {
+    cols[o++] = nonPk[i]
+    cols[o++] = 1
+    cols[o++] = site
+    cols[o++] = dbv
+    cols[o++] = seqStart + 1 + i
+  }
+  return packr.pack([1, site, dbv, seqStart, cols, [site, dbv, group]])
+}
+
 export function decodeRowClock(b: Uint8Array): RowClock {
   const [cl, s, d, q, cols, refs] = packr.unpack(b) as [number, number, number, number, unknown[], number[]]
   const m = new Map<string, CellClock>()

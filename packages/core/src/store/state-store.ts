@@ -9,7 +9,14 @@ import { DEFAULT_CHUNK_BYTES } from '../codec/limits.js'
 import { Packr } from 'msgpackr'
 import { isAlive, remoteCellWins } from '../crdt/merge.js'
 import { packPk, pkKey, unpackPk } from '../crdt/pk.js'
-import { decodeRowClock, encodeRowClock, liveRefs, refKey, type RowClock } from '../crdt/row-clock.js'
+import {
+  decodeRowClock,
+  encodeFreshRowClock,
+  encodeRowClock,
+  liveRefs,
+  refKey,
+  type RowClock,
+} from '../crdt/row-clock.js'
 import { normalizeValue, valuesEqual, valueSize } from '../crdt/values.js'
 import { leadingKeyword } from '../schema/split.js'
 import {
@@ -60,6 +67,8 @@ interface TableRt {
   model: TableModel
   ord: number
   nonPkIndex: Map<string, number>
+  /** SENTINEL then every non-key column: the cids of a created row (shared, never mutated). */
+  allCids: string[]
   getClock: DbStatement
   insClock: DbStatement
   putClock: DbStatement
@@ -217,6 +226,7 @@ export class StateStore implements StateEngine {
         model,
         ord,
         nonPkIndex: new Map(model.nonPk.map((c, i) => [c, i])),
+        allCids: [SENTINEL, ...model.nonPk],
         getClock: this.db.prepare(`SELECT cl, clock FROM ${clockTable(model.name)} WHERE pk = ?`),
         insClock: this.db.prepare(
           `INSERT OR IGNORE INTO ${clockTable(model.name)} (pk, cl, clock) VALUES (?, ?, ?)`,
@@ -277,17 +287,7 @@ export class StateStore implements StateEngine {
         const kind = Number(args[1])
         const np = rt.model.pk.length
         const nv = rt.model.nonPk.length
-        // Integers arrive as doubles (no BigInt allocation per value); one beyond 2^53
-        // may have lost precision, so such rows are re-read exactly at commit.
-        const take = (from: number, n: number): SqlValue[] => {
-          const out = new Array<SqlValue>(n)
-          for (let i = 0; i < n; i++) {
-            const v = args[from + i] as SqlValue
-            if (typeof v === 'number' && !Number.isSafeInteger(v) && Number.isInteger(v)) this.inexact = true
-            out[i] = v === undefined ? null : v
-          }
-          return out
-        }
+        const take = (from: number, n: number): SqlValue[] => this.takeArgs(args, from, n)
         if (kind === 1) this.touchWrite(rt, take(2, np), take(2 + np, nv), 'insert')
         else if (kind === 3) this.touchWrite(rt, take(2, np), take(2 + np, nv), 'delete')
         else {
@@ -305,6 +305,20 @@ export class StateStore implements StateEngine {
         return null
       },
     )
+  }
+
+  /**
+   * Captured values: integers arrive as doubles (no BigInt allocation per value); one beyond
+   * 2^53 may have lost precision, so such rows are re-read exactly at commit.
+   */
+  private takeArgs(args: unknown[], from: number, n: number): SqlValue[] {
+    const out = new Array<SqlValue>(n)
+    for (let i = 0; i < n; i++) {
+      const v = args[from + i] as SqlValue
+      if (typeof v === 'number' && !Number.isSafeInteger(v) && Number.isInteger(v)) this.inexact = true
+      out[i] = v === undefined ? null : v
+    }
+    return out
   }
 
   private touchWrite(
@@ -538,18 +552,24 @@ export class StateStore implements StateEngine {
         // IGNORE and skip the lookup; only when a clock already exists (a tombstone, or a
         // REPLACE of a live row) fall through to read-modify-write.
         if (!t.beforeKnown && t.after !== null) {
-          const fresh = this.freshRowClock(rt, t.pk, t.after, version, seq, vers.peek(seq))
-          if (rt.insClock.run(t.pk, 1, encodeRowClock(fresh.clock)).changes === 1) {
+          const blob = encodeFreshRowClock(rt.model.nonPk, this.selfOrd, version, seq, vers.peek(seq))
+          if (rt.insClock.run(t.pk, 1, blob).changes === 1) {
             vers.add(ord, t.pk, seq)
-            changes.push(...fresh.changes)
-            seq += fresh.changes.length
-            rows.push({
-              table,
-              pk: t.pk,
-              pkValues: t.pkValues,
-              cids: fresh.changes.map((c) => c.cid),
-              deleted: false,
-            })
+            changes.push({ table, pk: t.pk, cid: SENTINEL, val: null, colVersion: 1, cl: 1, seq: seq++ })
+            const after = t.after
+            for (let i = 1; i < rt.allCids.length; i++) {
+              const cid = rt.allCids[i] as string
+              changes.push({
+                table,
+                pk: t.pk,
+                cid,
+                val: after[i - 1] as SqlValue,
+                colVersion: 1,
+                cl: 1,
+                seq: seq++,
+              })
+            }
+            rows.push({ table, pk: t.pk, pkValues: t.pkValues, cids: rt.allCids, deleted: false })
             continue
           }
         }
@@ -629,35 +649,6 @@ export class StateStore implements StateEngine {
     self.markComplete(version)
     ;(this.s['putHead'] as DbStatement).run(this.selfOrd, version)
     return { version, changesets: this.chunk(version, ts, lastSeq, changes), rows, ts }
-  }
-
-  /** The clock and changes of a row created by this version: sentinel cl 1, every cell at col_version 1. */
-  private freshRowClock(
-    rt: TableRt,
-    pk: Uint8Array,
-    after: SqlValue[],
-    version: number,
-    seqStart: number,
-    group: number,
-  ): { clock: RowClock; changes: Change[] } {
-    const self = this.selfOrd
-    const table = rt.model.name
-    const changes: Change[] = [{ table, pk, cid: SENTINEL, val: null, colVersion: 1, cl: 1, seq: seqStart }]
-    const cols = new Map<string, { v: number; site: number; dbv: number; seq: number }>()
-    const nonPk = rt.model.nonPk
-    for (let i = 0; i < nonPk.length; i++) {
-      const c = nonPk[i] as string
-      const seq = seqStart + 1 + i
-      cols.set(c, { v: 1, site: self, dbv: version, seq })
-      changes.push({ table, pk, cid: c, val: after[i] as SqlValue, colVersion: 1, cl: 1, seq })
-    }
-    const clock: RowClock = {
-      cl: 1,
-      sentinel: { site: self, dbv: version, seq: seqStart },
-      cols,
-      refs: new Map([[refKey(self, version), group]]),
-    }
-    return { clock, changes }
   }
 
   /** Replace captured values by an exact read (safe integers) of every touched live row. */

@@ -163,10 +163,15 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
     return reply
   }
 
-  const abortOn = (req: FastifyRequest): AbortSignal => {
+  /**
+   * Aborted when the client goes away before the response is complete. (On Node 20 the
+   * request stream emits 'close' — destroyed — as soon as its body has been read, so the
+   * response side is what tells a disconnect.)
+   */
+  const abortOn = (reply: FastifyReply): AbortSignal => {
     const ac = new AbortController()
-    req.raw.once('close', () => {
-      if (!req.raw.complete || req.raw.destroyed) ac.abort()
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) ac.abort()
     })
     return ac.signal
   }
@@ -215,7 +220,7 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
     const timeoutSec = parseTimeoutSec(q) ?? opts.defaultQueryTimeoutSec
     const wait = parseWaitParams(q, opts)
     const stmt = parseStatement(req.body)
-    if (wait) await waitForVersion(engine, wait, abortOn(req))
+    if (wait) await waitForVersion(engine, wait, abortOn(reply))
     const started = process.hrtime.bigint()
     let cur: QueryCursor
     try {
@@ -313,7 +318,7 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
     const p = subParams(q)
     const wait = parseWaitParams(q, opts)
     const stmt = parseStatement(req.body)
-    if (wait) await waitForVersion(engine, wait, abortOn(req))
+    if (wait) await waitForVersion(engine, wait, abortOn(reply))
     const { info } = hub.upsert(stmt, { mustExist: p.from !== undefined })
     return streamSub(req, reply, info.id, info.hash, p)
   })
@@ -325,7 +330,7 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
       const q = req.query as Record<string, unknown>
       const p = subParams(q)
       const wait = parseWaitParams(q, opts)
-      if (wait) await waitForVersion(engine, wait, abortOn(req))
+      if (wait) await waitForVersion(engine, wait, abortOn(reply))
       const info = hub.get(req.params.id)
       if (!info) {
         throw new PatinaError(
@@ -360,7 +365,7 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
       throw new PatinaError('PATINA_ERR_BODY_INVALID', 'request body must be {"tables": ["table", ...]}')
     }
     const wait = parseWaitParams(req.query as Record<string, unknown>, opts)
-    if (wait) await waitForVersion(engine, wait, abortOn(req))
+    if (wait) await waitForVersion(engine, wait, abortOn(reply))
     try {
       const s = engine.tableStats(body.tables)
       return reply.send({
