@@ -22,7 +22,7 @@ import type { MemberInfo, MemberRole } from '@patina/api'
 import { PatinaError } from '@patina/api'
 import type { Changeset, StateEngine } from '@patina/core'
 import type { Transport } from './transport/transport.js'
-import { systemClock, type ClusterClock, type RandomSource } from './transport/time.js'
+import { sleep, systemClock, type ClusterClock, type RandomSource } from './transport/time.js'
 import { clusterMetrics } from './transport/metrics.js'
 import { createMembership, type Membership, type MembershipOptions } from './membership/membership.js'
 import type { Transition } from './membership/members.js'
@@ -57,6 +57,8 @@ export interface ClusterTuning {
   sync: SyncTuning
   /** Longest `stop()` waits for queued remote changes to be applied, ms. */
   stopTimeoutMs: number
+  /** Time `stop()` leaves for the "left" announcement to go out before closing connections, ms. */
+  leaveGraceMs: number
 }
 
 export type ClusterPreset = 'lan' | 'local' | 'test'
@@ -80,6 +82,7 @@ export interface ClusterOptions {
   apply?: Partial<ApplyQueueOptions>
   sync?: Partial<SyncTuning>
   stopTimeoutMs?: number
+  leaveGraceMs?: number
 }
 
 const KiB = 1024
@@ -131,6 +134,7 @@ export const LAN_PRESET: ClusterTuning = {
     idleTimeoutMs: 30_000,
   },
   stopTimeoutMs: 5000,
+  leaveGraceMs: 200,
 }
 
 /** Faster failure detection for clusters on one host (loopback, Docker). */
@@ -176,6 +180,7 @@ export const TEST_PRESET: ClusterTuning = {
     idleTimeoutMs: 10_000,
   },
   stopTimeoutMs: 2000,
+  leaveGraceMs: 50,
 }
 
 export const CLUSTER_PRESETS: Record<ClusterPreset, ClusterTuning> = {
@@ -233,6 +238,7 @@ export function resolveClusterTuning(opts: ClusterOptions = {}): ClusterTuning {
     apply: { ...base.apply, ...opts.apply },
     sync: { ...base.sync, ...opts.sync },
     stopTimeoutMs: opts.stopTimeoutMs ?? base.stopTimeoutMs,
+    leaveGraceMs: opts.leaveGraceMs ?? base.leaveGraceMs,
   }
   for (const [section, values] of Object.entries(t)) {
     if (typeof values === 'number') positive(section, values)
@@ -361,11 +367,15 @@ export function createCluster(deps: ClusterDeps, opts: ClusterOptions = {}): Clu
       await broadcaster.stop()
       await membership?.stop()
       let timer: ReturnType<ClusterClock['setTimeout']> | undefined
-      await Promise.race([
-        queue.drained(),
-        new Promise<void>((resolve) => {
-          timer = clock.setTimeout(resolve, tuning.stopTimeoutMs)
-        }),
+      await Promise.all([
+        Promise.race([
+          queue.drained(),
+          new Promise<void>((resolve) => {
+            timer = clock.setTimeout(resolve, tuning.stopTimeoutMs)
+          }),
+        ]),
+        // let the "left" announcement leave before the connections close
+        sleep(clock, tuning.leaveGraceMs),
       ])
       if (timer !== undefined) clock.clearTimeout(timer)
       queue.stop()

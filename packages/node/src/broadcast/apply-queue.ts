@@ -147,7 +147,7 @@ export function createApplyQueue(deps: ApplyQueueDeps, opts: ApplyQueueOptions):
         applyBatch(batch)
         wakeRoom()
         // yield to I/O between batches
-        await new Promise<void>((resolve) => clock.setTimeout(resolve, 0))
+        if (size() > 0) await new Promise<void>((resolve) => clock.setTimeout(resolve, 0))
       }
     } finally {
       running = false
