@@ -198,7 +198,11 @@ export interface ClusterStats {
 
 export interface Cluster {
   start(): Promise<void>
-  /** Graceful: flush pending broadcasts, announce leaving, finish queued applies (bounded), stop the transport. */
+  /**
+   * Graceful: flush pending broadcasts, announce leaving, finish queued applies (bounded by
+   * `stopTimeoutMs`), wait `leaveGraceMs`, stop the transport. Under a virtual clock, advance
+   * the clock while awaiting it.
+   */
   stop(): Promise<void>
   /** Broadcast the changesets of a local transaction (`TransactionResult.changesets`). */
   publishLocal(changesets: readonly Changeset[]): void

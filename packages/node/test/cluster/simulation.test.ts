@@ -95,7 +95,8 @@ async function simulate(s: Scenario, serveSync = true): Promise<{ ok: boolean; d
     ok = converged(nodes)
   }
   const detail = ok ? '' : nodes.map((n) => `${n.name}: ${dump(n.engine).slice(0, 200)}`).join('\n')
-  for (const n of nodes) await n.cluster.stop()
+  // stop() waits on the (virtual) clock for the leave announcement: drive it meanwhile
+  await Promise.all([...nodes.map((n) => n.cluster.stop()), clock.advance(5000)])
   return { ok, detail }
 }
 
