@@ -581,8 +581,10 @@ export class StateStore implements StateEngine {
         const seqStart = seq
         const cids: string[] = []
         const alive = isAlive(clock.cl)
-        if (t.after === null) {
-          if (!alive) continue
+        if (t.after === null || !alive) {
+          // Delete of a live row, or create / resurrect: a new life (causal length + 1),
+          // every cell reset; a created row then writes every column at col_version 1.
+          if (t.after === null && !alive) continue
           clock.cl += 1
           clock.sentinel = { site: this.selfOrd, dbv: version, seq }
           clock.cols.clear()
@@ -596,33 +598,22 @@ export class StateStore implements StateEngine {
             seq: seq++,
           })
           cids.push(SENTINEL)
-        } else if (!alive) {
-          clock.cl += 1
-          clock.sentinel = { site: this.selfOrd, dbv: version, seq }
-          clock.cols.clear()
-          changes.push({
-            table,
-            pk: t.pk,
-            cid: SENTINEL,
-            val: null,
-            colVersion: clock.cl,
-            cl: clock.cl,
-            seq: seq++,
-          })
-          cids.push(SENTINEL)
-          rt.model.nonPk.forEach((c, i) => {
-            clock.cols.set(c, { v: 1, site: this.selfOrd, dbv: version, seq })
-            changes.push({
-              table,
-              pk: t.pk,
-              cid: c,
-              val: (t.after as SqlValue[])[i] as SqlValue,
-              colVersion: 1,
-              cl: clock.cl,
-              seq: seq++,
+          const after = t.after
+          if (after !== null) {
+            rt.model.nonPk.forEach((c, i) => {
+              clock.cols.set(c, { v: 1, site: this.selfOrd, dbv: version, seq })
+              changes.push({
+                table,
+                pk: t.pk,
+                cid: c,
+                val: after[i] as SqlValue,
+                colVersion: 1,
+                cl: clock.cl,
+                seq: seq++,
+              })
+              cids.push(c)
             })
-            cids.push(c)
-          })
+          }
         } else {
           rt.model.nonPk.forEach((c, i) => {
             const after = (t.after as SqlValue[])[i] as SqlValue
