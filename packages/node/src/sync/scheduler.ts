@@ -108,7 +108,10 @@ export function createSyncScheduler(
       const total = results.reduce((n, r) => n + (r.outcome === 'ok' ? r.changesets : 0), 0)
       log.info({ changesets: total, peers: results.length }, 'sync caught up changes')
     }
-    if (timer === null) schedule(outcome === 'received' ? 0 : jittered(baseMs, opts.jitter, random))
+    // A session already returns everything the server has that we lack, so even after a
+    // catch-up the next round waits minIntervalMs (back-to-back rounds under a steady write
+    // rate would only re-fetch what gossip is delivering anyway).
+    if (timer === null) schedule(jittered(baseMs, opts.jitter, random))
   }
 
   return {
