@@ -1,0 +1,197 @@
+/**
+ * The edge against real worker processes: SIGKILL the worker an edge (and a live subscription)
+ * is attached to while writes continue on the other workers; the view converges to the cluster's
+ * state and the event stream has no loss and no duplicate (see `checkEventStream` for the exact
+ * rules). Then restart the killed worker, which is the nearest one: the edge returns to it.
+ *
+ * "Nearer" on loopback: the edge reaches w1 and w2 through proxies that add latency, and w0
+ * directly, so its health probes measure w0 as the fastest worker.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  createClient,
+  createEdge,
+  type Edge,
+  type LiveChange,
+  type LiveSubscription,
+  type PatinaClient,
+} from '@patina/client'
+import { waitFor } from '../helpers/cluster.js'
+import {
+  checkEventStream,
+  clusterRoutes,
+  makeWorkers,
+  RouteWriter,
+  ROUTES_COLUMNS,
+  ROUTES_SQL,
+  sortedRows,
+  startDelayProxy,
+  type DelayProxy,
+} from '../helpers/edge.js'
+import type { WorkerProcess } from '../helpers/process.js'
+
+describe('edge failover against worker processes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'patina-edge-failover-'))
+  let workers: WorkerProcess[] = []
+  const proxies: DelayProxy[] = []
+  let edge: Edge | undefined
+  let client: PatinaClient | undefined
+  const writer = new RouteWriter()
+  const edgeEvents: LiveChange[] = []
+  const liveEvents: LiveChange[] = []
+  let edgeSub: LiveSubscription
+  let live: LiveSubscription
+  let edgeUrl = ''
+
+  const w = (i: number): WorkerProcess => workers[i] as WorkerProcess
+  const consumers = (): Array<[string, LiveSubscription]> => [
+    ['edge', edgeSub],
+    ['live subscription', live],
+  ]
+
+  beforeAll(async () => {
+    workers = await makeWorkers(dir, 3)
+    await Promise.all(workers.map((x) => x.start()))
+    proxies.push(await startDelayProxy(w(1).spec.apiPort, 25))
+    proxies.push(await startDelayProxy(w(2).spec.apiPort, 40))
+    const urls = [w(0).apiUrl, ...proxies.map((p) => p.url)]
+    edge = createEdge({
+      workers: urls,
+      listen: '127.0.0.1:0',
+      probe_interval_ms: 400,
+      probe_timeout_ms: 2_000,
+      stale_after_ms: 10_000,
+      connect_timeout_ms: 5_000,
+      queries: [{ name: 'routes', sql: ROUTES_SQL, key: ['host'] }],
+    })
+    edgeUrl = await edge.start()
+    edgeSub = edge.subscription('routes')
+    edgeSub.on('change', (e) => edgeEvents.push(e))
+    client = createClient({ workers: urls, probeIntervalMs: 400, probeTimeoutMs: 2_000 })
+    live = client.watch(ROUTES_SQL, { keyColumns: ['host'], connectTimeoutMs: 5_000 })
+    live.on('change', (e) => liveEvents.push(e))
+    await Promise.all([edgeSub.ready, live.ready])
+  }, 90_000)
+
+  afterAll(async () => {
+    await writer.stop()
+    await edge?.stop()
+    await client?.close()
+    await Promise.all(proxies.map((p) => p.close()))
+    await Promise.all(workers.map((x) => x.signal('SIGKILL')))
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  /** Waits until every worker in `urls` and both consumers hold exactly the acknowledged state. */
+  const converged = async (urls: string[]): Promise<void> => {
+    const expected = writer.expected()
+    expect(expected.length).toBeGreaterThan(0)
+    for (const url of urls)
+      await waitFor(
+        `${url} holds every acknowledged write`,
+        async () => JSON.stringify(await clusterRoutes(url)) === JSON.stringify(expected),
+        30_000,
+      )
+    for (const [name, sub] of consumers())
+      await waitFor(
+        `the ${name}'s view equals the cluster's rows`,
+        () => JSON.stringify(sortedRows(sub.rows.values())) === JSON.stringify(expected),
+        30_000,
+      )
+    // the edge's own dump and its HTTP lookups agree
+    const dump = (edge as Edge).view('routes').rows.map((r) => ROUTES_COLUMNS.map((c) => r[c] ?? null))
+    expect(sortedRows(dump)).toEqual(expected)
+    const present = expected[expected.length - 1] as unknown[]
+    const hit = await fetch(`${edgeUrl}/v1/lookup/routes?key=${encodeURIComponent(String(present[0]))}`)
+    expect(hit.status).toBe(200)
+    expect(((await hit.json()) as { rows: unknown[] }).rows).toEqual([
+      { host: present[0], app: present[1], backend: present[2], weight: present[3] },
+    ])
+    const deleted = writer.acked.find((a) => a.op === 'delete')
+    if (deleted) {
+      const miss = await fetch(`${edgeUrl}/v1/lookup/routes?key=${encodeURIComponent(deleted.host)}`)
+      expect(miss.status).toBe(404)
+    }
+  }
+
+  it('fails over when its worker is SIGKILLed mid-stream, without loss or duplicates', async () => {
+    for (const [name, sub] of consumers())
+      await waitFor(`the ${name} attached to w0`, () => {
+        const s = sub.status()
+        return s.state === 'live' && s.worker === w(0).apiUrl
+      })
+    // writes go to the other workers, never through the edge's worker
+    writer.start([
+      { name: 'w1', url: w(1).apiUrl },
+      { name: 'w2', url: w(2).apiUrl },
+    ])
+    await waitFor(
+      'writes flowing to both consumers',
+      () => writer.acked.length >= 60 && edgeEvents.length >= 20 && liveEvents.length >= 20,
+    )
+    await w(0).signal('SIGKILL')
+    const killedAt = writer.acked.length
+    for (const [name, sub] of consumers())
+      await waitFor(`the ${name} failed over to another worker`, () => {
+        const s = sub.status()
+        return s.state === 'live' && s.worker !== w(0).apiUrl && s.counters.failovers >= 1
+      })
+    await waitFor('more writes after the failover', () => writer.acked.length >= killedAt + 60)
+    await writer.stop()
+    expect(writer.errors).toEqual([])
+
+    await converged([w(1).apiUrl, w(2).apiUrl])
+    for (const [name, events] of [
+      ['edge', edgeEvents],
+      ['live subscription', liveEvents],
+    ] as const) {
+      const stats = checkEventStream(name, events, writer)
+      console.log(`after failover: ${name}`, JSON.stringify(stats), `writes ${writer.acked.length}`)
+      expect(stats.bySource.change).toBeGreaterThan(0)
+    }
+    const h = (edge as Edge).health()
+    expect(h.queries['routes']?.worker).not.toBe(w(0).apiUrl)
+    expect(edgeSub.status().counters.failovers).toBeGreaterThanOrEqual(1)
+  })
+
+  it('returns to the restarted worker when it is the nearest, still without loss or duplicates', async () => {
+    await w(0).start()
+    for (const [name, sub] of consumers())
+      await waitFor(
+        `the ${name} switched back to w0`,
+        () => {
+          const s = sub.status()
+          return s.state === 'live' && s.worker === w(0).apiUrl && s.counters.switches >= 1
+        },
+        30_000,
+      )
+    const before = writer.acked.length
+    writer.start([
+      { name: 'w1', url: w(1).apiUrl },
+      { name: 'w2', url: w(2).apiUrl },
+    ])
+    await waitFor('writes after the switch back', () => writer.acked.length >= before + 40)
+    await writer.stop()
+    expect(writer.errors).toEqual([])
+
+    await converged(workers.map((x) => x.apiUrl))
+    for (const [name, sub, events] of [
+      ['edge', edgeSub, edgeEvents],
+      ['live subscription', live, liveEvents],
+    ] as const) {
+      const stats = checkEventStream(name, events, writer)
+      console.log(`after switch back: ${name}`, JSON.stringify(stats), `writes ${writer.acked.length}`)
+      // still on w0: nothing made it leave again
+      expect(sub.status().worker).toBe(w(0).apiUrl)
+    }
+    const health = await fetch(`${edgeUrl}/v1/health`)
+    expect(health.status).toBe(200)
+    expect(((await health.json()) as { stale: boolean }).stale).toBe(false)
+    const metrics = await (await fetch(`${edgeUrl}/metrics`)).text()
+    expect(metrics).toMatch(/patina_edge_switches_total\{query="routes"\} [1-9]/)
+    expect(metrics).toMatch(/patina_edge_failovers_total\{query="routes"\} [1-9]/)
+  })
+})
