@@ -95,7 +95,7 @@ export function createApplyQueue(deps: ApplyQueueDeps, opts: ApplyQueueOptions):
     if (running || timer !== null || stopped || size() === 0) return
     timer = clock.setTimeout(() => {
       timer = null
-      void run()
+      run().catch((err: unknown) => log.error({ err }, 'apply loop failed'))
     }, opts.batchDelayMs)
   }
 

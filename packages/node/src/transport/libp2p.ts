@@ -305,7 +305,7 @@ export function createLibp2pTransport(options: Libp2pTransportOptions = {}): Tra
 
     handle(protocol, handler) {
       handlers.set(protocol, handler)
-      if (node !== null) void registerHandler(node, protocol, handler)
+      if (node !== null) registerHandler(node, protocol, handler).catch(() => undefined)
     },
 
     async openStream(peer, protocol, opts) {
