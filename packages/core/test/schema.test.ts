@@ -34,11 +34,17 @@ describe('schema rules', () => {
       'CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT); CREATE UNIQUE INDEX tu ON t (a)',
       /table "t": UNIQUE constraint or index tu/,
     ))
-  it('refuses nullable non-integer primary keys', () =>
-    refused(
-      'CREATE TABLE t (k TEXT PRIMARY KEY, a TEXT)',
-      /column "k": primary key columns must be NOT NULL/,
-    ))
+  it("accepts Corrosion's `id BLOB PRIMARY KEY` and refuses NULL key values when written", () => {
+    const e = createStateEngine({
+      path: ':memory:',
+      schema: 'CREATE TABLE todos (id BLOB PRIMARY KEY, title TEXT NOT NULL DEFAULT "")',
+    })
+    expect(() =>
+      e.transaction([{ sql: 'INSERT INTO todos (id, title) VALUES (NULL, ?)', params: ['x'] }]),
+    ).toThrow(/table "todos": primary key column "id" cannot be NULL/)
+    expect(e.transaction([{ sql: "INSERT INTO todos (id, title) VALUES (x'01', 'x')" }]).version).toBe(1)
+    e.close()
+  })
   it('accepts WITHOUT ROWID and INTEGER PRIMARY KEY tables', () => {
     const e = createStateEngine({
       path: ':memory:',

@@ -135,7 +135,9 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
         ...(config.gossip.external_addr !== undefined ? { announce: [config.gossip.external_addr] } : {}),
         identityPath: join(dbDir, 'node.key'),
         ...(config.gossip.cluster_key !== undefined ? { clusterKey: config.gossip.cluster_key } : {}),
-        maxMessageBytes: config.gossip.message_max_bytes,
+        // Twice the cluster's limit: an oversized message must reach our validation (and its
+        // counter) instead of being dropped silently inside gossipsub.
+        maxMessageBytes: 2 * config.gossip.message_max_bytes,
       })
 
     const subsDir = config.db.subscriptions_path

@@ -18,7 +18,7 @@ const INTERNAL = /^(__patina|sqlite_)/i
  */
 export function checkTableRules(
   t: TableModel,
-  extra: { foreignKeys: number; uniqueIndexes: string[]; generated: string[]; withoutRowid: boolean },
+  extra: { foreignKeys: number; uniqueIndexes: string[]; generated: string[] },
 ): void {
   const refuse = (msg: string): never => {
     throw new PatinaError('PATINA_ERR_SCHEMA_INVALID', `table "${t.name}": ${msg}`)
@@ -34,10 +34,9 @@ export function checkTableRules(
   for (const g of extra.generated) refuse(`column "${g}": generated columns are not supported`)
   for (const c of t.columns) {
     if (c.pk > 0) {
-      const rowidAlias = !extra.withoutRowid && t.pk.length === 1 && c.type.toUpperCase() === 'INTEGER'
-      if (!c.notNull && !rowidAlias && !extra.withoutRowid) {
-        refuse(`column "${c.name}": primary key columns must be NOT NULL (rule: the primary key is non-null)`)
-      }
+      // Key columns are NOT NULL whatever the declaration says: NULL key values are refused
+      // when written (SQLite would accept them in a rowid table), so Corrosion's schemas such
+      // as `id BLOB PRIMARY KEY` work unchanged.
     } else if (c.notNull && c.defaultSql === null) {
       refuse(
         `column "${c.name}": NOT NULL columns need a DEFAULT (rule: every non-key NOT NULL column has a default)`,

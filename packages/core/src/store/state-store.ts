@@ -321,6 +321,16 @@ export class StateStore implements StateEngine {
     return out
   }
 
+  private refuseNullKey(rt: TableRt, pkValues: SqlValue[]): void {
+    const i = pkValues.indexOf(null)
+    if (i >= 0) {
+      throw new PatinaError(
+        'PATINA_ERR_STATEMENT_REFUSED',
+        `table "${rt.model.name}": primary key column "${rt.model.pk[i]}" cannot be NULL`,
+      )
+    }
+  }
+
   private touchWrite(
     rt: TableRt,
     pkValues: SqlValue[],
@@ -328,6 +338,7 @@ export class StateStore implements StateEngine {
     op: 'insert' | 'update' | 'delete',
     oldV?: SqlValue[],
   ): void {
+    if (op !== 'delete') this.refuseNullKey(rt, pkValues)
     const pk = packPk(pkValues)
     const key = pkKey(pk)
     let m = this.touches.get(rt.ord)
@@ -933,10 +944,10 @@ export class StateStore implements StateEngine {
           `changeset ${cs.actorId}@${cs.version} names unknown column "${c.table}"."${c.cid}"`,
         )
       }
-      if (c.pk[0] !== rt.model.pk.length) {
+      if (c.pk[0] !== rt.model.pk.length || unpackPk(c.pk).includes(null)) {
         throw new PatinaError(
           'PATINA_ERR_CHANGESET_INVALID',
-          `changeset ${cs.actorId}@${cs.version}: primary key of "${c.table}" has the wrong arity`,
+          `changeset ${cs.actorId}@${cs.version}: primary key of "${c.table}" has the wrong arity or a NULL value`,
         )
       }
     }

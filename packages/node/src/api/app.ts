@@ -10,6 +10,7 @@ import {
 } from '@patina/api'
 import type { QueryCursor, StateEngine } from '@patina/core'
 import Fastify, {
+  LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
@@ -61,7 +62,8 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
   const { engine, subscriptions: hub } = deps
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Per-request log lines are off; errors are logged by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimitBytes,
   })
   const metrics = apiMetrics(deps.registry)

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const CLI = [
   '--conditions=source',
   '--import',
@@ -21,12 +21,11 @@ const CLI = [
   join(ROOT, 'packages/node/src/cli/main.ts'),
 ]
 
-// Corrosion's doc writes `id BLOB PRIMARY KEY`; Patina requires primary-key columns to be
-// declared NOT NULL (SQLite otherwise allows NULL in a non-INTEGER primary key).
+// Corrosion's schema, unchanged (NULL key values are refused when written).
 const SCHEMA = `-- /etc/corrosion/schema/todo.sql
 
 CREATE TABLE todos (
-    id BLOB NOT NULL PRIMARY KEY,
+    id BLOB PRIMARY KEY,
     title TEXT NOT NULL DEFAULT '',
     completed_at INTEGER
 );
