@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort, WorkerProcess } from '../../test/helpers/process.js'
 
-export { WorkerProcess }
+export { freePort, WorkerProcess }
 
 /** A cluster of `n` worker child processes on loopback, all bootstrapping from the first ones. */
 export async function startProcessCluster(
