@@ -1,0 +1,468 @@
+/**
+ * A fault campaign against a real multi-process cluster on loopback: `workers` agents and
+ * `edges` edge daemons, a seeded random workload on random workers, and a seeded nemesis that
+ * kills (SIGKILL) and restarts workers, pauses them (SIGSTOP/SIGCONT), partitions them (two-way
+ * and one-way, in the TCP path between their gossip ports) and steps their wall clocks. Then the
+ * faults stop, the cluster heals, and the checker runs (see `history.ts` and `finish`).
+ *
+ * Entry points: `test/chaos/multiprocess.test.ts` (short, in CI) and `scripts/chaos.ts`
+ * (`pnpm chaos --seed S --minutes M`).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePort } from '../../helpers/process.js'
+import {
+  checkHistory,
+  minimalHistory,
+  type Outcome,
+  type Row,
+  type Violation,
+  type WriteRecord,
+} from './history.js'
+import { createPartitionNet, type PartitionNet } from './partition-net.js'
+import { ChaosEdge, ChaosWorker } from './procs.js'
+import { SubscriptionFollower } from './subscription.js'
+import { between, CHAOS_QUERY, CHAOS_SCHEMA, makeOp, pick, rng, stepSql } from './workload.js'
+
+export interface CampaignOptions {
+  seed: number
+  /** Length of the fault phase, ms (the workload runs during it). */
+  faultMs: number
+  workers?: number
+  edges?: number
+  keys?: number
+  /** Writers running at once. */
+  concurrency?: number
+  /** Deadline for convergence after healing, ms. */
+  healTimeoutMs?: number
+  log?: (line: string) => void
+  /** Keep the data directory (for post-mortems). */
+  keepDir?: boolean
+}
+
+export const CAMPAIGN_DEFAULTS = {
+  workers: 5,
+  edges: 2,
+  keys: 30,
+  concurrency: 4,
+  healTimeoutMs: 180_000,
+} as const
+
+export type FaultKind = 'kill' | 'pause' | 'partition' | 'one-way' | 'skew'
+
+export interface CampaignReport {
+  seed: number
+  faultMs: number
+  wallMs: number
+  faults: Record<FaultKind, number>
+  writes: { attempted: number; acknowledged: number; failed: number; unknown: number }
+  /** Acknowledged writes missing somewhere after healing, or lost by the history checks. */
+  lost: number
+  /** Workers whose final contents differ from the others' (0 when converged). */
+  divergences: number
+  subscriptions: { followers: number; resumes: number; changes: number; lost: number }
+  edges: number
+  partitionNet: ReturnType<PartitionNet['stats']>
+  violations: Violation[]
+  /** The history around the violations (empty when clean). */
+  history: string[]
+  dir?: string
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+async function waitUntil(what: string, timeoutMs: number, fn: () => Promise<boolean>): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      if (await fn()) return true
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) return false
+    await sleep(1000)
+  }
+}
+
+async function dump(w: ChaosWorker): Promise<Row[]> {
+  const res = await fetch(`${w.apiUrl}/v1/queries`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(`${CHAOS_QUERY} ORDER BY k`),
+    signal: AbortSignal.timeout(15_000),
+  })
+  const text = await res.text()
+  if (res.status !== 200) throw new Error(`${w.name} query ${res.status}: ${text}`)
+  const rows: Row[] = []
+  for (const line of text.split('\n')) {
+    if (!line) continue
+    const ev = JSON.parse(line) as {
+      row?: [number, [number, string | null, string | null, number]]
+      error?: string
+    }
+    if (ev.error !== undefined) throw new Error(ev.error)
+    if (ev.row) rows.push({ k: ev.row[1][0], a: ev.row[1][1], b: ev.row[1][2], n: ev.row[1][3] })
+  }
+  return rows
+}
+
+interface SyncStatus {
+  actorId: string
+  heads: Record<string, number>
+  need: Record<string, [number, number][]>
+  partialNeed: Record<string, Record<string, unknown>>
+  stats: { version: number }
+}
+
+/** Acknowledged versions (actor/version) this worker does not hold. */
+async function missingVersions(w: ChaosWorker, acked: readonly WriteRecord[]): Promise<string[]> {
+  const s = (await w.admin({ cmd: 'sync-status' })) as SyncStatus
+  const missing: string[] = []
+  for (const r of acked) {
+    if (r.outcome.status !== 'ok' || r.outcome.version === null) continue
+    const { actor, version: v } = r.outcome
+    const have =
+      actor === s.actorId
+        ? v <= s.stats.version
+        : v <= (s.heads[actor] ?? 0) &&
+          !(s.need[actor] ?? []).some(([a, b]) => v >= a && v <= b) &&
+          s.partialNeed[actor]?.[String(v)] === undefined
+    if (!have) missing.push(`${actor.slice(0, 8)}/${v}`)
+  }
+  return missing
+}
+
+const canon = (rows: readonly Row[]): string => JSON.stringify(rows)
+
+export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
+  const opts = { ...CAMPAIGN_DEFAULTS, ...o }
+  const log = o.log ?? (() => undefined)
+  const started = Date.now()
+  const dir = mkdtempSync(join(tmpdir(), `patina-chaos-${o.seed}-`))
+  const schemaPath = join(dir, 'schema.sql')
+  writeFileSync(schemaPath, CHAOS_SCHEMA)
+  const net = createPartitionNet()
+  const workers: ChaosWorker[] = []
+  const edges: ChaosEdge[] = []
+  const followers: SubscriptionFollower[] = []
+  const faults: Record<FaultKind, number> = { kill: 0, pause: 0, partition: 0, 'one-way': 0, skew: 0 }
+  const writes: WriteRecord[] = []
+  const violations: Violation[] = []
+  let tick = 0
+
+  try {
+    // --- cluster
+    const gossipPorts: number[] = []
+    const proxyPorts: number[] = []
+    for (let i = 0; i < opts.workers; i++) {
+      const g = await freePort()
+      gossipPorts.push(g)
+      proxyPorts.push(await net.add(`w${i}`, g))
+    }
+    for (let i = 0; i < opts.workers; i++) {
+      workers.push(
+        new ChaosWorker({
+          name: `w${i}`,
+          home: join(dir, `w${i}`),
+          schemaPath,
+          apiPort: await freePort(),
+          gossipPort: gossipPorts[i] as number,
+          proxyPort: proxyPorts[i] as number,
+          bootstrap: proxyPorts.filter((_, j) => j !== i).map((p) => `127.0.0.1:${p}`),
+        }),
+      )
+    }
+    // start one at a time: the machine is small and shared
+    for (const w of workers) {
+      w.onSpawn = (pid) => net.setPid(w.name, pid)
+      await w.start()
+    }
+    log(`cluster up: ${workers.map((w) => `${w.name} ${w.apiUrl}`).join(', ')}`)
+    for (let e = 0; e < opts.edges; e++) {
+      const edge = new ChaosEdge({
+        name: `e${e}`,
+        home: join(dir, `e${e}`),
+        port: await freePort(),
+        workers: workers.map((w) => w.apiUrl),
+        query: CHAOS_QUERY,
+        key: ['k'],
+      })
+      await edge.start()
+      edges.push(edge)
+    }
+    for (const w of workers) {
+      const f = new SubscriptionFollower(w.name, () => w.apiUrl, CHAOS_QUERY)
+      f.start()
+      followers.push(f)
+    }
+
+    // --- workload
+    const faultEnd = Date.now() + o.faultMs
+    let nextOp = 0
+    const writer = async (): Promise<void> => {
+      while (Date.now() < faultEnd) {
+        const op = makeOp(o.seed, nextOp++, { workers: opts.workers, keys: opts.keys })
+        const w = workers[op.worker] as ChaosWorker
+        const issuedAt = ++tick
+        let outcome: Outcome
+        try {
+          const res = await fetch(`${w.apiUrl}/v1/transactions`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(op.steps.map(stepSql)),
+            signal: AbortSignal.timeout(5000),
+          })
+          const text = await res.text()
+          if (res.status === 200) {
+            const body = JSON.parse(text) as {
+              version: number | null
+              actor_id: string
+              results: { rows_affected: number }[]
+            }
+            outcome = {
+              status: 'ok',
+              actor: body.actor_id,
+              version: body.version,
+              rowsAffected: body.results.map((r) => r.rows_affected),
+            }
+          } else if (res.status >= 400 && res.status < 500)
+            outcome = { status: 'failed', error: `${res.status} ${text}` }
+          else outcome = { status: 'unknown', error: `${res.status} ${text}` }
+        } catch (err) {
+          const code = (err as { cause?: { code?: string } }).cause?.code
+          outcome =
+            code === 'ECONNREFUSED'
+              ? { status: 'failed', error: 'connection refused' }
+              : { status: 'unknown', error: String((err as Error).message ?? err) }
+        }
+        writes.push({ op, workerName: w.name, issuedAt, answeredAt: ++tick, outcome })
+        await sleep(10)
+      }
+    }
+
+    // --- nemesis
+    const r = rng(o.seed ^ 0x6e656d)
+    const nemesis = async (): Promise<void> => {
+      await sleep(1000)
+      while (Date.now() < faultEnd - 1000) {
+        const kind = pick<FaultKind>(r, [
+          'kill',
+          'kill',
+          'pause',
+          'partition',
+          'partition',
+          'one-way',
+          'skew',
+        ])
+        const hold = between(r, 1000, 4000)
+        const names = workers.map((w) => w.name)
+        faults[kind]++
+        switch (kind) {
+          case 'kill': {
+            const w = pick(r, workers)
+            log(`nemesis: SIGKILL ${w.name} for ${hold} ms`)
+            await w.signal('SIGKILL')
+            net.setPid(w.name, undefined)
+            await sleep(hold)
+            await w.start()
+            break
+          }
+          case 'pause': {
+            const w = pick(r, workers)
+            log(`nemesis: SIGSTOP ${w.name} for ${hold} ms`)
+            await w.signal('SIGSTOP')
+            await sleep(hold)
+            await w.signal('SIGCONT')
+            break
+          }
+          case 'partition': {
+            const shuffled = [...names].sort(() => r() - 0.5)
+            const cut = between(r, 1, names.length - 1)
+            const a = shuffled.slice(0, cut)
+            const b = shuffled.slice(cut)
+            log(`nemesis: partition ${a.join(',')} | ${b.join(',')} for ${hold} ms`)
+            net.partition(a, b)
+            await sleep(hold)
+            net.heal()
+            break
+          }
+          case 'one-way': {
+            const from = pick(r, names)
+            const tos = names.filter((n) => n !== from && r() < 0.6)
+            log(`nemesis: one-way ${from} -> ${tos.join(',') || '(none)'} for ${hold} ms`)
+            for (const to of tos) net.cut(from, to)
+            await sleep(hold)
+            net.heal()
+            break
+          }
+          case 'skew': {
+            const w = pick(r, workers)
+            const offset = (r() < 0.5 ? -1 : 1) * between(r, 1000, 300_000)
+            log(`nemesis: ${w.name} wall clock ${offset > 0 ? '+' : ''}${offset} ms`)
+            await w.skew(offset)
+            break
+          }
+        }
+        await sleep(between(r, 300, 1500))
+      }
+    }
+
+    await Promise.all([nemesis(), ...Array.from({ length: opts.concurrency }, () => writer())])
+
+    // --- heal
+    net.heal()
+    for (const w of workers) {
+      if (w.alive) await w.signal('SIGCONT')
+      else await w.start()
+    }
+    const acked = writes.filter((w) => w.outcome.status === 'ok')
+    log(`faults stopped after ${writes.length} writes (${acked.length} acknowledged); healing`)
+
+    // 1. convergence and durability
+    let dumps: Row[][] = []
+    let missing: string[][] = []
+    const converged = await waitUntil('convergence', opts.healTimeoutMs, async () => {
+      dumps = await Promise.all(workers.map(dump))
+      missing = await Promise.all(workers.map((w) => missingVersions(w, acked)))
+      return dumps.every((d) => canon(d) === canon(dumps[0] ?? [])) && missing.every((m) => m.length === 0)
+    })
+    let divergences = 0
+    let lost = 0
+    if (!converged) {
+      const counts = new Map<string, number>()
+      for (const d of dumps) counts.set(canon(d), (counts.get(canon(d)) ?? 0) + 1)
+      const majority = [...counts.entries()].sort((x, y) => y[1] - x[1])[0]?.[0]
+      divergences = dumps.filter((d) => canon(d) !== majority).length || (dumps.length > 0 ? 0 : 1)
+      const keys = new Set<number>()
+      dumps.forEach((d, i) => {
+        if (canon(d) === majority) return
+        const mine = new Map(d.map((row) => [row.k, JSON.stringify(row)]))
+        const theirs = new Map(
+          (JSON.parse(majority ?? '[]') as Row[]).map((row) => [row.k, JSON.stringify(row)]),
+        )
+        for (const k of new Set([...mine.keys(), ...theirs.keys()]))
+          if (mine.get(k) !== theirs.get(k)) keys.add(k)
+        violations.push({
+          kind: 'divergence',
+          detail: `${workers[i]?.name} differs from the majority on keys ${[...keys].slice(0, 10).join(',')}`,
+          keys: [...keys],
+        })
+      })
+      missing.forEach((m, i) => {
+        if (m.length === 0) return
+        lost = Math.max(lost, m.length)
+        violations.push({
+          kind: 'missing-version',
+          detail: `${workers[i]?.name} lacks ${m.length} acknowledged versions after healing: ${m.slice(0, 10).join(', ')}`,
+          keys: [],
+        })
+      })
+    }
+    const final = dumps[0] ?? []
+
+    // 2. history checks
+    const hv = checkHistory(writes, final)
+    violations.push(...hv)
+    lost += hv.filter((v) => v.kind !== 'phantom-row' && v.kind !== 'phantom-value').length
+
+    // 3. edges see what the workers hold
+    const want = canon(final)
+    for (const e of edges) {
+      let got = ''
+      const ok = await waitUntil(`${e.name} view`, 60_000, async () => {
+        const v = await e.view()
+        const rows = v.rows
+          .map((x) => ({
+            k: Number(x['k']),
+            a: x['a'] as string | null,
+            b: x['b'] as string | null,
+            n: Number(x['n']),
+          }))
+          .sort((x, y) => x.k - y.k)
+        got = canon(rows)
+        return got === want
+      })
+      if (!ok)
+        violations.push({
+          kind: 'edge-view',
+          detail: `${e.name}'s view differs from the workers': ${got.slice(0, 300)}`,
+          keys: [],
+        })
+    }
+
+    // 4. every subscription's replayed log equals its query
+    for (const f of followers) {
+      let got = ''
+      const ok = await waitUntil(`${f.workerName} subscription`, 60_000, async () => {
+        got = JSON.stringify(f.snapshot())
+        return got === JSON.stringify(final.map((x) => [x.k, x.a, x.b, x.n]))
+      })
+      if (!ok)
+        violations.push({
+          kind: 'subscription-replay',
+          detail: `${f.workerName}: replayed subscription differs from the query: ${got.slice(0, 300)}`,
+          keys: [],
+        })
+      for (const p of f.problems) violations.push({ kind: 'subscription-log', detail: p, keys: [] })
+    }
+
+    const counted = (s: Outcome['status']): number => writes.filter((w) => w.outcome.status === s).length
+    const subsStats = followers.reduce(
+      (acc, f) => ({
+        followers: acc.followers + 1,
+        resumes: acc.resumes + f.stats.resumes,
+        changes: acc.changes + f.stats.changes,
+        lost: acc.lost + f.stats.lost,
+      }),
+      { followers: 0, resumes: 0, changes: 0, lost: 0 },
+    )
+    const keys = [...new Set(violations.flatMap((v) => v.keys))]
+    return {
+      seed: o.seed,
+      faultMs: o.faultMs,
+      wallMs: Date.now() - started,
+      faults,
+      writes: {
+        attempted: writes.length,
+        acknowledged: counted('ok'),
+        failed: counted('failed'),
+        unknown: counted('unknown'),
+      },
+      lost,
+      divergences,
+      subscriptions: subsStats,
+      edges: edges.length,
+      partitionNet: net.stats(),
+      violations,
+      history: violations.length > 0 ? minimalHistory(writes, keys) : [],
+      ...(o.keepDir ? { dir } : {}),
+    }
+  } finally {
+    await Promise.allSettled(followers.map((f) => f.stop()))
+    await Promise.allSettled([...edges, ...workers].map((c) => c.stop()))
+    await net.close()
+    if (!o.keepDir) rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** One-paragraph summary for logs and docs. */
+export function formatReport(r: CampaignReport): string {
+  const lines = [
+    `seed ${r.seed}: ${(r.faultMs / 60_000).toFixed(1)} min of faults (${(r.wallMs / 60_000).toFixed(1)} min wall)`,
+    `faults: ${Object.entries(r.faults)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+    `writes: ${r.writes.attempted} attempted, ${r.writes.acknowledged} acknowledged, ${r.writes.failed} failed, ${r.writes.unknown} indeterminate`,
+    `subscriptions: ${r.subscriptions.followers} followed, ${r.subscriptions.resumes} resumes, ${r.subscriptions.changes} changes replayed, ${r.subscriptions.lost} lost`,
+    `proxy: ${r.partitionNet.connections} connections, ${r.partitionNet.refused} refused, ${r.partitionNet.bytesDropped} bytes dropped, ${r.partitionNet.unidentified} unidentified`,
+    `writes lost: ${r.lost}, divergences: ${r.divergences}, violations: ${r.violations.length}`,
+  ]
+  for (const v of r.violations.slice(0, 30)) lines.push(`  ✗ ${v.kind}: ${v.detail}`)
+  if (r.history.length > 0)
+    lines.push(
+      `history of the keys involved (replay with --seed ${r.seed}):`,
+      ...r.history.map((l) => `  ${l}`),
+    )
+  return lines.join('\n')
+}
