@@ -208,4 +208,41 @@ describe('edge with every worker down (multi-process)', () => {
     expect(await metric('patina_edge_connected')).toBe(1)
     expect(await metric('patina_edge_failovers_total')).toBeGreaterThanOrEqual(1)
   })
+  it('comes back to the same worker when that one restarts (down again, then resumed or resubscribed)', async () => {
+    const attached = (await health()).body.queries['routes']?.worker
+    const same = workers.find((x) => x.apiUrl === attached) as WorkerProcess
+    expect(same).toBeDefined()
+    const counters = () => edge?.subscription('routes').status().counters
+    const resumesBefore = counters()?.resumes ?? 0
+    await Promise.all(workers.map((x) => x.signal('SIGKILL')))
+    await waitFor(
+      'health to report staleness again',
+      async () => (await health()).body.queries['routes']?.connected === false,
+    )
+    expect((await lookup('new1')).body).toMatchObject({ rows: [row('new1', 'n1', 2001)], stale: true })
+
+    // the worker restarts from its database (its subscriptions are persisted) and takes writes at once
+    await same.start()
+    await upsert(same.apiUrl, 'h5', 'again', 3005)
+    await upsert(same.apiUrl, 'new2', 'n2', 3002)
+    await execOn(same.apiUrl, [['DELETE FROM routes WHERE host = ?', ['h7']]])
+    await waitFor(
+      'the edge to recover on the same worker',
+      async () => {
+        const h = await health()
+        return !h.body.stale && h.body.queries['routes']?.worker === same.apiUrl
+      },
+      30_000,
+    )
+    await waitFor('the writes made after the restart', async () => {
+      const [a, b, c] = await Promise.all([lookup('h5'), lookup('new2'), lookup('h7')])
+      return (
+        JSON.stringify(a.body.rows) === JSON.stringify([row('h5', 'again', 3005)]) &&
+        JSON.stringify(b.body.rows) === JSON.stringify([row('new2', 'n2', 3002)]) &&
+        c.status === 404
+      )
+    })
+    expect(await viewRows()).toEqual((await clusterRoutes(same.apiUrl)).filter((r) => r[1] === 'edge'))
+    console.log('same-worker restart: counters', JSON.stringify(counters()), 'resumes before', resumesBefore)
+  })
 })
