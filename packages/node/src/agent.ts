@@ -155,16 +155,16 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
     stack.push({ name: 'subs', stop: () => hub.close() })
 
     // The cluster is created once the API listens (its member record carries the API URL).
-    let cluster: Cluster | undefined
-    const apiEngine = broadcastingEngine(engine, (r) => cluster?.publishLocal(r.changesets))
+    const late: { cluster?: Cluster } = {}
+    const apiEngine = broadcastingEngine(engine, (r) => late.cluster?.publishLocal(r.changesets))
     const app: FastifyInstance = buildApi(
       {
         engine: apiEngine,
         logger,
         registry,
-        members: () => cluster?.members() ?? [],
+        members: () => late.cluster?.members() ?? [],
         health: () => {
-          const s = cluster?.stats()
+          const s = late.cluster?.stats()
           return { queueSize: s?.queueSize ?? 0, p99LagSec: s?.p99LagSec ?? 0 }
         },
         subscriptions: hub,
@@ -201,7 +201,7 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
     }
     stack.push({ name: 'api', stop: () => app.close() })
 
-    cluster = createCluster(
+    const cluster = createCluster(
       { engine, transport, logger, registry },
       {
         clusterId: String(config.gossip.cluster_id),
@@ -256,6 +256,7 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
       }
     }
 
+    late.cluster = cluster
     const started = cluster
     await started.start()
     stack.splice(stack.findIndex((s) => s.name === 'engine') + 1, 0, {
