@@ -241,72 +241,60 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
       }
     }
 
-    // --- nemesis
-    const r = rng(o.seed ^ 0x6e656d)
-    const nemesis = async (): Promise<void> => {
+    // --- nemesis: two lanes so that faults overlap (a partition while a worker is down, ...)
+    const names = workers.map((w) => w.name)
+    const processLane = async (r: () => number): Promise<void> => {
       await sleep(1000)
       while (Date.now() < faultEnd - 1000) {
-        const kind = pick<FaultKind>(r, [
-          'kill',
-          'kill',
-          'pause',
-          'partition',
-          'partition',
-          'one-way',
-          'skew',
-        ])
+        const kind = pick<FaultKind>(r, ['kill', 'kill', 'pause', 'skew'])
         const hold = between(r, 1000, 4000)
-        const names = workers.map((w) => w.name)
+        const w = pick(r, workers)
         faults[kind]++
-        switch (kind) {
-          case 'kill': {
-            const w = pick(r, workers)
-            log(`nemesis: SIGKILL ${w.name} for ${hold} ms`)
-            await w.signal('SIGKILL')
-            net.setPid(w.name, undefined)
-            await sleep(hold)
-            await w.start()
-            break
-          }
-          case 'pause': {
-            const w = pick(r, workers)
-            log(`nemesis: SIGSTOP ${w.name} for ${hold} ms`)
-            await w.signal('SIGSTOP')
-            await sleep(hold)
-            await w.signal('SIGCONT')
-            break
-          }
-          case 'partition': {
-            const shuffled = [...names].sort(() => r() - 0.5)
-            const cut = between(r, 1, names.length - 1)
-            const a = shuffled.slice(0, cut)
-            const b = shuffled.slice(cut)
-            log(`nemesis: partition ${a.join(',')} | ${b.join(',')} for ${hold} ms`)
-            net.partition(a, b)
-            await sleep(hold)
-            net.heal()
-            break
-          }
-          case 'one-way': {
-            const from = pick(r, names)
-            const tos = names.filter((n) => n !== from && r() < 0.6)
-            log(`nemesis: one-way ${from} -> ${tos.join(',') || '(none)'} for ${hold} ms`)
-            for (const to of tos) net.cut(from, to)
-            await sleep(hold)
-            net.heal()
-            break
-          }
-          case 'skew': {
-            const w = pick(r, workers)
-            const offset = (r() < 0.5 ? -1 : 1) * between(r, 1000, 300_000)
-            log(`nemesis: ${w.name} wall clock ${offset > 0 ? '+' : ''}${offset} ms`)
-            await w.skew(offset)
-            break
-          }
+        if (kind === 'kill') {
+          log(`nemesis: SIGKILL ${w.name} for ${hold} ms`)
+          await w.signal('SIGKILL')
+          net.setPid(w.name, undefined)
+          await sleep(hold)
+          await w.start()
+        } else if (kind === 'pause') {
+          log(`nemesis: SIGSTOP ${w.name} for ${hold} ms`)
+          await w.signal('SIGSTOP')
+          await sleep(hold)
+          await w.signal('SIGCONT')
+        } else {
+          const offset = (r() < 0.5 ? -1 : 1) * between(r, 1000, 300_000)
+          log(`nemesis: ${w.name} wall clock ${offset > 0 ? '+' : ''}${offset} ms`)
+          await w.skew(offset)
         }
-        await sleep(between(r, 300, 1500))
+        await sleep(between(r, 300, 2000))
       }
     }
+    const networkLane = async (r: () => number): Promise<void> => {
+      await sleep(1500)
+      while (Date.now() < faultEnd - 1000) {
+        const hold = between(r, 1000, 5000)
+        if (r() < 0.6) {
+          faults.partition++
+          const shuffled = [...names].sort(() => r() - 0.5)
+          const cut = between(r, 1, names.length - 1)
+          const a = shuffled.slice(0, cut)
+          const b = shuffled.slice(cut)
+          log(`nemesis: partition ${a.join(',')} | ${b.join(',')} for ${hold} ms`)
+          net.partition(a, b)
+        } else {
+          faults['one-way']++
+          const from = pick(r, names)
+          const tos = names.filter((n) => n !== from && r() < 0.6)
+          log(`nemesis: one-way ${from} -> ${tos.join(',') || '(none)'} for ${hold} ms`)
+          for (const to of tos) net.cut(from, to)
+        }
+        await sleep(hold)
+        net.heal()
+        await sleep(between(r, 300, 2000))
+      }
+    }
+    const nemesis = (): Promise<unknown> =>
+      Promise.all([processLane(rng(o.seed ^ 0x6e656d)), networkLane(rng(o.seed ^ 0x6e6574))])
 
     await Promise.all([nemesis(), ...Array.from({ length: opts.concurrency }, () => writer())])
 
