@@ -14,7 +14,7 @@ import { createCluster, createLogger, createMemoryNetwork, type Cluster } from '
 import { createStateEngine, type FullChangeset, type StateEngine } from '@patina/core'
 import { checkHistory, minimalHistory, type Row, type Violation, type WriteRecord } from './history.js'
 import { modelKv } from './model.js'
-import { between, CHAOS_QUERY, CHAOS_SCHEMA, makeOp, rng, stepSql } from './workload.js'
+import { between, CHAOS_QUERY, CHAOS_SCHEMA, makeOp, pick, rng, stepSql } from './workload.js'
 
 type ClusterDeps = Parameters<typeof createCluster>[0]
 type Clock = NonNullable<ClusterDeps['clock']>
@@ -92,7 +92,7 @@ export function scenarioFor(seed: number): SimScenario {
   const r = rng(seed ^ 0x51a)
   const faults: SimScenario['faults'] = []
   for (let i = between(r, 0, 3); i > 0; i--)
-    faults.push((['partition', 'one-way', 'isolate'] as const)[between(r, 0, 2)])
+    faults.push(pick(r, ['partition', 'one-way', 'isolate'] as const))
   return {
     seed,
     nodes: between(r, 3, 4),
