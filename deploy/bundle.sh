@@ -36,6 +36,10 @@ node -e 'const D = require(process.argv[1]); new D(":memory:").close()' "$sqlite
 
 # Prune. Everything below is either for development or for other platforms.
 find "$out" -name '*.map' -type f -delete
+# Shell shims of package binaries (no shell in the image) and pnpm's bookkeeping: both hold
+# the absolute path of this build, which would change the image layer on every build.
+find "$out" -path '*/node_modules/.bin' -prune -exec rm -rf {} +
+rm -f "$out/node_modules/.modules.yaml"
 find "$out" -path '*/node_modules/@patina/*/src' -prune -type d -exec rm -rf {} +
 rm -rf "$out/src"
 for d in "$out"/node_modules/.pnpm/better-sqlite3@*/node_modules/better-sqlite3; do

@@ -1,0 +1,175 @@
+/**
+ * Shared pieces of the container tests: the docker CLI with a deadline, the image build,
+ * label-based cleanup, and HTTP helpers with timeouts (a disconnected container's IP would
+ * otherwise hang a request for minutes).
+ */
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+// Ryuk's image cannot be pulled here (no registry); the tests remove what they start themselves.
+process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true'
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+/** Label put on every container and network the docker tests create. */
+export const TEST_LABEL = 'patina.test'
+
+export interface RunResult {
+  stdout: string
+  stderr: string
+}
+
+/** Runs a command; rejects with its output when it fails or outlives `timeoutMs`. */
+export function run(
+  cmd: string,
+  args: readonly string[],
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<RunResult> {
+  const timeoutMs = opts.timeoutMs ?? 60_000
+  return new Promise((resolve, reject) => {
+    execFile(
+      cmd,
+      [...args],
+      {
+        cwd: opts.cwd ?? ROOT,
+        env: opts.env ?? process.env,
+        timeout: timeoutMs,
+        killSignal: 'SIGKILL',
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => {
+        if (err) {
+          const why = err.killed ? `killed after ${timeoutMs} ms` : `exit ${String(err.code)}`
+          reject(
+            new Error(
+              `${cmd} ${args.join(' ')} failed (${why})\nstdout: ${stdout.slice(-4000)}\nstderr: ${stderr.slice(-4000)}`,
+            ),
+          )
+        } else resolve({ stdout, stderr })
+      },
+    )
+  })
+}
+
+export async function docker(args: readonly string[], timeoutMs = 60_000): Promise<string> {
+  return (await run('docker', args, { timeoutMs })).stdout.trim()
+}
+
+/** Fails (does not skip) with what to do when no Docker daemon answers. */
+export async function requireDocker(): Promise<void> {
+  try {
+    await docker(['info', '--format', '{{.ServerVersion}}'], 30_000)
+  } catch (err) {
+    throw new Error(
+      `Docker is required for the container tests and does not answer; run "bash scripts/setup.sh --docker". ${String(err)}`,
+    )
+  }
+}
+
+/** Builds the image with the same script docs/docker.md shows; returns the tag. */
+export async function buildImage(tag: string): Promise<string> {
+  const { stdout } = await run('bash', ['deploy/build-image.sh', tag], { timeoutMs: 600_000 })
+  const last = stdout.trim().split('\n').pop()
+  if (last !== tag) throw new Error(`deploy/build-image.sh printed ${JSON.stringify(last)}, not ${tag}`)
+  return tag
+}
+
+/** Removes every container (with its anonymous volumes) and network labelled `label=value`. */
+export async function removeLabelled(label: string, value: string): Promise<void> {
+  const filter = `label=${label}=${value}`
+  const ids = (await docker(['ps', '-aq', '--filter', filter])).split('\n').filter(Boolean)
+  if (ids.length > 0) await docker(['rm', '-f', '-v', ...ids])
+  const nets = (await docker(['network', 'ls', '-q', '--filter', filter])).split('\n').filter(Boolean)
+  for (const n of nets) await docker(['network', 'rm', n]).catch(() => undefined)
+  const vols = (await docker(['volume', 'ls', '-q', '--filter', filter])).split('\n').filter(Boolean)
+  if (vols.length > 0) await docker(['volume', 'rm', '-f', ...vols]).catch(() => undefined)
+}
+
+/** The container's IPv4 address on `network`, or null when it is not attached (or not running). */
+export async function ipOn(container: string, network: string): Promise<string | null> {
+  const out = await docker([
+    'inspect',
+    '-f',
+    `{{with index .NetworkSettings.Networks "${network}"}}{{.IPAddress}}{{end}}`,
+    container,
+  ])
+  return out === '' ? null : out
+}
+
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms))
+}
+
+/** Polls `fn` until it returns a value other than undefined/false; bounded by `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  intervalMs = 250,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v !== undefined && v !== false) return v
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last !== undefined ? `: ${String(last)}` : ''}`,
+      )
+    await sleep(intervalMs)
+  }
+}
+
+async function request(url: string, init: RequestInit = {}, timeoutMs = 5_000): Promise<Response> {
+  return fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })
+}
+
+/** `POST /v1/transactions`; throws unless the worker answers 200. */
+export async function execSql(base: string, statements: unknown[]): Promise<void> {
+  const res = await request(`${base}/v1/transactions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(statements),
+  })
+  const text = await res.text()
+  if (res.status !== 200) throw new Error(`transaction on ${base} failed ${res.status}: ${text}`)
+}
+
+/** `POST /v1/queries`; the rows' values. */
+export async function queryRows(base: string, sql: string): Promise<unknown[][]> {
+  const res = await request(`${base}/v1/queries`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(sql),
+  })
+  const text = await res.text()
+  if (res.status !== 200) throw new Error(`query on ${base} failed ${res.status}: ${text}`)
+  return parseRows(text)
+}
+
+/** Rows of an NDJSON query answer (`{"row":[id,[...]]}` lines); throws on an `error` line. */
+export function parseRows(ndjson: string): unknown[][] {
+  const rows: unknown[][] = []
+  for (const line of ndjson.split('\n')) {
+    if (!line.trim()) continue
+    const ev = JSON.parse(line) as { row?: [number, unknown[]]; error?: string }
+    if (ev.error !== undefined) throw new Error(ev.error)
+    if (ev.row) rows.push(ev.row[1])
+  }
+  return rows
+}
+
+export async function getJson(url: string): Promise<{ status: number; body: unknown }> {
+  const res = await request(url)
+  const text = await res.text()
+  let body: unknown = text
+  try {
+    body = JSON.parse(text)
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body }
+}
