@@ -44,7 +44,7 @@ export function modelKv(all: readonly FullChangeset[]): Row[] {
   for (const [key, r] of rows) {
     if (r.cl % 2 === 0) continue
     const cell = (col: string): SqlValue =>
-      r.cells.has(col) ? (r.cells.get(col) as Best).val : DEFAULTS[col]
+      r.cells.has(col) ? (r.cells.get(col) as Best).val : (DEFAULTS[col] ?? null)
     out.push({
       k: pkToInt(key),
       a: cell('a') as string | null,
