@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { TEST_LABEL, buildImage, docker, requireDocker, removeLabelled } from './helpers.js'
+import { TEST_LABEL, buildImage, docker, removeLabelled, removeStaleRuns, requireDocker } from './helpers.js'
 import { execSql, getJson, ipOn, parseRows, queryRows, waitFor } from './helpers.js'
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers'
 
@@ -95,24 +95,39 @@ async function healthy(container: string): Promise<void> {
   )
 }
 
-async function cleanup(): Promise<void> {
-  await Promise.allSettled(started.map((c) => c.stop({ timeout: 1 })))
-  // Also whatever a failed start or a crash left behind.
-  await removeLabelled(TEST_LABEL, RUN)
+/**
+ * A failed setup (no Docker, the image does not build, a worker does not start) is rethrown
+ * by every test, so that each one fails instead of being reported as skipped.
+ */
+let setupError: unknown
+function ready(): void {
+  if (setupError !== undefined) throw setupError
 }
 
 beforeAll(async () => {
-  await requireDocker()
-  await buildImage(IMAGE)
-  await docker(['network', 'create', '--label', `${TEST_LABEL}=${RUN}`, NET])
-  // One after the other: the 2-core machine starts each in about a second.
-  for (let i = 0; i < WORKERS.length; i++) started.push(await startWorker(i))
+  try {
+    await requireDocker()
+    await removeStaleRuns(TEST_LABEL)
+    await buildImage(IMAGE)
+    await docker(['network', 'create', '--label', `${TEST_LABEL}=${RUN}`, NET])
+    // One after the other: the 2-core machine starts each in about a second.
+    for (let i = 0; i < WORKERS.length; i++) started.push(await startWorker(i))
+  } catch (err) {
+    setupError = err
+  }
 }, 900_000)
 
-afterAll(cleanup, 120_000)
+afterAll(async () => {
+  await Promise.allSettled(started.map((c) => c.stop({ timeout: 1 })))
+  // Also whatever a failed start or a failed test left behind.
+  await removeLabelled(TEST_LABEL, RUN).catch((err: unknown) => {
+    if (setupError === undefined) throw err
+  })
+}, 120_000)
 
 describe('image', () => {
   it('runs as a non-root user, with a healthcheck on /v1/health and a data volume', async () => {
+    ready()
     const cfg = JSON.parse(await docker(['image', 'inspect', '-f', '{{json .Config}}', IMAGE])) as {
       User: string
       Healthcheck: { Test: string[] } | null
@@ -140,6 +155,7 @@ describe('image', () => {
 
 describe('three workers in containers', () => {
   it('writes on each worker converge on every worker', async () => {
+    ready()
     await waitFor(
       'every worker to see the two others alive',
       async () => {
@@ -165,6 +181,7 @@ describe('three workers in containers', () => {
   })
 
   it('a killed worker misses writes and catches up after a restart', async () => {
+    ready()
     const victim = WORKERS[1]!
     await docker(['kill', victim])
     const during: string[] = []
@@ -183,6 +200,7 @@ describe('three workers in containers', () => {
   })
 
   it('both sides of a partition take writes and converge after it heals', async () => {
+    ready()
     const isolated = WORKERS[2]!
     const majority = WORKERS[0]!
     await docker(['network', 'disconnect', NET, isolated])
@@ -224,6 +242,7 @@ describe('three workers in containers', () => {
   })
 
   it('an edge keeps serving lookups while the worker it follows is killed', async () => {
+    ready()
     const workersUrl = WORKERS.map((w) => `"http://${w}:8080"`).join(', ')
     const edgeToml = [
       `workers = [${workersUrl}]`,
@@ -278,21 +297,28 @@ describe('three workers in containers', () => {
     // surviving worker during the failure reaches the edge.
     const survivor = WORKERS.find((w) => w !== victim)!
     await execSql(await url(survivor), [insertRoute('edge-during.example', 'edge', '10.9.0.2:443')])
+    // waitFor retries on exceptions, so a failed lookup is recorded, not thrown.
+    const expected = [{ host: 'edge-before.example', app: 'edge', backend_addr: '10.9.0.1:443', weight: 100 }]
+    const failures: string[] = []
     let lookups = 0
     await waitFor(
       'the edge to serve edge-during.example (written while its worker was down)',
       async () => {
-        const before = await lookup('edge-before.example')
-        expect(before.status).toBe(200)
-        expect((before.body as { rows: unknown[] }).rows).toEqual([
-          { host: 'edge-before.example', app: 'edge', backend_addr: '10.9.0.1:443', weight: 100 },
-        ])
         lookups++
+        try {
+          const before = await lookup('edge-before.example')
+          const rows = (before.body as { rows?: unknown[] }).rows
+          if (before.status !== 200 || JSON.stringify(rows) !== JSON.stringify(expected))
+            failures.push(`${before.status} ${JSON.stringify(before.body)}`)
+        } catch (err) {
+          failures.push(String(err))
+        }
         return (await lookup('edge-during.example')).status === 200
       },
       90_000,
       500,
     )
+    expect(failures).toEqual([])
     expect(lookups).toBeGreaterThan(0)
     const health = await getJson(`http://${edgeIp}:8900/v1/health`)
     expect(health.status).toBe(200)

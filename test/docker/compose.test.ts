@@ -79,24 +79,34 @@ async function compose(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_0
 let env: NodeJS.ProcessEnv = {}
 const portMap = new Map<number, number>()
 
+/** A failed setup is rethrown by every test that needs Docker: they fail, not skip. */
+let setupError: unknown
+function ready(): void {
+  if (setupError !== undefined) throw setupError
+}
+
 beforeAll(async () => {
-  await requireDocker()
-  const probe = await run('bash', ['deploy/compose.sh', 'version'], { timeoutMs: 30_000 }).catch(
-    (err: unknown) => err as Error,
-  )
-  if (probe instanceof Error)
-    throw new Error(
-      `Docker Compose is required (docker compose or docker-compose); on Debian: apt-get install docker-compose. ${probe.message}`,
+  try {
+    await requireDocker()
+    const probe = await run('bash', ['deploy/compose.sh', 'version'], { timeoutMs: 30_000 }).catch(
+      (err: unknown) => err as Error,
     )
-  for (const port of Object.keys(PORTS).map(Number)) portMap.set(port, await freePort())
-  env = { ...process.env, COMPOSE_PROJECT_NAME: PROJECT }
-  delete env['PATINA_IMAGE']
-  for (const [port, name] of Object.entries(PORTS)) env[name] = String(portMap.get(Number(port)))
+    if (probe instanceof Error)
+      throw new Error(
+        `Docker Compose is required (docker compose or docker-compose); on Debian: apt-get install docker-compose. ${probe.message}`,
+      )
+    for (const port of Object.keys(PORTS).map(Number)) portMap.set(port, await freePort())
+    env = { ...process.env, COMPOSE_PROJECT_NAME: PROJECT }
+    delete env['PATINA_IMAGE']
+    for (const [port, name] of Object.entries(PORTS)) env[name] = String(portMap.get(Number(port)))
+  } catch (err) {
+    setupError = err
+  }
 }, 60_000)
 
 afterAll(async () => {
-  if (Object.keys(env).length > 0)
-    await compose(['down', '-v', '--remove-orphans'], env).catch(() => undefined)
+  if (setupError !== undefined) return
+  await compose(['down', '-v', '--remove-orphans'], env).catch(() => undefined)
   await removeLabelled('com.docker.compose.project', PROJECT)
 }, 180_000)
 
@@ -139,6 +149,7 @@ describe('docCommands', () => {
 
 describe('deploy/compose.yaml', () => {
   it('is valid: three workers and an edge, APIs published on 127.0.0.1 only, a volume each', async () => {
+    ready()
     const services = (await compose(['config', '--services'], env)).stdout.trim().split('\n').sort()
     expect(services).toEqual(['edge', 'patina-1', 'patina-2', 'patina-3'])
     const volumes = (await compose(['config', '--volumes'], env)).stdout.trim().split('\n').sort()
@@ -174,6 +185,7 @@ describe('docs/docker.md "Run a cluster in Docker"', () => {
   })
 
   it('runs every command with the output the doc shows', async () => {
+    ready()
     for (const c of commands) {
       let command = c.command
       for (const [from, to] of portMap) command = command.replaceAll(`127.0.0.1:${from}`, `127.0.0.1:${to}`)

@@ -84,6 +84,34 @@ export async function removeLabelled(label: string, value: string): Promise<void
   if (vols.length > 0) await docker(['volume', 'rm', '-f', ...vols]).catch(() => undefined)
 }
 
+/**
+ * Removes what earlier runs left when their test process died before its afterAll (killed
+ * by a timeout): label values start with the pid of the process that made them.
+ */
+export async function removeStaleRuns(label: string): Promise<void> {
+  const values = new Set<string>()
+  for (const kind of [
+    ['ps', '-a'],
+    ['network', 'ls'],
+  ]) {
+    const out = await docker([...kind, '--filter', `label=${label}`, '--format', `{{.Label "${label}"}}`])
+    for (const v of out.split('\n')) if (v) values.add(v)
+  }
+  for (const v of values) {
+    const pid = Number(v.split('-')[0])
+    if (Number.isInteger(pid) && pid > 0 && !isAlive(pid)) await removeLabelled(label, v)
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 /** The container's IPv4 address on `network`, or null when it is not attached (or not running). */
 export async function ipOn(container: string, network: string): Promise<string | null> {
   const out = await docker([
