@@ -229,6 +229,8 @@ export interface StreamStats {
   backwards: number
   /** states delivered again after such a backwards move */
   redelivered: number
+  /** events showing a row whose insert was not applied yet (an update's version applied first: `app` is null) */
+  partialRows: number
 }
 
 /**
@@ -239,15 +241,21 @@ export interface StreamStats {
  *    insert only for an absent key; an update or delete only for a present key, with `previous`
  *    equal to the last cells the consumer saw for it; an update changes the cells. A duplicated
  *    insert, update or delete therefore fails here.
- * 3. Every row state seen is one a write produced: the cells are exactly
- *    `[host, app, 'v<n>', n]` for an acknowledged insert or update `n` of that host, and a delete
- *    exists for that host when the consumer sees it disappear.
- * 4. Per key, the consumer's states follow the write order: each `change` (and `snapshot`) event
- *    moves the key strictly forward in its write history. So no state is delivered twice and none
- *    out of order. The only exception is the documented one: a `reconcile` event (after a
- *    failover or a switch to a worker that is behind) may move a key back to an older state;
- *    later changes then re-deliver states up to where the key was. Intermediate states may be
- *    skipped (the worker coalesces changes applied in one batch); they are counted, not failed.
+ * 3. Every row state seen comes from the writes: the cells are `[host, app, 'v<n>', n]` for an
+ *    acknowledged insert or update `n` of that host, and a delete exists for that host when the
+ *    consumer sees it disappear. `app` (written only by the insert) may be null when `n` is an
+ *    update: a worker applies a complete version as soon as it has it, even when an earlier
+ *    version of the same actor is still missing (Corrosion does the same; gaps are filled by
+ *    sync), so it can briefly hold the columns of a later update on a row whose insert has not
+ *    arrived yet. Counted in `partialRows`.
+ * 4. Per key, the consumer's states follow the write order. A state's rank is
+ *    `2 × (position of write n in the key's history) + (1 if app is set)` (a deleted key: the
+ *    delete's position, app counted as set), and each `change` (and `snapshot`) event moves the
+ *    key to a strictly higher rank. So no state is delivered twice and none out of order. The
+ *    only exception is the documented one: a `reconcile` event (after a failover or a switch to a
+ *    worker that is behind) may move a key back to an older state; later changes then re-deliver
+ *    states up to where the key was. Intermediate states may be skipped (the worker coalesces
+ *    changes applied in one batch); they are counted, not failed.
  * 5. No loss: the state the consumer ends with for every key is its last acknowledged write
  *    (present with that write's cells, or absent after its delete), and there is no other key.
  */
@@ -265,6 +273,7 @@ export function checkEventStream(
     coalesced: 0,
     backwards: 0,
     redelivered: 0,
+    partialRows: 0,
   }
   // 1.
   events.forEach((e, i) => {
@@ -275,9 +284,9 @@ export function checkEventStream(
   for (const ws of writer.byHost.values()) ws.forEach((w, i) => pos.set(w.n, i + 1))
   interface KeyState {
     cells: JsonSqlValue[] | null
-    /** position in the key's write history of the current state (0 = never inserted) */
+    /** rank of the current state (rule 4; 0 = never inserted) */
     at: number
-    /** highest position delivered so far */
+    /** highest rank delivered so far */
     high: number
     seen: Set<number>
   }
@@ -307,21 +316,27 @@ export function checkEventStream(
     let at: number
     if (e.type === 'delete') {
       const del = ws.find((w) => w.op === 'delete') ?? fail(`${where}: no delete of ${host} was acknowledged`)
-      at = pos.get(del.n) as number
+      at = 2 * (pos.get(del.n) as number) + 1
     } else {
       const n = e.cells[3]
       const w = ws.find((x) => x.n === n && x.op !== 'delete')
-      if (w === undefined || JSON.stringify(e.cells) !== JSON.stringify([host, appOf(host), `v${w.n}`, w.n]))
+      const app = e.cells[1]
+      if (
+        w === undefined ||
+        JSON.stringify(e.cells) !== JSON.stringify([host, app, `v${w.n}`, w.n]) ||
+        !(app === appOf(host) || (app === null && w.op === 'update'))
+      )
         fail(
           `${where}: cells ${JSON.stringify(e.cells)} are not the state of any acknowledged write of ${host}`,
         )
-      at = pos.get((w as AckedWrite).n) as number
+      if (app === null) stats.partialRows++
+      at = 2 * (pos.get((w as AckedWrite).n) as number) + (app === null ? 0 : 1)
     }
     // 4.
     if (at <= k.at) {
       if (e.source !== 'reconcile')
         fail(
-          `${where}: moves ${host} from write position ${k.at} back to ${at} (writes ${ws.map((w) => `${w.op}:${w.n}`).join(' ')})`,
+          `${where}: moves ${host} from rank ${k.at} back to ${at} (writes ${ws.map((w) => `${w.op}:${w.n}`).join(' ')})`,
         )
       stats.backwards++
     } else if (at <= k.high) stats.redelivered++
@@ -342,7 +357,7 @@ export function checkEventStream(
       )
     const seen = k?.seen ?? new Set<number>()
     // a key inserted and deleted between two worker batches may never appear at all
-    stats.coalesced += ws.filter((w, i) => !seen.has(i + 1) && w.op !== 'delete').length
+    stats.coalesced += ws.filter((w, i) => !seen.has(2 * (i + 1) + 1) && w.op !== 'delete').length
   }
   return stats
 }

@@ -17,6 +17,8 @@ describe('checkEventStream', () => {
   add(2, 'update')
   add(3, 'delete')
   const c = (n: number): JsonSqlValue[] => ['h-a1', 'app-1', `v${n}`, n]
+  /** the row with the columns of write n but not those of the insert */
+  const p = (n: number): JsonSqlValue[] => ['h-a1', null, `v${n}`, n]
   const ev = (
     seq: number,
     type: LiveChange['type'],
@@ -45,6 +47,9 @@ describe('checkEventStream', () => {
       ev(4, 'delete', c(2), c(2)),
     ]
     expect(checkEventStream('s', back, writer)).toMatchObject({ backwards: 1, redelivered: 1 })
+    // the update's version applied before the insert's: app is null until the insert arrives
+    const partial = [ev(1, 'insert', p(2), null), ev(2, 'update', c(2), p(2)), ev(3, 'delete', c(2), c(2))]
+    expect(checkEventStream('s', partial, writer)).toMatchObject({ partialRows: 1, coalesced: 1 })
   })
 
   it('rejects duplicates, gaps, loss, reordering and unknown states', () => {
@@ -64,6 +69,12 @@ describe('checkEventStream', () => {
       ],
       'not the state of any': [ev(1, 'insert', c(4), null)],
       'previous ': [ev(1, 'insert', c(1), null), ev(2, 'delete', c(2), c(2))],
+      'not the state of any acknowledged': [ev(1, 'insert', p(1), null)],
+      'from rank 5 back to 4': [
+        ev(1, 'insert', c(2), null),
+        ev(2, 'update', p(2), c(2)),
+        ev(3, 'delete', p(2), p(2)),
+      ],
     }
     for (const [msg, events] of Object.entries(bad))
       expect(() => checkEventStream('s', events, writer)).toThrow(msg)
