@@ -56,7 +56,8 @@ export interface StateEngineOptions {
 }
 
 interface Touch {
-  pk: Uint8Array
+  /** Packed key, computed at commit. */
+  pk: Uint8Array | null
   pkValues: SqlValue[]
   before: SqlValue[] | null
   beforeKnown: boolean
@@ -114,7 +115,7 @@ export class StateStore implements StateEngine {
   private capturing = false
   /** Set when a captured integer may have lost precision: values are then re-read exactly at commit. */
   private inexact = false
-  private touches = new Map<number, Map<string, Touch>>()
+  private touches = new Map<number, Map<string | number, Touch>>()
   private readonly stmtCache = new Map<string, { stmt: DbStatement; writes: string[] }>()
   private readonly dynCache = new Map<string, DbStatement>()
   private rootPages = new Map<number, string>()
@@ -339,15 +340,15 @@ export class StateStore implements StateEngine {
     oldV?: SqlValue[],
   ): void {
     if (op !== 'delete') this.refuseNullKey(rt, pkValues)
-    const pk = packPk(pkValues)
-    const key = pkKey(pk)
+    const key = touchKey(pkValues)
     let m = this.touches.get(rt.ord)
     if (m === undefined) this.touches.set(rt.ord, (m = new Map()))
     const t = m.get(key)
     if (t === undefined) {
-      if (op === 'insert') m.set(key, { pk, pkValues, before: null, beforeKnown: false, after: vals })
-      else if (op === 'delete') m.set(key, { pk, pkValues, before: vals, beforeKnown: true, after: null })
-      else m.set(key, { pk, pkValues, before: oldV ?? null, beforeKnown: true, after: vals })
+      if (op === 'insert') m.set(key, { pk: null, pkValues, before: null, beforeKnown: false, after: vals })
+      else if (op === 'delete')
+        m.set(key, { pk: null, pkValues, before: vals, beforeKnown: true, after: null })
+      else m.set(key, { pk: null, pkValues, before: oldV ?? null, beforeKnown: true, after: vals })
     } else {
       t.after = op === 'delete' ? null : vals
     }
@@ -558,7 +559,9 @@ export class StateStore implements StateEngine {
     for (const [ord, touches] of this.touches) {
       const rt = this.tablesByOrd.get(ord) as TableRt
       const table = rt.model.name
-      for (const t of touches.values()) {
+      for (const touch of touches.values()) {
+        const t = touch as Touch & { pk: Uint8Array }
+        t.pk ??= packPk(t.pkValues)
         // Fast path for the common insert of a brand-new row: write its clock with INSERT OR
         // IGNORE and skip the lookup; only when a clock already exists (a tombstone, or a
         // REPLACE of a live row) fall through to read-modify-write.
@@ -1367,4 +1370,18 @@ function decodeVersEntries(b: Buffer): { tbl: number; pk: Buffer; seq: number }[
     out.push({ tbl: flat[i] as number, pk: flat[i + 1] as Buffer, seq: flat[i + 2] as number })
   }
   return out
+}
+
+/**
+ * Map key of a touched row within one transaction. A single TEXT or numeric key is used as is
+ * (no allocation on the bulk-insert path); anything else is the packed key prefixed with NUL,
+ * which no plain text key starts with.
+ */
+function touchKey(pkValues: SqlValue[]): string | number {
+  if (pkValues.length === 1) {
+    const v = pkValues[0]
+    if (typeof v === 'number') return v
+    if (typeof v === 'string' && !v.startsWith('\u0000')) return v
+  }
+  return '\u0000' + pkKey(packPk(pkValues))
 }
