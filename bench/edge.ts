@@ -230,9 +230,8 @@ export async function run(): Promise<void> {
       reconciled.push(syncedAt > 0 ? syncedAt - tKill : NaN)
       progress(`  view moved after ${Math.round(firstSeen - tKill)} ms; now on ${sub.status().worker}`)
       await victim.start(120_000)
-      // let the edge return to its preferred worker before the next round
-      const back = performance.now() + 30_000
-      while (performance.now() < back && sub.status().worker !== w1.apiUrl) await sleep(200)
+      // let probes see the restarted worker (the edge may move back to it) before the next round
+      await sleep(3000)
     }
     off()
     rows.push({

@@ -1,0 +1,301 @@
+/**
+ * `pnpm bench sim`: Patina's broadcast and anti-entropy sync at fleet scale, simulated.
+ *
+ * Every node is a real `createCluster` (broadcaster, apply queue, sync server and scheduler)
+ * over a real state engine (`createStateEngine` on an in-memory SQLite database), all in this
+ * process, on a simulated wide-area network (`lib/geonet.ts`) under a virtual clock
+ * (`lib/vclock.ts`). Nodes are spread round-robin over 12 regions; per-hop one-way delays are
+ * drawn from a seeded model (log-normal around 0.5 ms inside a region; 2 ms + great-circle
+ * distance / 133 km per ms with ±10 % log-normal jitter between regions; plus 1 ms of receiver
+ * processing per hop). The gossip mesh is a fixed random graph (each node links to DEGREE/2
+ * random others, so the mean degree is DEGREE, like gossipsub's D = 6).
+ *
+ * What it leaves out (see docs/benchmarks.md): gossipsub's IHAVE/IWANT lazy gossip, mesh
+ * maintenance and scoring (the network floods over the fixed mesh); SWIM membership (the
+ * membership topic and its streams are not carried; sync picks among mesh neighbours, which
+ * `createCluster` already accepts as candidates); CPU time (apply, encode and decode take no
+ * virtual time beyond the fixed processing delay), bandwidth limits and packet loss.
+ *
+ * Scenarios per size (SIZES, default 100,1000,5000):
+ * 1. WRITES single-row writes from random nodes, one every WRITE_GAP_MS: time until every node
+ *    has applied each write (p50/p99 over writes), and the per-node arrival distribution;
+ *    topic messages and bytes received per node per write; sync traffic per node per second.
+ * 2. Partition: the nodes of the Americas vs the rest for PARTITION_MS, PART_WRITES writes on each
+ *    side, then heal: time until every node has every write (sync only: gossip does not resend).
+ */
+import pino from 'pino'
+import { Registry } from 'prom-client'
+import { createStateEngine, type StateEngine } from '@patina/core'
+import { createCluster, type Cluster } from '@patina/node'
+import { createGeoNetwork, DEFAULT_LATENCY, REGIONS, type GeoNetwork } from './lib/geonet.js'
+import { linePlot, cdfPlot } from './lib/plot.js'
+import { percentile, progress, report, type Row } from './lib/report.js'
+import { createSimClock } from './lib/vclock.js'
+
+const SIZES = (process.env['BENCH_SIM_SIZES'] ?? '100,1000,5000').split(',').map(Number)
+const DEGREE = Number(process.env['BENCH_SIM_DEGREE'] ?? 6)
+const WRITES = Number(process.env['BENCH_SIM_WRITES'] ?? 40)
+const WRITE_GAP_MS = 250
+const PART_WRITES = Number(process.env['BENCH_SIM_PART_WRITES'] ?? 10)
+const PARTITION_MS = Number(process.env['BENCH_SIM_PARTITION_MS'] ?? 30_000)
+const SEED = Number(process.env['BENCH_SIM_SEED'] ?? 42)
+const SCHEMA = 'CREATE TABLE sim (id INTEGER NOT NULL PRIMARY KEY, origin TEXT, v TEXT);'
+/** The Americas (iad, ord, dfw, sjc, gru) against the rest. */
+const AMERICAS = new Set(['iad', 'ord', 'dfw', 'sjc', 'gru'])
+const HOUR = 3_600_000
+
+function seeded(seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0
+    let t = s
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+interface Node {
+  name: string
+  engine: StateEngine
+  cluster: Cluster
+}
+
+interface SizeResult {
+  n: number
+  complete: number[]
+  arrivals: number[]
+  msgsPerNodePerWrite: number
+  dupPerNodePerWrite: number
+  bytesPerNodePerWrite: number
+  syncBytesPerNodePerSec: number
+  syncMsgsPerNodePerSec: number
+  healMs: number
+  healedFraction: number
+  beforeHealFraction: number
+  wallSecs: number
+  rssMiB: number
+  incomplete: number
+}
+
+async function simulate(n: number): Promise<SizeResult> {
+  const wall0 = performance.now()
+  const random = seeded(SEED + n)
+  const clock = createSimClock(0.25)
+  const net: GeoNetwork = createGeoNetwork({
+    clock,
+    random,
+    dropTopics: (t) => !t.includes('/changes/'),
+    refuseProtocols: ['/patina/probe/1', '/patina/members/1'],
+  })
+  const logger = pino({ level: 'silent' })
+  const registry = new Registry()
+  const nodes: Node[] = []
+  const names: string[] = []
+  for (let i = 0; i < n; i++) names.push(`n${i}`)
+  const transports = names.map((name, i) => net.newTransport(name, i % REGIONS.length))
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < DEGREE / 2; k++) {
+      let j = Math.floor(random() * n)
+      if (j === i) j = (j + 1) % n
+      net.link(names[i] as string, names[j] as string)
+    }
+  }
+  // arrivals: write id → virtual time each node applied it
+  const origin = new Map<number, number>()
+  const arrivals = new Map<number, number[]>()
+  progress(`n=${n}: creating ${n} engines and clusters`)
+  for (let i = 0; i < n; i++) {
+    const name = names[i] as string
+    const engine = createStateEngine({ path: ':memory:', schema: SCHEMA, cacheSizeKib: 256, clock })
+    engine.onCommit((ev) => {
+      if (ev.source !== 'remote') return
+      const t = clock.now()
+      for (const r of ev.rows) {
+        const id = r.pkValues[0] as number
+        const a = arrivals.get(id)
+        if (a !== undefined) a.push(t)
+      }
+    })
+    // every node registers the same metric names: give each its own registry
+    const cluster = createCluster(
+      {
+        engine,
+        transport: transports[i] as (typeof transports)[number],
+        logger,
+        registry: i === 0 ? registry : new Registry(),
+        clock,
+        random,
+      },
+      {
+        clusterId: 'sim',
+        preset: 'lan',
+        // membership is not simulated (see the header): keep its timers out of the way
+        membership: {
+          probeIntervalMs: HOUR,
+          announceIntervalMs: HOUR,
+          maintainIntervalMs: HOUR,
+          pushPullIntervalMs: HOUR,
+          targetConnections: DEGREE,
+        },
+      },
+    )
+    nodes.push({ name, engine, cluster })
+    if (i % 500 === 499) progress(`  ${i + 1} nodes`)
+  }
+  for (const nd of nodes) await nd.cluster.start()
+  await clock.advance(3000)
+  const net0 = net.totals()
+
+  // ---------------------------------------------------------------- 1. propagation
+  progress(`n=${n}: ${WRITES} writes, one every ${WRITE_GAP_MS} ms (virtual)`)
+  const write = (id: number, at: Node): void => {
+    origin.set(id, clock.now())
+    arrivals.set(id, [])
+    const r = at.engine.transaction([
+      { sql: 'INSERT INTO sim (id, origin, v) VALUES (?, ?, ?)', params: [id, at.name, `v${id}`] },
+    ])
+    at.cluster.publishLocal(r.changesets)
+  }
+  for (let w = 0; w < WRITES; w++) {
+    write(w, nodes[Math.floor(random() * n)] as Node)
+    await clock.advance(WRITE_GAP_MS)
+  }
+  const everyone = (ids: number[]) => () => ids.every((id) => (arrivals.get(id)?.length ?? 0) >= n - 1)
+  const ids = Array.from({ length: WRITES }, (_, i) => i)
+  await clock.runUntil(everyone(ids), 120_000)
+  const net1 = net.totals()
+  const complete: number[] = []
+  const allArrivals: number[] = []
+  let incomplete = 0
+  for (const id of ids) {
+    const a = arrivals.get(id) as number[]
+    const o = origin.get(id) as number
+    for (const t of a) allArrivals.push(t - o)
+    if (a.length >= n - 1) complete.push(Math.max(...a) - o)
+    else incomplete++
+  }
+  // sync traffic in a quiet period (after propagation), per node per second
+  const q0 = net.totals()
+  await clock.advance(10_000)
+  const q1 = net.totals()
+
+  // ---------------------------------------------------------------- 2. partition and heal
+  progress(`n=${n}: partition Americas | rest for ${PARTITION_MS} ms with ${PART_WRITES} writes per side`)
+  const sideA = nodes.filter((nd) => AMERICAS.has(REGIONS[net.region(nd.name)]?.name ?? ''))
+  const sideB = nodes.filter((nd) => !AMERICAS.has(REGIONS[net.region(nd.name)]?.name ?? ''))
+  net.partition(
+    sideA.map((x) => x.name),
+    sideB.map((x) => x.name),
+  )
+  const partIds: number[] = []
+  for (let w = 0; w < PART_WRITES; w++) {
+    const a = 10_000 + w
+    const b = 20_000 + w
+    write(a, sideA[Math.floor(random() * sideA.length)] as Node)
+    write(b, sideB[Math.floor(random() * sideB.length)] as Node)
+    partIds.push(a, b)
+    await clock.advance(200)
+  }
+  await clock.advance(PARTITION_MS - PART_WRITES * 200)
+  const have = () => partIds.reduce((s, id) => s + (arrivals.get(id)?.length ?? 0), 0)
+  const beforeHeal = have() / (partIds.length * (n - 1))
+  progress(`n=${n}: heal`)
+  net.heal()
+  const tHeal = clock.now()
+  const healed = await clock.runUntil(everyone(partIds), 300_000)
+  const healMs = clock.now() - tHeal
+  const healedFraction = have() / (partIds.length * (n - 1))
+
+  const rssMiB = process.memoryUsage().rss / 2 ** 20
+  progress(`n=${n}: stopping`)
+  for (const nd of nodes) {
+    void nd.cluster.stop()
+  }
+  await clock.advance(6000)
+  for (const nd of nodes) nd.engine.close()
+  const writesN = WRITES
+  return {
+    n,
+    complete,
+    arrivals: allArrivals,
+    msgsPerNodePerWrite: (net1.topic.messages - net0.topic.messages) / n / writesN,
+    dupPerNodePerWrite: (net1.topicDuplicates - net0.topicDuplicates) / n / writesN,
+    bytesPerNodePerWrite: (net1.topic.bytes - net0.topic.bytes) / n / writesN,
+    syncBytesPerNodePerSec: (q1.stream.bytes - q0.stream.bytes) / n / 10,
+    syncMsgsPerNodePerSec: (q1.stream.messages - q0.stream.messages) / n / 10,
+    healMs: healed ? healMs : NaN,
+    healedFraction,
+    beforeHealFraction: beforeHeal,
+    wallSecs: (performance.now() - wall0) / 1000,
+    rssMiB,
+    incomplete,
+  }
+}
+
+export async function run(): Promise<void> {
+  const rows: Row[] = []
+  const results: SizeResult[] = []
+  for (const n of SIZES) {
+    const r = await simulate(n)
+    results.push(r)
+    rows.push({
+      nodes: String(n),
+      'p50 all nodes (ms)': percentile(r.complete, 50),
+      'p99 all nodes (ms)': percentile(r.complete, 99),
+      'per-node p50 (ms)': percentile(r.arrivals, 50),
+      'per-node p99 (ms)': percentile(r.arrivals, 99),
+      'msgs/node/change': r.msgsPerNodePerWrite,
+      'dup/node/change': r.dupPerNodePerWrite,
+      'bytes/node/change': r.bytesPerNodePerWrite,
+      'sync B/node/s idle': r.syncBytesPerNodePerSec,
+      'heal → converged (ms)': r.healMs,
+      'wall s': r.wallSecs,
+    })
+    progress(`n=${n}: done in ${r.wallSecs.toFixed(0)} s, RSS ${r.rssMiB.toFixed(0)} MiB`)
+  }
+  const plots = [
+    await linePlot(
+      'sim-propagation.svg',
+      results.flatMap((r) => [
+        { series: 'p50 until every node has it', x: r.n, y: percentile(r.complete, 50) },
+        { series: 'p99 until every node has it', x: r.n, y: percentile(r.complete, 99) },
+        { series: 'per-node arrival p50', x: r.n, y: percentile(r.arrivals, 50) },
+        { series: 'Corrosion published p99 (~800 servers)', x: r.n, y: 1000 },
+      ]),
+      {
+        title: 'Simulated propagation vs cluster size (12 regions, mesh degree 6)',
+        xTitle: 'nodes (log)',
+        yTitle: 'ms (virtual time)',
+        logX: true,
+      },
+    ),
+    await cdfPlot('sim-arrivals.svg', Object.fromEntries(results.map((r) => [`${r.n} nodes`, r.arrivals])), {
+      title: 'Simulated per-node arrival time of a change',
+      xTitle: 'ms after the commit (log)',
+    }),
+  ]
+  report('sim', rows, {
+    plots,
+    model: {
+      regions: REGIONS.map((r) => r.name),
+      latency: DEFAULT_LATENCY,
+      meshDegree: DEGREE,
+      seed: SEED,
+      writes: WRITES,
+      writeGapMs: WRITE_GAP_MS,
+      partitionMs: PARTITION_MS,
+      partitionWritesPerSide: PART_WRITES,
+      clockQuantumMs: 0.25,
+      preset: 'lan (membership timers off)',
+    },
+    details: results.map((r) => ({
+      n: r.n,
+      incomplete: r.incomplete,
+      syncMsgsPerNodePerSec: r.syncMsgsPerNodePerSec,
+      beforeHealFraction: r.beforeHealFraction,
+      healedFraction: r.healedFraction,
+      rssMiB: r.rssMiB,
+    })),
+  })
+}
