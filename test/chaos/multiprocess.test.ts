@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { formatReport, runCampaign } from './lib/campaign.js'
 
 const seed = Number(process.env['PATINA_CHAOS_SEED'] ?? 20_240_601)
-const faultMs = Number(process.env['PATINA_CHAOS_FAULT_MS'] ?? 25_000)
+const faultMs = Number(process.env['PATINA_CHAOS_FAULT_MS'] ?? 20_000)
 
 describe('fault campaign (multi-process, seeded)', () => {
   it(`seed ${seed}: no acknowledged write lost, all replicas, edges and subscriptions agree`, async () => {

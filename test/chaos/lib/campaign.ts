@@ -20,7 +20,9 @@ import {
   type Violation,
   type WriteRecord,
 } from './history.js'
+import { modelKv } from './model.js'
 import { createPartitionNet, type PartitionNet } from './partition-net.js'
+import { createRecorder, type Recorder } from './recorder.js'
 import { ChaosEdge, ChaosWorker } from './procs.js'
 import { SubscriptionFollower } from './subscription.js'
 import { between, CHAOS_QUERY, CHAOS_SCHEMA, makeOp, pick, rng, stepSql } from './workload.js'
@@ -63,6 +65,8 @@ export interface CampaignReport {
   divergences: number
   subscriptions: { followers: number; resumes: number; changes: number; lost: number }
   edges: number
+  /** Changesets the sync-only recorder collected (the history the reference model is applied to). */
+  recorded: { changesets: number; sessions: number }
   partitionNet: ReturnType<PartitionNet['stats']>
   violations: Violation[]
   /** The history around the violations (empty when clean). */
@@ -146,6 +150,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
   const workers: ChaosWorker[] = []
   const edges: ChaosEdge[] = []
   const followers: SubscriptionFollower[] = []
+  let recorder: Recorder | undefined
   const faults: Record<FaultKind, number> = { kill: 0, pause: 0, partition: 0, 'one-way': 0, skew: 0 }
   const writes: WriteRecord[] = []
   const violations: Violation[] = []
@@ -173,11 +178,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
         }),
       )
     }
-    // start one at a time: the machine is small and shared
-    for (const w of workers) {
-      w.onSpawn = (pid) => net.setPid(w.name, pid)
-      await w.start()
-    }
+    for (const w of workers) w.onSpawn = (pid) => net.setPid(w.name, pid)
+    await Promise.all(workers.map((w) => w.start()))
     log(`cluster up: ${workers.map((w) => `${w.name} ${w.apiUrl}`).join(', ')}`)
     for (let e = 0; e < opts.edges; e++) {
       const edge = new ChaosEdge({
@@ -197,8 +199,18 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
       followers.push(f)
     }
 
+    recorder = await createRecorder()
+    const rec = recorder
+    const recordFrom = (i: number): Promise<boolean> => rec.syncFrom(`127.0.0.1:${gossipPorts[i]}`)
+
     // --- workload
     const faultEnd = Date.now() + o.faultMs
+    const recording = async (): Promise<void> => {
+      for (let i = 0; Date.now() < faultEnd; i++) {
+        await recordFrom(i % opts.workers)
+        await sleep(100)
+      }
+    }
     let nextOp = 0
     const writer = async (): Promise<void> => {
       while (Date.now() < faultEnd) {
@@ -296,7 +308,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     const nemesis = (): Promise<unknown> =>
       Promise.all([processLane(rng(o.seed ^ 0x6e656d)), networkLane(rng(o.seed ^ 0x6e6574))])
 
-    await Promise.all([nemesis(), ...Array.from({ length: opts.concurrency }, () => writer())])
+    await Promise.all([nemesis(), recording(), ...Array.from({ length: opts.concurrency }, () => writer())])
 
     // --- heal
     net.heal()
@@ -348,6 +360,44 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
       })
     }
     const final = dumps[0] ?? []
+
+    // 2a. the reference model of the merge rules over the recorded history gives the workers' rows
+    for (let i = 0; i < workers.length; i++) {
+      for (let attempt = 0; attempt < 10 && !(await recordFrom(i)); attempt++) await sleep(500)
+    }
+    const expected = modelKv(rec.history)
+    if (canon(expected) !== canon(final)) {
+      const have = new Map(final.map((x) => [x.k, JSON.stringify(x)]))
+      const want = new Map(expected.map((x) => [x.k, JSON.stringify(x)]))
+      const keys = [...new Set([...have.keys(), ...want.keys()])].filter((k) => have.get(k) !== want.get(k))
+      violations.push({
+        kind: 'model',
+        detail: `the workers' rows differ from the reference model over ${rec.history.length} recorded changesets on ${keys
+          .slice(0, 5)
+          .map((k) => `k=${k}: have ${have.get(k) ?? 'none'}, model ${want.get(k) ?? 'none'}`)
+          .join('; ')}`,
+        keys,
+      })
+    }
+    // 2b. a recorded version carries the values its acknowledged write wrote, nothing else
+    const byVersion = new Map<string, WriteRecord>()
+    for (const w of acked)
+      if (w.outcome.status === 'ok') byVersion.set(`${w.outcome.actor}/${w.outcome.version}`, w)
+    for (const cs of rec.history) {
+      const w = byVersion.get(`${cs.actorId}/${cs.version}`)
+      if (w === undefined) continue
+      const tokens = new Set(
+        w.op.steps.flatMap((st) => (st.kind === 'insert' ? [st.a, st.b] : 'token' in st ? [st.token] : [])),
+      )
+      for (const c of cs.changes) {
+        if (typeof c.val === 'string' && !tokens.has(c.val))
+          violations.push({
+            kind: 'version-content',
+            detail: `version ${cs.actorId.slice(0, 8)}/${cs.version} (op ${w.op.id}) carries ${c.cid} = ${c.val}, which op ${w.op.id} did not write`,
+            keys: w.op.steps.map((st) => st.k),
+          })
+      }
+    }
 
     // 2. history checks
     const hv = checkHistory(writes, final)
@@ -421,6 +471,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
       divergences,
       subscriptions: subsStats,
       edges: edges.length,
+      recorded: { changesets: rec.history.length, sessions: rec.stats.sessions },
       partitionNet: net.stats(),
       violations,
       history: violations.length > 0 ? minimalHistory(writes, keys) : [],
@@ -428,6 +479,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     }
   } finally {
     await Promise.allSettled(followers.map((f) => f.stop()))
+    await recorder?.stop().catch(() => undefined)
     await Promise.allSettled([...edges, ...workers].map((c) => c.stop()))
     await net.close()
     if (!o.keepDir) rmSync(dir, { recursive: true, force: true })
@@ -443,6 +495,7 @@ export function formatReport(r: CampaignReport): string {
       .join(', ')}`,
     `writes: ${r.writes.attempted} attempted, ${r.writes.acknowledged} acknowledged, ${r.writes.failed} failed, ${r.writes.unknown} indeterminate`,
     `subscriptions: ${r.subscriptions.followers} followed, ${r.subscriptions.resumes} resumes, ${r.subscriptions.changes} changes replayed, ${r.subscriptions.lost} lost`,
+    `recorder: ${r.recorded.changesets} changesets in ${r.recorded.sessions} sync sessions (the reference model's input)`,
     `proxy: ${r.partitionNet.connections} connections, ${r.partitionNet.refused} refused, ${r.partitionNet.bytesDropped} bytes dropped, ${r.partitionNet.unidentified} unidentified`,
     `writes lost: ${r.lost}, divergences: ${r.divergences}, violations: ${r.violations.length}`,
   ]
