@@ -11,7 +11,7 @@
 #
 # Usage: deploy/bundle.sh OUT_DIR      (OUT_DIR must not exist or be empty)
 set -euo pipefail
-out="${1:?usage: deploy/bundle.sh OUT_DIR}"
+out="$(realpath -m "${1:?usage: deploy/bundle.sh OUT_DIR}")"
 cd "$(dirname "$0")/.."
 
 if [ -e "$out" ] && [ -n "$(ls -A "$out")" ]; then
@@ -29,7 +29,6 @@ pnpm install --frozen-lockfile --prefer-offline
 pnpm build
 pnpm --filter @patina/node deploy --legacy --prod "$out" >/dev/null
 
-out="$(cd "$out" && pwd)"
 sqlite_dir="$(ls -d "$out"/node_modules/.pnpm/better-sqlite3@*/node_modules/better-sqlite3 | head -n 1)"
 node -e 'const D = require(process.argv[1]); new D(":memory:").close()' "$sqlite_dir" ||
   { echo "bundle: better-sqlite3 does not load from $sqlite_dir" >&2; exit 1; }
