@@ -45,6 +45,11 @@ async function send(
     ...(body !== undefined ? { body } : {}),
     signal: AbortSignal.timeout(30_000),
   })
+  if (res.status === 200 && path.startsWith('/v1/subscriptions')) {
+    // a live stream never ends: the headers are the answer
+    await res.body?.cancel()
+    return { status: res.status, body: '' }
+  }
   return { status: res.status, body: await res.text() }
 }
 
