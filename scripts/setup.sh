@@ -61,6 +61,10 @@ if [ "$want_docker" = 1 ]; then
     done
     docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/patina-dockerd.log" >&2; exit 1; }
   fi
+  if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
+    log "installing docker-compose"
+    apt_install docker-compose
+  fi
   log "docker is ready"
 fi
 log "done"
