@@ -21,7 +21,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client'
 import { createAdminServer, type AdminServer } from './admin/server.js'
 import { buildApi } from './api/index.js'
 import { createCluster, type Cluster, type ClusterPreset } from './cluster.js'
-import { parseHostPort, type PatinaConfig } from './config/index.js'
+import { httpUrlFor, parseHostPort, type PatinaConfig } from './config/index.js'
 import { setLogLevel } from './log.js'
 import { createSubscriptionHub, type SubscriptionHub } from './subs/index.js'
 import { createLibp2pTransport } from './transport/libp2p.js'
@@ -94,6 +94,24 @@ function broadcastingEngine(engine: StateEngine, publish: (r: TransactionResult)
 }
 
 const LOOPBACK = /^(127\.|::1$|localhost$|\[::1\]$)/
+const WILDCARD = /^(0\.0\.0\.0|::|\[::\])$/
+
+/**
+ * The API URL announced to other members: `api.external_addr`, else — for a wildcard listen
+ * address — the host of `gossip.external_addr` with the API port, else the first listener.
+ */
+export function advertisedApi(config: PatinaConfig, apiUrls: string[]): string | null {
+  if (config.api.external_addr !== undefined) return httpUrlFor(config.api.external_addr)
+  const first = parseHostPort(config.api.addr[0] as string)
+  const gossipExt =
+    config.gossip.external_addr !== undefined ? parseHostPort(config.gossip.external_addr) : null
+  if (first !== null && WILDCARD.test(first.host) && gossipExt !== null && apiUrls[0] !== undefined) {
+    return httpUrlFor(
+      `${gossipExt.host.includes(':') ? `[${gossipExt.host}]` : gossipExt.host}:${new URL(apiUrls[0]).port}`,
+    )
+  }
+  return apiUrls[0] ?? null
+}
 
 export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise<Agent> {
   const logger = deps.logger
@@ -205,7 +223,7 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
       { engine, transport, logger, registry },
       {
         clusterId: String(config.gossip.cluster_id),
-        apiAddr: apiUrls[0] ?? null,
+        apiAddr: advertisedApi(config, apiUrls),
         region: config.gossip.region,
         role: 'worker',
         bootstrap: [...config.gossip.bootstrap],

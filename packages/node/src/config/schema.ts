@@ -254,6 +254,9 @@ const api = z
         typeLabel: 'string | string[]',
       },
     ),
+    external_addr: key(hostPort.optional(), {
+      doc: 'API address other members and edges use to reach this node (`host:port`), when it differs from `addr` (a wildcard listen address, NAT, containers). Shown as `api_addr` in `GET /v1/cluster/members`.',
+    }),
     authorization: key(authorization, {
       doc: 'API authorization (Corrosion `authz`).',
       aliases: ['authz'],
