@@ -112,3 +112,33 @@ export class WorkerProcess {
     if (sig === 'SIGKILL' || sig === 'SIGTERM' || sig === 'SIGINT') await this.exited
   }
 }
+
+export interface CliProcess {
+  child: ChildProcess
+  /** stdout and stderr chunks, in arrival order. */
+  output: string[]
+  exit: Promise<number | null>
+}
+
+/** Start the `patina` CLI as a child process (from the repository root). */
+export function spawnCli(args: string[]): CliProcess {
+  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const output: string[] = []
+  child.stdout?.on('data', (d: Buffer) => output.push(d.toString()))
+  child.stderr?.on('data', (d: Buffer) => output.push(d.toString()))
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  return { child, output, exit }
+}
+
+/** Run the `patina` CLI to completion. */
+export async function runCli(
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()))
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+  return { code, stdout, stderr }
+}

@@ -3,23 +3,13 @@
  * `patina backup` (online, through the admin socket), `patina restore` (offline), then the
  * restored node starts with the data already there, gets a new identity, and receives later writes.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
+import { freePort, runCli, spawnCli } from '../helpers/process.js'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const CLI = [
-  '--conditions=source',
-  '--import',
-  join(ROOT, 'scripts/polyfill.mjs'),
-  '--import',
-  'tsx',
-  join(ROOT, 'packages/node/src/cli/main.ts'),
-]
 const SCHEMA = "CREATE TABLE todos (id TEXT NOT NULL PRIMARY KEY, title TEXT NOT NULL DEFAULT '');\n"
 
 const dir = mkdtempSync(join(tmpdir(), 'patina-bk-'))
@@ -30,39 +20,14 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address()
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0))
-    })
-  })
-}
-
 function startAgent(cfg: string) {
-  const child = spawn(process.execPath, [...CLI, '-c', cfg, 'agent'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const out: string[] = []
-  child.stdout?.on('data', (d: Buffer) => out.push(d.toString()))
-  child.stderr?.on('data', (d: Buffer) => out.push(d.toString()))
-  const a = { child, out, exit: new Promise<number | null>((r) => child.once('exit', (c) => r(c))) }
+  const p = spawnCli(['-c', cfg, 'agent'])
+  const a = { child: p.child, out: p.output, exit: p.exit }
   agents.push(a)
   return a
 }
 
-async function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()))
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
-  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
-  return { code, stdout, stderr }
-}
+const cli = runCli
 
 async function until(what: string, fn: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 120; i++) {

@@ -6,18 +6,9 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
+import { CLI, ROOT } from '../helpers/process.js'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const CLI = [
-  '--conditions=source',
-  '--import',
-  join(ROOT, 'scripts/polyfill.mjs'),
-  '--import',
-  'tsx',
-  join(ROOT, 'packages/node/src/cli/main.ts'),
-]
 const dir = mkdtempSync(join(tmpdir(), 'patina-dev-e2e-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 

@@ -3,23 +3,11 @@
  * `patina` binary from Corrosion's two configs (paths and ports adapted to a temp dir), `exec`
  * on node A, `query` on node B sees the row; then the other way round.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const CLI = [
-  '--conditions=source',
-  '--import',
-  join(ROOT, 'scripts/polyfill.mjs'),
-  '--import',
-  'tsx',
-  join(ROOT, 'packages/node/src/cli/main.ts'),
-]
+import { freePort, runCli, spawnCli, type CliProcess } from '../helpers/process.js'
 
 // Corrosion's schema, unchanged (NULL key values are refused when written).
 const SCHEMA = `-- /etc/corrosion/schema/todo.sql
@@ -31,41 +19,8 @@ CREATE TABLE todos (
 );
 `
 
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, host, () => {
-      const a = s.address()
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0))
-    })
-  })
-}
-
-interface Proc {
-  child: ChildProcess
-  output: string[]
-  exit: Promise<number | null>
-}
-
-function start(args: string[]): Proc {
-  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  const output: string[] = []
-  child.stdout?.on('data', (d: Buffer) => output.push(d.toString()))
-  child.stderr?.on('data', (d: Buffer) => output.push(d.toString()))
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  return { child, output, exit }
-}
-
-async function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()))
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
-  return { code, stdout, stderr }
-}
+const start = spawnCli
+const cli = runCli
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, attempts = 120): Promise<T> {
   for (let i = 0; i < attempts; i++) {
@@ -84,7 +39,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, attempts
 let dir: string
 let cfgA: string
 let cfgB: string
-const agents: Proc[] = []
+const agents: CliProcess[] = []
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'patina-qs-'))
