@@ -70,8 +70,18 @@ export function cdfPlot(
         title: opts.xTitle,
         scale: opts.logX === false ? { zero: false } : { type: 'log' },
       },
-      y: { field: 'p', type: 'quantitative', title: opts.yTitle ?? 'fraction ≤ x', scale: { domain: [0, 1] } },
-      color: { field: 'series', type: 'nominal', title: null },
+      y: {
+        field: 'p',
+        type: 'quantitative',
+        title: opts.yTitle ?? 'fraction ≤ x',
+        scale: { domain: [0, 1] },
+      },
+      color: {
+        field: 'series',
+        type: 'nominal',
+        title: null,
+        legend: { labelLimit: 480, orient: 'bottom', columns: 1 },
+      },
     },
   })
 }
@@ -103,7 +113,12 @@ export function linePlot(
         title: opts.yTitle ?? '',
         ...(opts.logY === true ? { scale: { type: 'log' } } : {}),
       },
-      color: { field: 'series', type: 'nominal', title: null },
+      color: {
+        field: 'series',
+        type: 'nominal',
+        title: null,
+        legend: { labelLimit: 480, orient: 'bottom', columns: 1 },
+      },
     },
   })
 }
