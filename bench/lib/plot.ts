@@ -5,7 +5,7 @@
  * - {@link linePlot}: y against x per series (e.g. propagation p50/p99 against cluster size)
  * - {@link barPlot}: one bar per label (e.g. throughput per system)
  *
- * Each writes `bench/results/<file>.svg` and returns its path.
+ * Each writes `bench/results/<file>` and returns that path, relative to the repository root.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -21,7 +21,7 @@ async function render(file: string, spec: TopLevelSpec): Promise<string> {
   mkdirSync(resultsDir, { recursive: true })
   const path = join(resultsDir, file)
   writeFileSync(path, svg)
-  return path
+  return `bench/results/${file}`
 }
 
 /** At most `points` (value, fraction ≤ value) pairs of the empirical CDF of `xs`. */
