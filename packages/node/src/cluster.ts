@@ -287,7 +287,7 @@ export function createCluster(deps: ClusterDeps, opts: ClusterOptions = {}): Clu
 
   const queue: ApplyQueue = createApplyQueue({ engine, logger, metrics, clock }, tuning.apply)
   const broadcaster: Broadcaster = createBroadcaster(
-    { transport, engine, queue, logger, metrics, clock },
+    { transport, engine, queue, logger, metrics, clock, actorOfPeer: (p) => membership?.actorOfPeer(p) },
     { ...tuning.broadcast, clusterId },
   )
   const syncOpts = { ...tuning.sync, clusterId }

@@ -52,6 +52,13 @@ export interface BroadcasterDeps {
   logger: Logger
   metrics: ClusterMetrics
   clock: ClusterClock
+  /**
+   * The actor a gossip publisher speaks for (from the membership table). A node publishes
+   * only its own changes and gossipsub authenticates the publisher, so a changeset whose
+   * actor is not the publisher's is refused: a peer cannot impersonate another actor over
+   * gossip. Changes from a publisher not yet in the table are refused too; sync brings them.
+   */
+  actorOfPeer?: (peerId: string) => string | undefined
 }
 
 export interface Broadcaster {
@@ -155,6 +162,11 @@ export function createBroadcaster(deps: BroadcasterDeps, opts: BroadcastOptions)
         continue
       }
       metrics.changesetsReceived.inc({ source: 'gossip' })
+      if (deps.actorOfPeer !== undefined && deps.actorOfPeer(msg.from) !== cs.actorId) {
+        metrics.messagesRejected.inc({ channel: 'changes', reason: 'actor_not_publisher' })
+        log.debug({ from: msg.from, actor: cs.actorId }, 'refused a changeset not published by its actor')
+        continue
+      }
       if (cs.actorId === deps.engine.actorId || !seen.add(changesetKey(cs))) {
         metrics.changesetsDuplicate.inc({ source: 'gossip' })
         continue

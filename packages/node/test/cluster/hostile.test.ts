@@ -120,12 +120,16 @@ describe('hostile gossip', () => {
         metric: ['patina_changesets_invalid_total', { source: 'gossip' }],
       },
       {
-        name: 'changeset for an unknown table',
+        // the attacker is no member: its changesets speak for an actor that is not its own
+        name: 'changeset published by a peer that is not its actor (impersonation)',
         topic: changes,
         data: encodeEnvelope('test', MessageKind.Changes, [
           encodeChangeset({ ...good, changes: [{ ...good.changes[0]!, table: 'nope' }] }),
         ]),
-        metric: ['patina_apply_errors_total', {}],
+        metric: [
+          'patina_gossip_messages_rejected_total',
+          { channel: 'changes', reason: 'actor_not_publisher' },
+        ],
       },
       {
         name: 'membership garbage',
