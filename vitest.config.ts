@@ -24,7 +24,9 @@ export default defineConfig({
       project('core', ['packages/core/test/**/*.test.ts']),
       project('node', ['packages/node/test/**/*.test.ts']),
       project('client', ['packages/client/test/**/*.test.ts']),
-      project('integration', ['test/inproc/**/*.test.ts', 'test/process/**/*.test.ts'], { testTimeout: 120_000 }),
+      project('integration', ['test/inproc/**/*.test.ts', 'test/process/**/*.test.ts'], {
+        testTimeout: 120_000,
+      }),
       project('chaos', ['test/chaos/**/*.test.ts'], { testTimeout: 600_000 }),
       project('docker', ['test/docker/**/*.test.ts'], { testTimeout: 600_000, hookTimeout: 900_000 }),
     ],
