@@ -5,7 +5,8 @@
  *
  *   node --conditions=source --import ./scripts/polyfill.mjs --import tsx bench/lib/prof-writes.ts
  *
- * Knobs (env): PROF_MS (default 10000), PROF_DIR (default a temp dir, kept).
+ * Knobs (env): PROF_MS (default 10000), PROF_DIR (default a temp dir, kept), PROF_NODES (default 3),
+ * PROF_RATE (writes/s in an open loop instead of 64 in flight; default unset).
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
@@ -13,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CLI, ROOT } from '../../test/helpers/process.js'
 import { agent, postJson } from './http.js'
-import { closedLoop, sleep } from './load.js'
+import { closedLoop, openLoop, sleep } from './load.js'
 import { startProcessCluster } from './procs.js'
 import { percentile } from './report.js'
 
@@ -72,7 +73,9 @@ export function summarize(profile: Profile, top = 25): string {
 async function main(): Promise<void> {
   const ms = Number(process.env['PROF_MS'] ?? 10_000)
   const dir = process.env['PROF_DIR'] ?? mkdtempSync(join(tmpdir(), 'patina-prof-'))
-  const c = await startProcessCluster(3, 'CREATE TABLE kv (k TEXT NOT NULL PRIMARY KEY, v TEXT);')
+  const nodes = Number(process.env['PROF_NODES'] ?? 3)
+  const rate = process.env['PROF_RATE'] === undefined ? null : Number(process.env['PROF_RATE'])
+  const c = await startProcessCluster(nodes, 'CREATE TABLE kv (k TEXT NOT NULL PRIMARY KEY, v TEXT);')
   const w0 = c.workers[0]!
   await w0.signal('SIGTERM')
   const child = spawn(
@@ -93,14 +96,26 @@ async function main(): Promise<void> {
     await sleep(3000)
     const urls = c.workers.map((w) => w.apiUrl)
     const http = agent(64)
-    const r = await closedLoop(64, ms, (op) =>
-      postJson(http, `${urls[op % 3]}/v1/transactions`, [
+    const write = (op: number) =>
+      postJson(http, `${urls[op % nodes]}/v1/transactions`, [
         ['INSERT INTO kv (k, v) VALUES (?, ?)', [`k${op}`, 'x'.repeat(60)]],
-      ]),
-    )
-    console.log(
-      `writes/s ${(r.done / r.secs).toFixed(0)}, request p50 ${percentile(r.lat, 50).toFixed(1)} ms, p99 ${percentile(r.lat, 99).toFixed(1)} ms`,
-    )
+      ]).then(() => undefined)
+    if (rate === null) {
+      const r = await closedLoop(64, ms, write)
+      console.log(
+        `writes/s ${(r.done / r.secs).toFixed(0)}, request p50 ${percentile(r.lat, 50).toFixed(1)} ms, p99 ${percentile(r.lat, 99).toFixed(1)} ms`,
+      )
+    } else {
+      const lat: number[] = []
+      await openLoop(Math.round((rate * ms) / 1000), rate, async (op) => {
+        const s = performance.now()
+        await write(op)
+        lat.push(performance.now() - s)
+      })
+      console.log(
+        `${rate} writes/s offered, request p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms`,
+      )
+    }
     await http.close()
   } finally {
     child.kill('SIGTERM')
