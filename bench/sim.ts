@@ -12,9 +12,15 @@
  *
  * What it leaves out (see docs/benchmarks.md): gossipsub's IHAVE/IWANT lazy gossip, mesh
  * maintenance and scoring (the network floods over the fixed mesh); SWIM membership (the
- * membership topic and its streams are not carried; sync picks among mesh neighbours, which
- * `createCluster` already accepts as candidates); CPU time (apply, encode and decode take no
+ * membership topic and its streams are not carried; the transport offers the sync scheduler its
+ * mesh neighbours plus SYNC_SAMPLE random nodes of the fleet, drawn again at each round, in place of
+ * the membership view; member-alive transitions, which trigger a sync round in Patina, never
+ * happen); CPU time (apply, encode and decode take no
  * virtual time beyond the fixed processing delay), bandwidth limits and packet loss.
+ *
+ * Since commit 02b45f0 the broadcaster refuses a gossiped changeset unless the membership table
+ * maps its publisher to the changeset's actor; with membership off, every gossiped changeset is
+ * refused here and changes travel by sync alone. The published results predate that commit.
  *
  * Scenarios per size (SIZES, default 100,1000,5000):
  * 1. WRITES single-row writes from random nodes, one every WRITE_GAP_MS: time until every node
@@ -39,6 +45,8 @@ const WRITE_GAP_MS = 250
 const PART_WRITES = Number(process.env['BENCH_SIM_PART_WRITES'] ?? 10)
 const PARTITION_MS = Number(process.env['BENCH_SIM_PARTITION_MS'] ?? 30_000)
 const SEED = Number(process.env['BENCH_SIM_SEED'] ?? 42)
+/** Random fleet-wide nodes offered to the sync scheduler besides mesh neighbours (0 = neighbours only). */
+const SYNC_SAMPLE = Number(process.env['BENCH_SIM_SYNC_SAMPLE'] ?? 0)
 const SCHEMA = 'CREATE TABLE sim (id INTEGER NOT NULL PRIMARY KEY, origin TEXT, v TEXT);'
 /** The Americas (iad, ord, dfw, sjc, gru) against the rest. */
 const AMERICAS = new Set(['iad', 'ord', 'dfw', 'sjc', 'gru'])
@@ -87,6 +95,7 @@ async function simulate(n: number): Promise<SizeResult> {
     random,
     dropTopics: (t) => !t.includes('/changes/'),
     refuseProtocols: ['/patina/probe/1', '/patina/members/1'],
+    peerSample: SYNC_SAMPLE,
   })
   const logger = pino({ level: 'silent' })
   const registry = new Registry()
@@ -281,6 +290,7 @@ export async function run(): Promise<void> {
       regions: REGIONS.map((r) => r.name),
       latency: DEFAULT_LATENCY,
       meshDegree: DEGREE,
+      syncSample: SYNC_SAMPLE,
       seed: SEED,
       writes: WRITES,
       writeGapMs: WRITE_GAP_MS,

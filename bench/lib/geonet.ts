@@ -109,6 +109,12 @@ export function createGeoNetwork(opts: {
   refuseProtocols?: readonly string[]
   streamHighWaterFrames?: number
   seenCacheSize?: number
+  /**
+   * Extra random nodes (anywhere in the fleet, reachable) that `connectedPeers()` returns besides
+   * the mesh neighbours, drawn again on each call: a stand-in for the full membership view from
+   * which the real sync scheduler picks its partners. 0 = sync with mesh neighbours only.
+   */
+  peerSample?: number
 }): GeoNetwork {
   const { clock, random } = opts
   const lat: LatencyModel = { ...DEFAULT_LATENCY, ...opts.latency }
@@ -116,6 +122,8 @@ export function createGeoNetwork(opts: {
   const highWater = opts.streamHighWaterFrames ?? 16
   const seenCacheSize = opts.seenCacheSize ?? 20_000
   const nodes = new Map<string, SimTransport>()
+  const names: string[] = []
+  const peerSample = opts.peerSample ?? 0
   const blocked = new Set<string>()
   const pairKey = (a: string, b: string) => (a < b ? `${a}|${b}` : `${b}|${a}`)
   /** node → side while a partition is on (nodes not listed are on both sides) */
@@ -325,7 +333,14 @@ export function createGeoNetwork(opts: {
       /* the mesh is fixed */
     }
     connectedPeers(): string[] {
-      return this.mesh.filter((p) => !isBlocked(this.peerId, p))
+      const out = this.mesh.filter((p) => !isBlocked(this.peerId, p))
+      for (let k = 0, tries = 0; k < peerSample && tries < 4 * peerSample; tries++) {
+        const p = names[Math.floor(random() * names.length)] as string
+        if (p === this.peerId || out.includes(p) || isBlocked(this.peerId, p)) continue
+        out.push(p)
+        k++
+      }
+      return out
     }
     onPeer(l: (e: PeerEvent) => void) {
       this.peerListeners.add(l)
@@ -394,6 +409,7 @@ export function createGeoNetwork(opts: {
     newTransport(name, region) {
       const t = new SimTransport(name, region)
       nodes.set(name, t)
+      names.push(name)
       return t
     },
     link(a, b) {
