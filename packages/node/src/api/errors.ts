@@ -65,11 +65,22 @@ export function errorBody(err: PatinaError): ErrorBody {
  * Installs the error handler that turns every thrown error into `{"error","code"}` with its
  * status; errors of `execRoute` (`/v1/transactions`) keep Corrosion's `ExecResponse` shape.
  */
+const CLIENT_CAUSED = new Set<string>([
+  'PATINA_ERR_SQL',
+  'PATINA_ERR_WAIT_TIMEOUT',
+  'PATINA_ERR_TIMEOUT',
+  'PATINA_ERR_CONCURRENCY_LIMIT',
+  'PATINA_ERR_SLOW_CONSUMER',
+])
+
 export function installErrorHandler(app: FastifyInstance, o: { execRoute: string; actorId: string }): void {
   app.setErrorHandler((err, request, reply) => {
     const pe = toPatinaError(err)
     const status = pe.status
-    if (status >= 500) request.log.error({ err, code: pe.code }, 'request failed')
+    // Server faults are errors; what the request itself caused (SQL errors, which Corrosion
+    // answers with 500, waits that time out, refusals) is logged quietly, without a stack.
+    const clientCaused = status < 500 || CLIENT_CAUSED.has(pe.code)
+    if (!clientCaused) request.log.error({ err, code: pe.code }, 'request failed')
     else request.log.debug({ code: pe.code, msg: pe.message }, 'request refused')
     if (request.routeOptions.url === o.execRoute && status !== 401 && status !== 403) {
       const body: ExecResponse = {
