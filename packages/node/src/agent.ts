@@ -119,7 +119,7 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
   const dbDir = dirname(config.db.path)
   mkdirSync(dbDir, { recursive: true })
   const registry = deps.registry ?? new Registry()
-  if (deps.registry === undefined) collectDefaultMetrics({ register: registry, prefix: 'patina_process_' })
+  if (deps.registry === undefined) collectDefaultMetrics({ register: registry, prefix: 'patina_' })
 
   const stack: { name: string; stop: () => Promise<void> | void }[] = []
   const stopAll = async () => {
