@@ -11,12 +11,13 @@
  * random others, so the mean degree is DEGREE, like gossipsub's D = 6).
  *
  * What it leaves out (see docs/benchmarks.md): gossipsub's IHAVE/IWANT lazy gossip, mesh
- * maintenance and scoring (the network floods over the fixed mesh); SWIM membership (the
- * membership topic and its streams are not carried; the transport offers the sync scheduler its
- * mesh neighbours plus SYNC_SAMPLE random nodes of the fleet, drawn again at each round, in place of
- * the membership view; member-alive transitions, which trigger a sync round in Patina, never
- * happen); CPU time (apply, encode and decode take no
- * virtual time beyond the fixed processing delay), bandwidth limits and packet loss.
+ * maintenance and scoring (the network floods over the fixed mesh); most of SWIM membership
+ * (probes, push-pull and maintenance run once an hour and their streams are refused; the
+ * sync scheduler sees the mesh neighbours, the writers' member records and, with
+ * BENCH_SIM_SYNC_SAMPLE > 0, that many random nodes of the fleet drawn again at each round;
+ * member-alive transitions, which trigger a sync round in Patina, never happen); CPU time
+ * (apply, encode and decode take no virtual time beyond the fixed processing delay), bandwidth
+ * limits and packet loss.
  *
  * Since commit 02b45f0 the broadcaster refuses a gossiped changeset unless the membership table
  * maps its publisher to the changeset's actor. So that the check passes without running
