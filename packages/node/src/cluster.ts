@@ -113,6 +113,7 @@ export const LAN_PRESET: ClusterTuning = {
     maxBatchBytes: 256 * KiB,
     maxBatchDelayMs: 5, // a lone write is published at once; bursts coalesce in 5 ms windows
     seenCacheSize: 200_000,
+    unknownPublisherHoldMs: 30_000, // a joining node's first writes wait for its member record
   },
   apply: {
     maxQueueChangesets: 100_000,
@@ -170,7 +171,7 @@ export const TEST_PRESET: ClusterTuning = {
     downRetentionMs: 600_000,
     persistDebounceMs: 50,
   },
-  broadcast: { ...LAN_PRESET.broadcast, maxBatchDelayMs: 5 },
+  broadcast: { ...LAN_PRESET.broadcast, maxBatchDelayMs: 5, unknownPublisherHoldMs: 2000 },
   apply: { ...LAN_PRESET.apply },
   sync: {
     ...LAN_PRESET.sync,

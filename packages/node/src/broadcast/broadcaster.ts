@@ -43,6 +43,11 @@ export interface BroadcastOptions {
   maxBatchDelayMs: number
   /** Changeset chunks remembered for duplicate detection. */
   seenCacheSize: number
+  /**
+   * How long changesets from a publisher the membership table does not know yet are held
+   * before sync is left to repair them, ms (a joining node is usually known within a second).
+   */
+  unknownPublisherHoldMs: number
 }
 
 export interface BroadcasterDeps {
@@ -56,10 +61,16 @@ export interface BroadcasterDeps {
    * The actor a gossip publisher speaks for (from the membership table). A node publishes
    * only its own changes and gossipsub authenticates the publisher, so a changeset whose
    * actor is not the publisher's is refused: a peer cannot impersonate another actor over
-   * gossip. Changes from a publisher not yet in the table are refused too; sync brings them.
+   * gossip. Changes from a publisher not yet in the table (a node that just joined) are held,
+   * bounded in count and time, until the table knows it.
    */
   actorOfPeer?: (peerId: string) => string | undefined
 }
+
+/** Changesets held in all while their publishers are unknown to the membership table. */
+const HOLD_MAX_CHANGESETS = 4096
+/** How often held changesets are checked against the membership table, ms. */
+const HOLD_RECHECK_MS = 250
 
 export interface Broadcaster {
   start(): void
@@ -134,6 +145,56 @@ export function createBroadcaster(deps: BroadcasterDeps, opts: BroadcastOptions)
     }
   }
 
+  // Changesets from publishers the membership table does not know yet, per publisher; they are
+  // checked again every HOLD_RECHECK_MS and dropped (sync repairs) after `unknownPublisherHoldMs` or beyond
+  // HOLD_MAX_CHANGESETS in all.
+  const held = new Map<string, { items: { cs: Changeset; bytes: number }[]; sinceMs: number }>()
+  let heldCount = 0
+  let holdTimer: TimerHandle | null = null
+  const hold = (peer: string, cs: Changeset, bytes: number): void => {
+    if (heldCount >= HOLD_MAX_CHANGESETS) {
+      metrics.messagesRejected.inc({ channel: 'changes', reason: 'unknown_publisher' })
+      return
+    }
+    let h = held.get(peer)
+    if (h === undefined) held.set(peer, (h = { items: [], sinceMs: clock.now() }))
+    h.items.push({ cs, bytes })
+    heldCount++
+    if (holdTimer === null) holdTimer = clock.setTimeout(recheckHeld, HOLD_RECHECK_MS)
+  }
+  const recheckHeld = (): void => {
+    holdTimer = null
+    if (!running) return
+    const now = clock.now()
+    const accepted = []
+    for (const [peer, h] of held) {
+      const owner = deps.actorOfPeer?.(peer)
+      if (owner === undefined) {
+        if (now - h.sinceMs > opts.unknownPublisherHoldMs) {
+          held.delete(peer)
+          heldCount -= h.items.length
+          metrics.messagesRejected.inc({ channel: 'changes', reason: 'unknown_publisher' }, h.items.length)
+        }
+        continue
+      }
+      held.delete(peer)
+      heldCount -= h.items.length
+      for (const it of h.items) {
+        if (it.cs.actorId !== owner) {
+          metrics.messagesRejected.inc({ channel: 'changes', reason: 'actor_not_publisher' })
+          continue
+        }
+        if (!seen.add(changesetKey(it.cs))) {
+          metrics.changesetsDuplicate.inc({ source: 'gossip' })
+          continue
+        }
+        accepted.push({ cs: it.cs, bytes: it.bytes, source: 'gossip' as const })
+      }
+    }
+    if (accepted.length > 0) queue.push(accepted)
+    if (held.size > 0) holdTimer = clock.setTimeout(recheckHeld, HOLD_RECHECK_MS)
+  }
+
   const onMessage = (msg: TopicMessage): void => {
     if (msg.topic !== topic || !running) return
     metrics.messagesReceived.inc({ topic: 'changes' })
@@ -162,10 +223,17 @@ export function createBroadcaster(deps: BroadcasterDeps, opts: BroadcastOptions)
         continue
       }
       metrics.changesetsReceived.inc({ source: 'gossip' })
-      if (deps.actorOfPeer !== undefined && deps.actorOfPeer(msg.from) !== cs.actorId) {
-        metrics.messagesRejected.inc({ channel: 'changes', reason: 'actor_not_publisher' })
-        log.debug({ from: msg.from, actor: cs.actorId }, 'refused a changeset not published by its actor')
-        continue
+      if (deps.actorOfPeer !== undefined) {
+        const owner = deps.actorOfPeer(msg.from)
+        if (owner === undefined) {
+          hold(msg.from, cs, bin.byteLength)
+          continue
+        }
+        if (owner !== cs.actorId) {
+          metrics.messagesRejected.inc({ channel: 'changes', reason: 'actor_not_publisher' })
+          log.debug({ from: msg.from, actor: cs.actorId }, 'refused a changeset not published by its actor')
+          continue
+        }
       }
       if (cs.actorId === deps.engine.actorId || !seen.add(changesetKey(cs))) {
         metrics.changesetsDuplicate.inc({ source: 'gossip' })
@@ -189,6 +257,10 @@ export function createBroadcaster(deps: BroadcasterDeps, opts: BroadcastOptions)
       if (!running) return
       await flush()
       running = false
+      if (holdTimer !== null) clock.clearTimeout(holdTimer)
+      holdTimer = null
+      held.clear()
+      heldCount = 0
       for (const u of unsubs.splice(0)) u()
     },
     publishLocal(changesets) {

@@ -103,6 +103,8 @@ export interface Membership {
   self(): MemberRecord
   /** The actor id behind a peer id, when known. */
   actorOfPeer(peerId: string): string | undefined
+  /** Whether `actorId` is in the member table (any state). */
+  hasActor(actorId: string): boolean
   /** Member state changes (ourselves excluded). */
   onChange(listener: (t: Transition) => void): () => void
   /** Called when we go from no connection to at least one (joined or re-joined). */
@@ -123,6 +125,8 @@ export function createMembership(deps: MembershipDeps, opts: MembershipOptions):
   const log = deps.logger.child({ component: 'membership' })
   const topic = membershipTopic(opts.clusterId)
   const table = new Map<string, Member>()
+  /** peer id → actor id, a cache of `table` validated on every read (see `actorOfPeer`). */
+  const actorByPeer = new Map<string, string>()
   const pending: Pending[] = []
   const changeListeners = new Set<(t: Transition) => void>()
   const joinListeners = new Set<() => void>()
@@ -722,11 +726,29 @@ export function createMembership(deps: MembershipDeps, opts: MembershipOptions):
 
     self: () => selfRecord(),
 
+    hasActor(actorId) {
+      return table.has(actorId)
+    },
+
     actorOfPeer(peerId) {
+      // Called for every received changeset: answer from a cache checked against the table
+      // (O(1)), and scan only on a miss or a stale entry.
+      const cached = actorByPeer.get(peerId)
+      if (cached !== undefined) {
+        const m = table.get(cached)
+        if (m !== undefined && m.record.peerId === peerId && m.state !== 'down') return cached
+      }
+      let found: string | undefined
       for (const m of table.values())
-        if (m.record.peerId === peerId && m.state !== 'down') return m.record.actorId
-      for (const m of table.values()) if (m.record.peerId === peerId) return m.record.actorId
-      return undefined
+        if (m.record.peerId === peerId && m.state !== 'down') {
+          found = m.record.actorId
+          break
+        }
+      if (found === undefined)
+        for (const m of table.values()) if (m.record.peerId === peerId) found = m.record.actorId
+      if (found !== undefined) actorByPeer.set(peerId, found)
+      else actorByPeer.delete(peerId)
+      return found
     },
 
     onChange(listener) {

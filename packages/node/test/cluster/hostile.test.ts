@@ -120,15 +120,19 @@ describe('hostile gossip', () => {
         metric: ['patina_changesets_invalid_total', { source: 'gossip' }],
       },
       {
-        // the attacker is no member: its changesets speak for an actor that is not its own
-        name: 'changeset published by a peer that is not its actor (impersonation)',
+        // the attacker is no member: its changesets are held, never applied, then dropped
+        name: 'changeset from a publisher that is no member, impersonating a live worker',
         topic: changes,
         data: encodeEnvelope('test', MessageKind.Changes, [
-          encodeChangeset({ ...good, changes: [{ ...good.changes[0]!, table: 'nope' }] }),
+          encodeChangeset({
+            ...good,
+            actorId: peer.engine.actorId,
+            changes: [{ ...good.changes[0]!, table: 'nope' }],
+          }),
         ]),
         metric: [
           'patina_gossip_messages_rejected_total',
-          { channel: 'changes', reason: 'actor_not_publisher' },
+          { channel: 'changes', reason: 'unknown_publisher' },
         ],
       },
       {
