@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { exec, queryRows } from '../../test/helpers/cluster.js'
 import { freePort, WorkerProcess } from '../../test/helpers/process.js'
 
 export { freePort, WorkerProcess }
@@ -45,32 +46,15 @@ export async function startProcessCluster(
   }
 }
 
-/** POST /v1/transactions; returns the parsed body (throws on non-200). */
-export async function tx(
-  url: string,
-  statements: unknown[],
-): Promise<{ version: number | null; actor_id: string }> {
-  const res = await fetch(`${url}/v1/transactions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(statements),
-  })
-  const body = (await res.json()) as { version: number | null; actor_id: string }
-  if (res.status !== 200) throw new Error(`transaction failed ${res.status}: ${JSON.stringify(body)}`)
-  return body
-}
+/** POST /v1/transactions (the integration tests' helper); throws on non-200. */
+export const tx = exec
 
+/** The single integer a `SELECT count(*) ...` returns. */
 export async function count(url: string, sql: string): Promise<number> {
-  const res = await fetch(`${url}/v1/queries`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(sql),
-  })
-  const text = await res.text()
-  for (const line of text.split('\n')) {
-    if (line.startsWith('{"row"')) return (JSON.parse(line) as { row: [number, [number]] }).row[1][0]
-  }
-  throw new Error(`no row in ${text.slice(0, 200)}`)
+  const rows = await queryRows(url, sql)
+  const n = rows[0]?.[0]
+  if (typeof n !== 'number') throw new Error(`no count in the answer to ${sql}`)
+  return n
 }
 
 /** Follow `/v1/updates/:table` and call `onPk` with the first pk value of each notification. */
