@@ -78,6 +78,10 @@ interface TableRt {
   deleteRow: DbStatement
 }
 
+/** Prepared write statements kept for reuse, and the longest SQL text that is cached. */
+const MAX_CACHED_STATEMENTS = 256
+const MAX_CACHED_SQL_CHARS = 4096
+
 const WRITE_KEYWORDS = new Set(['INSERT', 'REPLACE', 'UPDATE', 'DELETE', 'SELECT', 'WITH', 'VALUES'])
 const READ_KEYWORDS = new Set(['SELECT', 'WITH', 'VALUES'])
 const bufferPackr = new Packr({ useRecords: false, int64AsType: 'auto' as 'bigint', moreTypes: false })
@@ -513,8 +517,13 @@ export class StateStore implements StateEngine {
         )
       }
     }
-    if (this.stmtCache.size > 512) this.stmtCache.delete(this.stmtCache.keys().next().value as string)
-    this.stmtCache.set(st.sql, { stmt, writes })
+    // Only statements worth reusing are cached: a one-off bulk INSERT with thousands of literal
+    // rows compiles to a program of megabytes, and 512 of those held native memory for good.
+    if (st.sql.length <= MAX_CACHED_SQL_CHARS) {
+      if (this.stmtCache.size >= MAX_CACHED_STATEMENTS)
+        this.stmtCache.delete(this.stmtCache.keys().next().value as string)
+      this.stmtCache.set(st.sql, { stmt, writes })
+    }
     return stmt
   }
 
