@@ -135,3 +135,23 @@ describe('example command paths', () => {
     expect(exampleCommands(plan, '/work/main')[0]).toContain('-c /tmp/pdev/worker-1/config.toml query')
   })
 })
+
+describe('demo schema', () => {
+  it('is the one the Docker image bakes in (deploy/docker/schema/routes.sql), statement for statement', async () => {
+    const { readFileSync } = await import('node:fs')
+    const { DEMO_SCHEMA } = await import('../../src/cli/dev-plan.js')
+    const docker = readFileSync(
+      new URL('../../../../deploy/docker/schema/routes.sql', import.meta.url),
+      'utf8',
+    )
+    const statements = (sql: string) =>
+      sql
+        .split('\n')
+        .filter((l) => !l.startsWith('--'))
+        .join('\n')
+        .split(';')
+        .map((s) => s.replace(/\s+/g, ' ').trim())
+        .filter(Boolean)
+    expect(statements(docker)).toEqual(statements(DEMO_SCHEMA))
+  })
+})
