@@ -1,11 +1,8 @@
-import { randomUUID } from 'node:crypto'
 import { PatinaError } from '@patina/api'
 import type { SqlValue } from '@patina/api'
 import type { Database as Db, Statement as DbStatement } from 'better-sqlite3'
 import Database from 'better-sqlite3'
-import { createHlc, type Clock, type Hlc } from '../clock.js'
 import { changesetFromWire, changesetToWire } from '../codec/changeset.js'
-import { DEFAULT_CHUNK_BYTES } from '../codec/limits.js'
 import { Packr } from 'msgpackr'
 import { isAlive, remoteCellWins } from '../crdt/merge.js'
 import { packPk, pkKey, unpackPk } from '../crdt/pk.js'
@@ -35,25 +32,14 @@ import {
   type StateEngine,
   type Statement,
   type SyncState,
-  type TableModel,
   type TransactionResult,
 } from '../types.js'
 import { BookedVersions } from '../versions/booked-versions.js'
 import { RangeSet } from '../versions/range-set.js'
-import { openWriter, ReaderPool } from './db.js'
-import { clockTable, executePlan, loadSchema, parseSchema, planSchemaChange, q } from './schema-store.js'
+import { StoreContext, type StateEngineOptions, type TableRuntime } from './context.js'
+import { clockTable, executePlan, parseSchema, planSchemaChange, q } from './schema-store.js'
 
-export interface StateEngineOptions {
-  /** SQLite database path, or ':memory:' (tests only: reads then share the writer). */
-  path: string
-  /** Schema SQL applied at open (additive). */
-  schema?: string
-  clock?: Clock
-  /** Target changeset chunk size in bytes. */
-  maxChunkBytes?: number
-  /** Writer page cache in KiB. */
-  cacheSizeKib?: number
-}
+export type { StateEngineOptions }
 
 interface Touch {
   /** Packed key, computed at commit. */
@@ -62,20 +48,6 @@ interface Touch {
   before: SqlValue[] | null
   beforeKnown: boolean
   after: SqlValue[] | null
-}
-
-interface TableRt {
-  model: TableModel
-  ord: number
-  nonPkIndex: Map<string, number>
-  /** SENTINEL then every non-key column: the cids of a created row (shared, never mutated). */
-  allCids: string[]
-  getClock: DbStatement
-  insClock: DbStatement
-  putClock: DbStatement
-  delClock: DbStatement
-  selectRow: DbStatement
-  deleteRow: DbStatement
 }
 
 /** Prepared write statements kept for reuse, and the longest SQL text that is cached. */
@@ -103,18 +75,7 @@ const sqlError = (err: unknown, where: string): PatinaError => {
 
 export class StateStore implements StateEngine {
   readonly actorId: ActorId
-  private readonly db: Db
-  private readonly readers: ReaderPool | null
-  private readonly hlc: Hlc
-  private readonly maxChunkBytes: number
-  private schemaModel: SchemaModel = { tables: new Map() }
-  private tables = new Map<string, TableRt>()
-  private tablesByOrd = new Map<number, TableRt>()
-  private readonly selfOrd: number
-  private dbVersion: number
-  private readonly sites = new Map<number, ActorId>()
-  private readonly siteOrds = new Map<ActorId, number>()
-  private readonly booked = new Map<number, BookedVersions>()
+  private readonly ctx: StoreContext
   private readonly listeners = new Set<(e: CommitEvent) => void>()
   private capturing = false
   /** Set when a captured integer may have lost precision: values are then re-read exactly at commit. */
@@ -122,73 +83,11 @@ export class StateStore implements StateEngine {
   private touches = new Map<number, Map<string | number, Touch>>()
   private readonly stmtCache = new Map<string, { stmt: DbStatement; writes: string[] }>()
   private readonly dynCache = new Map<string, DbStatement>()
-  private rootPages = new Map<number, string>()
-  private closed = false
-  private readonly s: Record<string, DbStatement>
 
   constructor(opts: StateEngineOptions) {
-    this.db = openWriter(
-      opts.path,
-      opts.cacheSizeKib === undefined ? {} : { cacheSizeKib: opts.cacheSizeKib },
-    )
-    this.readers = opts.path === ':memory:' ? null : new ReaderPool(opts.path)
-    this.hlc = createHlc(opts.clock)
-    this.maxChunkBytes = opts.maxChunkBytes ?? DEFAULT_CHUNK_BYTES
-    const db = this.db
-    this.s = {
-      getMeta: db.prepare(`SELECT value FROM __patina_meta WHERE key = ?`),
-      putMeta: db.prepare(
-        `INSERT INTO __patina_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-      ),
-      insSite: db.prepare(`INSERT INTO __patina_sites (actor_id) VALUES (?)`),
-      putHead: db.prepare(
-        `INSERT INTO __patina_heads (site, head) VALUES (?, ?) ON CONFLICT (site) DO UPDATE SET head = excluded.head`,
-      ),
-      delGaps: db.prepare(`DELETE FROM __patina_gaps WHERE site = ?`),
-      insGap: db.prepare(`INSERT INTO __patina_gaps (site, start, "end") VALUES (?, ?, ?)`),
-      putPartial: db.prepare(
-        `INSERT INTO __patina_partials (site, db_version, last_seq, ts, seqs) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (site, db_version) DO UPDATE SET seqs = excluded.seqs`,
-      ),
-      delPartial: db.prepare(`DELETE FROM __patina_partials WHERE site = ? AND db_version = ?`),
-      insBuffered: db.prepare(
-        `INSERT OR IGNORE INTO __patina_buffered (site, db_version, seq_start, seq_end, data) VALUES (?, ?, ?, ?, ?)`,
-      ),
-      getBuffered: db.prepare(
-        `SELECT data FROM __patina_buffered WHERE site = ? AND db_version = ? ORDER BY seq_start, seq_end`,
-      ),
-      delBuffered: db.prepare(`DELETE FROM __patina_buffered WHERE site = ? AND db_version BETWEEN ? AND ?`),
-      insVers: db.prepare(
-        `INSERT INTO __patina_vers (site, db_version, seq, ts, last_seq, live, entries) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      decVers: db.prepare(
-        `UPDATE __patina_vers SET live = live - 1 WHERE site = ? AND db_version = ? AND seq = ? RETURNING live`,
-      ),
-      delVers: db.prepare(`DELETE FROM __patina_vers WHERE site = ? AND db_version = ? AND seq = ?`),
-    }
+    this.ctx = new StoreContext(opts)
+    this.actorId = this.ctx.actorId
     this.registerFunctions()
-
-    // Identity: an actor id persisted in the database (a restored backup gets a new one).
-    let actor = (this.s['getMeta'] as DbStatement).get('actor_id') as { value: string } | undefined
-    if (actor === undefined) {
-      actor = { value: randomUUID() }
-      this.db.transaction(() => {
-        ;(this.s['putMeta'] as DbStatement).run('actor_id', actor!.value)
-        ;(this.s['putMeta'] as DbStatement).run('db_version', 0)
-      })()
-    }
-    this.actorId = actor.value
-    for (const r of db.prepare(`SELECT ord, actor_id FROM __patina_sites`).all() as {
-      ord: number
-      actor_id: string
-    }[]) {
-      this.sites.set(r.ord, r.actor_id)
-      this.siteOrds.set(r.actor_id, r.ord)
-    }
-    this.selfOrd = this.siteOrd(this.actorId)
-    this.dbVersion = Number(
-      ((this.s['getMeta'] as DbStatement).get('db_version') as { value: number } | undefined)?.value ?? 0,
-    )
     this.loadBookkeeping()
     this.refreshSchema()
     if (opts.schema !== undefined) this.applySchema(opts.schema)
@@ -197,14 +96,14 @@ export class StateStore implements StateEngine {
   // ---------------------------------------------------------------- schema
 
   schema(): SchemaModel {
-    return this.schemaModel
+    return this.ctx.schema
   }
 
   applySchema(sql: string): { tablesCreated: string[]; columnsAdded: string[]; indexesChanged: string[] } {
     this.assertOpen()
     const next = parseSchema(sql)
-    const plan = planSchemaChange(this.schemaModel, next)
-    this.db.transaction(() => executePlan(this.db, plan))()
+    const plan = planSchemaChange(this.ctx.schema, next)
+    this.ctx.db.transaction(() => executePlan(this.ctx.db, plan))()
     this.refreshSchema()
     return {
       tablesCreated: plan.newTables.map((t) => t.name),
@@ -214,57 +113,17 @@ export class StateStore implements StateEngine {
   }
 
   private refreshSchema(): void {
-    this.schemaModel = loadSchema(this.db)
-    this.tables.clear()
-    this.tablesByOrd.clear()
+    this.ctx.loadTables()
     this.stmtCache.clear()
     this.dynCache.clear()
-    const ords = new Map(
-      (this.db.prepare(`SELECT ord, name FROM __patina_tables`).all() as { ord: number; name: string }[]).map(
-        (r) => [r.name, r.ord],
-      ),
-    )
-    for (const model of this.schemaModel.tables.values()) {
-      const ord = ords.get(model.name) as number
-      const where = model.pk.map((c) => `${q(c)} = ?`).join(' AND ')
-      const rt: TableRt = {
-        model,
-        ord,
-        nonPkIndex: new Map(model.nonPk.map((c, i) => [c, i])),
-        allCids: [SENTINEL, ...model.nonPk],
-        getClock: this.db.prepare(`SELECT cl, clock FROM ${clockTable(model.name)} WHERE pk = ?`),
-        insClock: this.db.prepare(
-          `INSERT OR IGNORE INTO ${clockTable(model.name)} (pk, cl, clock) VALUES (?, ?, ?)`,
-        ),
-        putClock: this.db.prepare(
-          `INSERT INTO ${clockTable(model.name)} (pk, cl, clock) VALUES (?, ?, ?) ON CONFLICT (pk) DO UPDATE SET cl = excluded.cl, clock = excluded.clock`,
-        ),
-        delClock: this.db.prepare(`DELETE FROM ${clockTable(model.name)} WHERE pk = ?`),
-        selectRow: this.db.prepare(
-          `SELECT ${model.nonPk.length ? model.nonPk.map(q).join(', ') : '1'} FROM ${q(model.name)} WHERE ${where}`,
-        ),
-        deleteRow: this.db.prepare(`DELETE FROM ${q(model.name)} WHERE ${where}`),
-      }
-      rt.selectRow.raw(true).safeIntegers(true)
-      this.tables.set(model.name, rt)
-      this.tablesByOrd.set(ord, rt)
-      this.installTriggers(rt)
-    }
-    this.rootPages = new Map(
-      (
-        this.db.prepare(`SELECT rootpage, tbl_name FROM sqlite_schema WHERE rootpage > 0`).all() as {
-          rootpage: number
-          tbl_name: string
-        }[]
-      ).map((r) => [r.rootpage, r.tbl_name]),
-    )
+    for (const rt of this.ctx.tables.values()) this.installTriggers(rt)
   }
 
   /**
    * Capture triggers (TEMP: they live on the writer connection only). They pass the old
    * and new values to JS, which keeps the net effect per row of the current transaction.
    */
-  private installTriggers(rt: TableRt): void {
+  private installTriggers(rt: TableRuntime): void {
     const m = rt.model
     const name = m.name
     const cols = (prefix: string, list: string[]) => list.map((c) => `${prefix}.${q(c)}`).join(', ')
@@ -273,7 +132,7 @@ export class StateStore implements StateEngine {
     const vN = m.nonPk.length ? `, ${cols('NEW', m.nonPk)}` : ''
     const vO = m.nonPk.length ? `, ${cols('OLD', m.nonPk)}` : ''
     const t = (kind: string) => q(`__patina_${kind}_${name}`)
-    this.db.exec(`
+    this.ctx.db.exec(`
       DROP TRIGGER IF EXISTS temp.${t('ins')}; DROP TRIGGER IF EXISTS temp.${t('upd')}; DROP TRIGGER IF EXISTS temp.${t('del')};
       CREATE TEMP TRIGGER ${t('ins')} AFTER INSERT ON main.${q(name)} BEGIN SELECT __patina_capture(${rt.ord}, 1, ${pkN}${vN}); END;
       CREATE TEMP TRIGGER ${t('upd')} AFTER UPDATE ON main.${q(name)} BEGIN SELECT __patina_capture(${rt.ord}, 2, ${pkO}${vO}, ${pkN}${vN}); END;
@@ -282,12 +141,12 @@ export class StateStore implements StateEngine {
   }
 
   private registerFunctions(): void {
-    this.db.function(
+    this.ctx.db.function(
       '__patina_capture',
       { varargs: true, deterministic: false, safeIntegers: false },
       (...args: unknown[]) => {
         if (!this.capturing) return null
-        const rt = this.tablesByOrd.get(Number(args[0]))
+        const rt = this.ctx.tablesByOrd.get(Number(args[0]))
         if (rt === undefined) return null
         const kind = Number(args[1])
         const np = rt.model.pk.length
@@ -326,7 +185,7 @@ export class StateStore implements StateEngine {
     return out
   }
 
-  private refuseNullKey(rt: TableRt, pkValues: SqlValue[]): void {
+  private refuseNullKey(rt: TableRuntime, pkValues: SqlValue[]): void {
     const i = pkValues.indexOf(null)
     if (i >= 0) {
       throw new PatinaError(
@@ -337,7 +196,7 @@ export class StateStore implements StateEngine {
   }
 
   private touchWrite(
-    rt: TableRt,
+    rt: TableRuntime,
     pkValues: SqlValue[],
     vals: SqlValue[],
     op: 'insert' | 'update' | 'delete',
@@ -360,62 +219,45 @@ export class StateStore implements StateEngine {
 
   // ---------------------------------------------------------------- sites & bookkeeping
 
-  private siteOrd(actorId: ActorId): number {
-    let ord = this.siteOrds.get(actorId)
-    if (ord === undefined) {
-      ord = Number((this.s['insSite'] as DbStatement).run(actorId).lastInsertRowid)
-      this.sites.set(ord, actorId)
-      this.siteOrds.set(actorId, ord)
-    }
-    return ord
-  }
-
-  private bookedFor(site: number): BookedVersions {
-    let b = this.booked.get(site)
-    if (b === undefined) this.booked.set(site, (b = new BookedVersions()))
-    return b
-  }
-
   private loadBookkeeping(): void {
-    for (const r of this.db.prepare(`SELECT site, head FROM __patina_heads`).all() as {
+    for (const r of this.ctx.db.prepare(`SELECT site, head FROM __patina_heads`).all() as {
       site: number
       head: number
     }[]) {
-      this.bookedFor(r.site).head = r.head
+      this.ctx.bookedFor(r.site).head = r.head
     }
-    for (const r of this.db.prepare(`SELECT site, start, "end" AS e FROM __patina_gaps`).all() as {
+    for (const r of this.ctx.db.prepare(`SELECT site, start, "end" AS e FROM __patina_gaps`).all() as {
       site: number
       start: number
       e: number
     }[]) {
-      this.bookedFor(r.site).gaps.add(r.start, r.e)
+      this.ctx.bookedFor(r.site).gaps.add(r.start, r.e)
     }
-    for (const r of this.db.prepare(`SELECT * FROM __patina_partials`).all() as {
+    for (const r of this.ctx.db.prepare(`SELECT * FROM __patina_partials`).all() as {
       site: number
       db_version: number
       last_seq: number
       ts: number
       seqs: string
     }[]) {
-      this.bookedFor(r.site).partials.set(r.db_version, {
+      this.ctx.bookedFor(r.site).partials.set(r.db_version, {
         seqs: RangeSet.from(JSON.parse(r.seqs) as Range[]),
         lastSeq: r.last_seq,
         ts: r.ts,
       })
     }
-    const self = this.bookedFor(this.selfOrd)
-    self.head = Math.max(self.head, this.dbVersion)
+    const self = this.ctx.bookedFor(this.ctx.selfOrd)
+    self.head = Math.max(self.head, this.ctx.dbVersion)
   }
 
   private persistBooked(site: number, b: BookedVersions, partialsTouched: Iterable<number>): void {
-    ;(this.s['putHead'] as DbStatement).run(site, b.head)
-    ;(this.s['delGaps'] as DbStatement).run(site)
-    for (const [a, e] of b.gaps.toArray()) (this.s['insGap'] as DbStatement).run(site, a, e)
+    this.ctx.stmts.putHead.run(site, b.head)
+    this.ctx.stmts.delGaps.run(site)
+    for (const [a, e] of b.gaps.toArray()) this.ctx.stmts.insGap.run(site, a, e)
     for (const v of partialsTouched) {
       const p = b.partials.get(v)
-      if (p === undefined) (this.s['delPartial'] as DbStatement).run(site, v)
-      else
-        (this.s['putPartial'] as DbStatement).run(site, v, p.lastSeq, p.ts, JSON.stringify(p.seqs.toArray()))
+      if (p === undefined) this.ctx.stmts.delPartial.run(site, v)
+      else this.ctx.stmts.putPartial.run(site, v, p.lastSeq, p.ts, JSON.stringify(p.seqs.toArray()))
     }
   }
 
@@ -436,7 +278,7 @@ export class StateStore implements StateEngine {
     this.inexact = false
     this.capturing = true
     try {
-      this.db
+      this.ctx.db
         .transaction(() => {
           prepared.forEach((stmt, i) => {
             if (performance.now() > deadline) {
@@ -497,7 +339,7 @@ export class StateStore implements StateEngine {
     }
     let stmt: DbStatement
     try {
-      stmt = this.db.prepare(st.sql)
+      stmt = this.ctx.db.prepare(st.sql)
     } catch (err) {
       throw sqlError(err, `statement ${i}: `)
     }
@@ -510,10 +352,10 @@ export class StateStore implements StateEngine {
     }
     for (const t of writes) {
       if (t === 'sqlite_sequence') continue
-      if (!this.tables.has(t)) {
+      if (!this.ctx.tables.has(t)) {
         throw new PatinaError(
           'PATINA_ERR_STATEMENT_REFUSED',
-          `statement ${i}: writes to "${t}" are not allowed: only replicated tables (${[...this.tables.keys()].join(', ') || 'none'}) can be written`,
+          `statement ${i}: writes to "${t}" are not allowed: only replicated tables (${[...this.ctx.tables.keys()].join(', ') || 'none'}) can be written`,
         )
       }
     }
@@ -529,7 +371,7 @@ export class StateStore implements StateEngine {
 
   /** Tables a statement opens for writing, read from SQLite's own query plan (EXPLAIN). */
   private writeTargets(sql: string, args: unknown[]): string[] {
-    const ops = this.db.prepare(`EXPLAIN ${sql}`).all(...args) as {
+    const ops = this.ctx.db.prepare(`EXPLAIN ${sql}`).all(...args) as {
       opcode: string
       p1: number
       p2: number
@@ -546,7 +388,7 @@ export class StateStore implements StateEngine {
         out.add('(temp or attached database)')
         continue
       }
-      out.add(this.rootPages.get(root) ?? `(root page ${root})`)
+      out.add(this.ctx.rootPages.get(root) ?? `(root page ${root})`)
     }
     return [...out]
   }
@@ -558,15 +400,15 @@ export class StateStore implements StateEngine {
     rows: RowChange[]
     ts: number
   } {
-    const version = this.dbVersion + 1
-    const ts = this.hlc.next()
+    const version = this.ctx.dbVersion + 1
+    const ts = this.ctx.hlc.next()
     if (this.inexact) this.rereadExact()
     const changes: Change[] = []
     const rows: RowChange[] = []
-    const vers = new VersGroups(this.selfOrd, version)
+    const vers = new VersGroups(this.ctx.selfOrd, version)
     let seq = 0
     for (const [ord, touches] of this.touches) {
-      const rt = this.tablesByOrd.get(ord) as TableRt
+      const rt = this.ctx.tablesByOrd.get(ord) as TableRuntime
       const table = rt.model.name
       for (const touch of touches.values()) {
         const t = touch as Touch & { pk: Uint8Array }
@@ -575,7 +417,7 @@ export class StateStore implements StateEngine {
         // IGNORE and skip the lookup; only when a clock already exists (a tombstone, or a
         // REPLACE of a live row) fall through to read-modify-write.
         if (!t.beforeKnown && t.after !== null) {
-          const blob = encodeFreshRowClock(rt.model.nonPk, this.selfOrd, version, seq, vers.peek(seq))
+          const blob = encodeFreshRowClock(rt.model.nonPk, this.ctx.selfOrd, version, seq, vers.peek(seq))
           if (rt.insClock.run(t.pk, 1, blob).changes === 1) {
             vers.add(ord, t.pk, seq)
             changes.push({ table, pk: t.pk, cid: SENTINEL, val: null, colVersion: 1, cl: 1, seq: seq++ })
@@ -609,7 +451,7 @@ export class StateStore implements StateEngine {
           // every cell reset; a created row then writes every column at col_version 1.
           if (t.after === null && !alive) continue
           clock.cl += 1
-          clock.sentinel = { site: this.selfOrd, dbv: version, seq }
+          clock.sentinel = { site: this.ctx.selfOrd, dbv: version, seq }
           clock.cols.clear()
           changes.push({
             table,
@@ -624,7 +466,7 @@ export class StateStore implements StateEngine {
           const after = t.after
           if (after !== null) {
             rt.model.nonPk.forEach((c, i) => {
-              clock.cols.set(c, { v: 1, site: this.selfOrd, dbv: version, seq })
+              clock.cols.set(c, { v: 1, site: this.ctx.selfOrd, dbv: version, seq })
               changes.push({
                 table,
                 pk: t.pk,
@@ -642,26 +484,26 @@ export class StateStore implements StateEngine {
             const after = (t.after as SqlValue[])[i] as SqlValue
             if (t.beforeKnown && valuesEqual((t.before as SqlValue[])[i] as SqlValue, after)) return
             const v = (clock.cols.get(c)?.v ?? 0) + 1
-            clock.cols.set(c, { v, site: this.selfOrd, dbv: version, seq })
+            clock.cols.set(c, { v, site: this.ctx.selfOrd, dbv: version, seq })
             changes.push({ table, pk: t.pk, cid: c, val: after, colVersion: v, cl: clock.cl, seq: seq++ })
             cids.push(c)
           })
           if (cids.length === 0) continue
         }
         if (oldRefs !== null) this.retireRefs(clock, oldRefs)
-        clock.refs.set(refKey(this.selfOrd, version), vers.add(ord, t.pk, seqStart))
+        clock.refs.set(refKey(this.ctx.selfOrd, version), vers.add(ord, t.pk, seqStart))
         rt.putClock.run(t.pk, clock.cl, encodeRowClock(clock))
         rows.push({ table, pk: t.pk, pkValues: t.pkValues, cids, deleted: !isAlive(clock.cl) })
       }
     }
     if (changes.length === 0) return { version: null, changesets: [], rows: [], ts }
     const lastSeq = seq - 1
-    vers.flush(this.s['insVers'] as DbStatement, ts, lastSeq)
-    this.dbVersion = version
-    ;(this.s['putMeta'] as DbStatement).run('db_version', version)
-    const self = this.bookedFor(this.selfOrd)
+    vers.flush(this.ctx.stmts.insVers, ts, lastSeq)
+    this.ctx.dbVersion = version
+    this.ctx.stmts.putMeta.run('db_version', version)
+    const self = this.ctx.bookedFor(this.ctx.selfOrd)
     self.markComplete(version)
-    ;(this.s['putHead'] as DbStatement).run(this.selfOrd, version)
+    this.ctx.stmts.putHead.run(this.ctx.selfOrd, version)
     return { version, changesets: this.chunk(version, ts, lastSeq, changes), rows, ts }
   }
 
@@ -669,7 +511,7 @@ export class StateStore implements StateEngine {
   private rereadExact(): void {
     this.inexact = false
     for (const [ord, touches] of this.touches) {
-      const rt = this.tablesByOrd.get(ord) as TableRt
+      const rt = this.ctx.tablesByOrd.get(ord) as TableRuntime
       for (const t of touches.values()) {
         const exactPk = t.pkValues.some(
           (v) => typeof v === 'number' && !Number.isSafeInteger(v) && Number.isInteger(v),
@@ -698,8 +540,8 @@ export class StateStore implements StateEngine {
       const i = k.indexOf(':')
       const site = Number(k.slice(0, i))
       const dbv = Number(k.slice(i + 1))
-      const left = (this.s['decVers'] as DbStatement).get(site, dbv, group) as { live: number } | undefined
-      if (left !== undefined && left.live <= 0) (this.s['delVers'] as DbStatement).run(site, dbv, group)
+      const left = this.ctx.stmts.decVers.get(site, dbv, group) as { live: number } | undefined
+      if (left !== undefined && left.live <= 0) this.ctx.stmts.delVers.run(site, dbv, group)
     }
     for (const k of [...clock.refs.keys()]) if (!live.has(k)) clock.refs.delete(k)
   }
@@ -712,7 +554,7 @@ export class StateStore implements StateEngine {
     let start = 0
     for (const c of changes) {
       const size = c.pk.length + c.cid.length + valueSize(c.val) + 16
-      if (cur.length > 0 && bytes + size > this.maxChunkBytes) {
+      if (cur.length > 0 && bytes + size > this.ctx.maxChunkBytes) {
         out.push({
           kind: 'full',
           actorId: this.actorId,
@@ -747,9 +589,9 @@ export class StateStore implements StateEngine {
 
   query(sql: string, params?: Statement['params']): QueryCursor {
     this.assertOpen()
-    const conn = this.readers?.acquire() ?? this.db
+    const conn = this.ctx.readers?.acquire() ?? this.ctx.db
     const release = () => {
-      if (conn !== this.db) this.readers?.release(conn)
+      if (conn !== this.ctx.db) this.ctx.readers?.release(conn)
     }
     let stmt: DbStatement
     try {
@@ -794,11 +636,11 @@ export class StateStore implements StateEngine {
     let total = 0
     const invalid: string[] = []
     for (const t of tables) {
-      if (!this.tables.has(t)) {
+      if (!this.ctx.tables.has(t)) {
         invalid.push(t)
         continue
       }
-      total += (this.db.prepare(`SELECT count(*) AS n FROM ${q(t)}`).get() as { n: number }).n
+      total += (this.ctx.db.prepare(`SELECT count(*) AS n FROM ${q(t)}`).get() as { n: number }).n
     }
     return { totalRowCount: total, invalidTables: invalid }
   }
@@ -806,17 +648,17 @@ export class StateStore implements StateEngine {
   stats(): EngineStats {
     let gaps = 0
     let partials = 0
-    for (const b of this.booked.values()) {
+    for (const b of this.ctx.booked.values()) {
       gaps += b.gaps.count()
       partials += b.partials.size
     }
-    return { gaps, partials, actors: this.booked.size, version: this.dbVersion }
+    return { gaps, partials, actors: this.ctx.booked.size, version: this.ctx.dbVersion }
   }
 
   contains(actorId: ActorId, version: number): boolean {
-    const ord = this.siteOrds.get(actorId)
+    const ord = this.ctx.knownSiteOrd(actorId)
     if (ord === undefined) return false
-    return this.booked.get(ord)?.contains(version) ?? false
+    return this.ctx.booked.get(ord)?.contains(version) ?? false
   }
 
   onCommit(listener: (e: CommitEvent) => void): () => void {
@@ -863,20 +705,20 @@ export class StateStore implements StateEngine {
       return s
     }
     try {
-      this.db.transaction(() => {
+      this.ctx.db.transaction(() => {
         for (const cs of changesets) {
           if (cs.actorId === this.actorId) {
             result.ignored += cs.kind === 'full' ? cs.changes.length : 0
             continue
           }
-          const site = this.siteOrd(cs.actorId)
-          const b = this.bookedFor(site)
+          const site = this.ctx.siteOrd(cs.actorId)
+          const b = this.ctx.bookedFor(site)
           if (cs.kind === 'empty') {
             const [a, e] = cs.versions
             if (b.needIn(a, e).length === 0) continue
             snap(site, b)
             for (const v of b.partials.keys()) if (v >= a && v <= e) partialsOf(site).add(v)
-            ;(this.s['delBuffered'] as DbStatement).run(site, a, e)
+            this.ctx.stmts.delBuffered.run(site, a, e)
             for (const [x, y] of b.needIn(a, e))
               for (let v = x; v <= y && v - x < 100_000; v++)
                 result.versions.push({ actorId: cs.actorId, version: v })
@@ -888,18 +730,18 @@ export class StateStore implements StateEngine {
             continue
           }
           this.checkKnown(cs)
-          this.hlc.observe(cs.ts)
+          this.ctx.hlc.observe(cs.ts)
           snap(site, b)
           if (cs.seqStart === 0 && cs.seqEnd === cs.lastSeq) {
             // A chunk covering the whole version supersedes anything buffered for it.
             this.mergeChanges(site, cs, result, rows)
             if (b.partials.has(cs.version)) {
-              ;(this.s['delBuffered'] as DbStatement).run(site, cs.version, cs.version)
+              this.ctx.stmts.delBuffered.run(site, cs.version, cs.version)
               partialsOf(site).add(cs.version)
             }
             b.markComplete(cs.version)
           } else {
-            ;(this.s['insBuffered'] as DbStatement).run(
+            this.ctx.stmts.insBuffered.run(
               site,
               cs.version,
               cs.seqStart,
@@ -909,18 +751,18 @@ export class StateStore implements StateEngine {
             partialsOf(site).add(cs.version)
             result.buffered++
             if (!b.markPartial(cs.version, cs.seqStart, cs.seqEnd, cs.lastSeq, cs.ts)) continue
-            const chunks = (
-              (this.s['getBuffered'] as DbStatement).all(site, cs.version) as { data: Buffer }[]
-            ).map((r) => changesetFromWire(bufferPackr.unpack(r.data)) as FullChangeset)
+            const chunks = (this.ctx.stmts.getBuffered.all(site, cs.version) as { data: Buffer }[]).map(
+              (r) => changesetFromWire(bufferPackr.unpack(r.data)) as FullChangeset,
+            )
             for (const ch of chunks) this.mergeChanges(site, ch, result, rows)
-            ;(this.s['delBuffered'] as DbStatement).run(site, cs.version, cs.version)
+            this.ctx.stmts.delBuffered.run(site, cs.version, cs.version)
             b.markComplete(cs.version)
           }
           result.versions.push({ actorId: cs.actorId, version: cs.version })
           timestamps.push(cs.ts)
         }
         for (const site of snapshots.keys())
-          this.persistBooked(site, this.bookedFor(site), touchedPartials.get(site) ?? [])
+          this.persistBooked(site, this.ctx.bookedFor(site), touchedPartials.get(site) ?? [])
       })()
     } catch (err) {
       // Roll the in-memory bookkeeping back to what the rolled-back transaction left.
@@ -930,7 +772,7 @@ export class StateStore implements StateEngine {
         for (const [x, y] of s.gaps) b.gaps.add(x, y)
         for (const [v, p] of s.partials)
           b.partials.set(v, { seqs: RangeSet.from(p.seqs), lastSeq: p.lastSeq, ts: p.ts })
-        this.booked.set(site, b)
+        this.ctx.booked.set(site, b)
       }
       throw err
     }
@@ -943,7 +785,7 @@ export class StateStore implements StateEngine {
   /** Refuse a changeset naming tables or columns this node's schema does not have (retried later by sync). */
   private checkKnown(cs: FullChangeset): void {
     for (const c of cs.changes) {
-      const rt = this.tables.get(c.table)
+      const rt = this.ctx.tables.get(c.table)
       if (rt === undefined) {
         throw new PatinaError(
           'PATINA_ERR_UNKNOWN_TABLE',
@@ -987,7 +829,7 @@ export class StateStore implements StateEngine {
       this.mergeRow(site, cs, changes.slice(i, j), result, rows, vers)
       i = j
     }
-    vers.flush(this.s['insVers'] as DbStatement, cs.ts, cs.lastSeq)
+    vers.flush(this.ctx.stmts.insVers, cs.ts, cs.lastSeq)
   }
 
   private mergeRow(
@@ -999,7 +841,7 @@ export class StateStore implements StateEngine {
     vers: VersGroups,
   ): void {
     const first = group[0] as Change
-    const rt = this.tables.get(first.table) as TableRt
+    const rt = this.ctx.tables.get(first.table) as TableRuntime
     const pk = first.pk
     const existing = rt.getClock.get(pk) as { cl: number; clock: Buffer } | undefined
     const clock: RowClock = existing
@@ -1011,7 +853,7 @@ export class StateStore implements StateEngine {
     const winners = new Map<string, SqlValue>()
     let localRow: SqlValue[] | null | undefined
     const actor = this.actorId
-    const siteName = (ord: number) => (ord === this.selfOrd ? actor : (this.sites.get(ord) ?? ''))
+    const siteName = (ord: number) => (ord === this.ctx.selfOrd ? actor : (this.ctx.actorOf(ord) ?? ''))
     let won = 0
     let minSeq = Infinity
     for (const c of group) {
@@ -1092,18 +934,18 @@ export class StateStore implements StateEngine {
     rows.set(rk, { table: rt.model.name, pk, pkValues, cids: [...cids], deleted: !alive })
   }
 
-  private dyn(rt: TableRt, kind: 'replace' | 'update', cols: string[]): DbStatement {
+  private dyn(rt: TableRuntime, kind: 'replace' | 'update', cols: string[]): DbStatement {
     const key = `${rt.model.name}\u0000${kind}\u0000${cols.join('\u0000')}`
     let st = this.dynCache.get(key)
     if (st === undefined) {
       const t = q(rt.model.name)
       if (kind === 'replace') {
         const all = [...rt.model.pk, ...cols]
-        st = this.db.prepare(
+        st = this.ctx.db.prepare(
           `INSERT OR REPLACE INTO ${t} (${all.map(q).join(', ')}) VALUES (${all.map(() => '?').join(', ')})`,
         )
       } else {
-        st = this.db.prepare(
+        st = this.ctx.db.prepare(
           `UPDATE ${t} SET ${cols.map((c) => `${q(c)} = ?`).join(', ')} WHERE ${rt.model.pk.map((c) => `${q(c)} = ?`).join(' AND ')}`,
         )
       }
@@ -1116,8 +958,8 @@ export class StateStore implements StateEngine {
 
   syncState(): SyncState {
     const state: SyncState = { actorId: this.actorId, heads: {}, need: {}, partialNeed: {} }
-    for (const [site, b] of this.booked) {
-      const actor = this.sites.get(site)
+    for (const [site, b] of this.ctx.booked) {
+      const actor = this.ctx.actorOf(site)
       if (actor === undefined || b.head === 0) continue
       state.heads[actor] = b.head
       if (!b.gaps.isEmpty()) state.need[actor] = b.gaps.toArray()
@@ -1127,9 +969,9 @@ export class StateStore implements StateEngine {
   }
 
   *changesFor(theirs: SyncState, opts: { maxChunkBytes?: number } = {}): Generator<Changeset> {
-    const maxBytes = opts.maxChunkBytes ?? this.maxChunkBytes
-    for (const [site, b] of [...this.booked]) {
-      const actor = this.sites.get(site)
+    const maxBytes = opts.maxChunkBytes ?? this.ctx.maxChunkBytes
+    for (const [site, b] of [...this.ctx.booked]) {
+      const actor = this.ctx.actorOf(site)
       if (actor === undefined || actor === theirs.actorId || b.head === 0) continue
       const want = new RangeSet()
       const theirHead = theirs.heads[actor] ?? 0
@@ -1142,7 +984,7 @@ export class StateStore implements StateEngine {
         for (const [a, e] of lacking.missing(x, y)) yield* this.serveRange(site, actor, a, e, maxBytes)
         for (const v of b.partials.keys()) {
           if (v < x || v > y) continue
-          const rows = (this.s['getBuffered'] as DbStatement).all(site, v) as { data: Buffer }[]
+          const rows = this.ctx.stmts.getBuffered.all(site, v) as { data: Buffer }[]
           for (const r of rows) yield changesetFromWire(bufferPackr.unpack(r.data))
         }
       }
@@ -1157,7 +999,7 @@ export class StateStore implements StateEngine {
     b: number,
     maxBytes: number,
   ): Generator<Changeset> {
-    const conn = this.readers?.acquire() ?? this.db
+    const conn = this.ctx.readers?.acquire() ?? this.ctx.db
     const page = conn.prepare(
       `SELECT db_version, seq, ts, last_seq, entries FROM __patina_vers
        WHERE site = ? AND db_version BETWEEN ? AND ? AND (db_version > ? OR (db_version = ? AND seq > ?))
@@ -1236,7 +1078,7 @@ export class StateStore implements StateEngine {
       yield* finishVersion()
       if (nextVersion <= b) yield { kind: 'empty', actorId: actor, versions: [nextVersion, b] }
     } finally {
-      if (conn !== this.db) this.readers?.release(conn)
+      if (conn !== this.ctx.db) this.ctx.readers?.release(conn)
     }
   }
 
@@ -1257,7 +1099,7 @@ export class StateStore implements StateEngine {
   }
 
   private rowChangesFor(conn: Db, site: number, dbv: number, tblOrd: number, pk: Buffer): Change[] {
-    const rt = this.tablesByOrd.get(tblOrd)
+    const rt = this.ctx.tablesByOrd.get(tblOrd)
     if (rt === undefined) return []
     const clockRow = this.connStmt(conn, `SELECT clock FROM ${clockTable(rt.model.name)} WHERE pk = ?`).get(
       pk,
@@ -1306,7 +1148,7 @@ export class StateStore implements StateEngine {
   async backup(path: string): Promise<void> {
     this.assertOpen()
     try {
-      this.db.prepare(`VACUUM INTO ?`).run(path)
+      this.ctx.db.prepare(`VACUUM INTO ?`).run(path)
       const copy = new Database(path)
       try {
         copy.exec(`DELETE FROM __patina_meta WHERE key IN ('actor_id', 'db_version')`)
@@ -1321,14 +1163,11 @@ export class StateStore implements StateEngine {
   }
 
   close(): void {
-    if (this.closed) return
-    this.closed = true
-    this.readers?.close()
-    this.db.close()
+    this.ctx.close()
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new PatinaError('PATINA_ERR_CLOSED', 'the state engine is closed')
+    if (this.ctx.closed) throw new PatinaError('PATINA_ERR_CLOSED', 'the state engine is closed')
   }
 }
 
