@@ -4,7 +4,7 @@ import type { Database as Db, Statement as DbStatement } from 'better-sqlite3'
 import { createHlc, type Clock, type Hlc } from '../clock.js'
 import { DEFAULT_CHUNK_BYTES } from '../codec/limits.js'
 import { SENTINEL, type ActorId, type SchemaModel, type TableModel } from '../types.js'
-import { BookedVersions } from '../versions/booked-versions.js'
+import { Books } from './books.js'
 import { openWriter, ReaderPool } from './db.js'
 import { clockTable, loadSchema, q } from './schema-store.js'
 
@@ -145,7 +145,7 @@ export class StoreContext {
   /** The last version this node committed. */
   dbVersion: number
   /** What this node knows of each actor's versions, by site ordinal. */
-  readonly booked = new Map<number, BookedVersions>()
+  readonly books: Books
   schema: SchemaModel = { tables: new Map() }
   readonly tables = new Map<string, TableRuntime>()
   readonly tablesByOrd = new Map<number, TableRuntime>()
@@ -185,6 +185,8 @@ export class StoreContext {
     }
     this.selfOrd = this.siteOrd(this.actorId)
     this.dbVersion = Number(this.stmts.getMeta.get('db_version')?.value ?? 0)
+    this.books = new Books(this.stmts)
+    this.books.load(this.db, this.selfOrd, this.dbVersion)
   }
 
   /** The ordinal of an actor, registering it on first sight. */
@@ -206,13 +208,6 @@ export class StoreContext {
   /** The actor id of a site ordinal, or undefined for an ordinal never registered. */
   actorOf(site: number): ActorId | undefined {
     return site === this.selfOrd ? this.actorId : this.sites.get(site)
-  }
-
-  /** The books of one actor, created empty on first use. */
-  bookedFor(site: number): BookedVersions {
-    let b = this.booked.get(site)
-    if (b === undefined) this.booked.set(site, (b = new BookedVersions()))
-    return b
   }
 
   /** Re-read the replicated tables from the database and prepare their runtimes. */

@@ -2,8 +2,6 @@ import { PatinaError } from '@patina/api'
 import type { SqlValue } from '@patina/api'
 import type { Database as Db, Statement as DbStatement } from 'better-sqlite3'
 import Database from 'better-sqlite3'
-import { changesetFromWire, changesetToWire } from '../codec/changeset.js'
-import { Packr } from 'msgpackr'
 import { isAlive, remoteCellWins } from '../crdt/merge.js'
 import { packPk, pkKey, unpackPk } from '../crdt/pk.js'
 import {
@@ -26,7 +24,6 @@ import {
   type EngineStats,
   type FullChangeset,
   type QueryCursor,
-  type Range,
   type RowChange,
   type SchemaModel,
   type StateEngine,
@@ -34,9 +31,10 @@ import {
   type SyncState,
   type TransactionResult,
 } from '../types.js'
-import { BookedVersions } from '../versions/booked-versions.js'
 import { RangeSet } from '../versions/range-set.js'
+import { bufferChunk, bufferedChunks, dropBuffered } from './buffered.js'
 import { StoreContext, type StateEngineOptions, type TableRuntime } from './context.js'
+import { decodeVersEntries, retireRefs, VersGroups } from './version-index.js'
 import { clockTable, executePlan, parseSchema, planSchemaChange, q } from './schema-store.js'
 
 export type { StateEngineOptions }
@@ -56,7 +54,6 @@ const MAX_CACHED_SQL_CHARS = 4096
 
 const WRITE_KEYWORDS = new Set(['INSERT', 'REPLACE', 'UPDATE', 'DELETE', 'SELECT', 'WITH', 'VALUES'])
 const READ_KEYWORDS = new Set(['SELECT', 'WITH', 'VALUES'])
-const bufferPackr = new Packr({ useRecords: false, int64AsType: 'auto' as 'bigint', moreTypes: false })
 
 const toBindable = (v: SqlValue): unknown => v
 
@@ -88,7 +85,6 @@ export class StateStore implements StateEngine {
     this.ctx = new StoreContext(opts)
     this.actorId = this.ctx.actorId
     this.registerFunctions()
-    this.loadBookkeeping()
     this.refreshSchema()
     if (opts.schema !== undefined) this.applySchema(opts.schema)
   }
@@ -218,48 +214,6 @@ export class StateStore implements StateEngine {
   }
 
   // ---------------------------------------------------------------- sites & bookkeeping
-
-  private loadBookkeeping(): void {
-    for (const r of this.ctx.db.prepare(`SELECT site, head FROM __patina_heads`).all() as {
-      site: number
-      head: number
-    }[]) {
-      this.ctx.bookedFor(r.site).head = r.head
-    }
-    for (const r of this.ctx.db.prepare(`SELECT site, start, "end" AS e FROM __patina_gaps`).all() as {
-      site: number
-      start: number
-      e: number
-    }[]) {
-      this.ctx.bookedFor(r.site).gaps.add(r.start, r.e)
-    }
-    for (const r of this.ctx.db.prepare(`SELECT * FROM __patina_partials`).all() as {
-      site: number
-      db_version: number
-      last_seq: number
-      ts: number
-      seqs: string
-    }[]) {
-      this.ctx.bookedFor(r.site).partials.set(r.db_version, {
-        seqs: RangeSet.from(JSON.parse(r.seqs) as Range[]),
-        lastSeq: r.last_seq,
-        ts: r.ts,
-      })
-    }
-    const self = this.ctx.bookedFor(this.ctx.selfOrd)
-    self.head = Math.max(self.head, this.ctx.dbVersion)
-  }
-
-  private persistBooked(site: number, b: BookedVersions, partialsTouched: Iterable<number>): void {
-    this.ctx.stmts.putHead.run(site, b.head)
-    this.ctx.stmts.delGaps.run(site)
-    for (const [a, e] of b.gaps.toArray()) this.ctx.stmts.insGap.run(site, a, e)
-    for (const v of partialsTouched) {
-      const p = b.partials.get(v)
-      if (p === undefined) this.ctx.stmts.delPartial.run(site, v)
-      else this.ctx.stmts.putPartial.run(site, v, p.lastSeq, p.ts, JSON.stringify(p.seqs.toArray()))
-    }
-  }
 
   // ---------------------------------------------------------------- local writes
 
@@ -490,7 +444,7 @@ export class StateStore implements StateEngine {
           })
           if (cids.length === 0) continue
         }
-        if (oldRefs !== null) this.retireRefs(clock, oldRefs)
+        if (oldRefs !== null) retireRefs(this.ctx.stmts, clock, oldRefs)
         clock.refs.set(refKey(this.ctx.selfOrd, version), vers.add(ord, t.pk, seqStart))
         rt.putClock.run(t.pk, clock.cl, encodeRowClock(clock))
         rows.push({ table, pk: t.pk, pkValues: t.pkValues, cids, deleted: !isAlive(clock.cl) })
@@ -501,9 +455,8 @@ export class StateStore implements StateEngine {
     vers.flush(this.ctx.stmts.insVers, ts, lastSeq)
     this.ctx.dbVersion = version
     this.ctx.stmts.putMeta.run('db_version', version)
-    const self = this.ctx.bookedFor(this.ctx.selfOrd)
-    self.markComplete(version)
-    this.ctx.stmts.putHead.run(this.ctx.selfOrd, version)
+    this.ctx.books.get(this.ctx.selfOrd).markComplete(version)
+    this.ctx.books.persistHead(this.ctx.selfOrd, version)
     return { version, changesets: this.chunk(version, ts, lastSeq, changes), rows, ts }
   }
 
@@ -527,23 +480,6 @@ export class StateStore implements StateEngine {
         if (r !== undefined) t.after = rt.model.nonPk.length ? r.map(normalizeValue) : []
       }
     }
-  }
-
-  /** Delete version-index entries no longer referenced by any cell of the row. */
-  private retireRefs(clock: RowClock, oldRefs: Set<string>): void {
-    const live = liveRefs(clock)
-    for (const k of oldRefs) {
-      if (live.has(k)) continue
-      const group = clock.refs.get(k)
-      clock.refs.delete(k)
-      if (group === undefined) continue
-      const i = k.indexOf(':')
-      const site = Number(k.slice(0, i))
-      const dbv = Number(k.slice(i + 1))
-      const left = this.ctx.stmts.decVers.get(site, dbv, group) as { live: number } | undefined
-      if (left !== undefined && left.live <= 0) this.ctx.stmts.delVers.run(site, dbv, group)
-    }
-    for (const k of [...clock.refs.keys()]) if (!live.has(k)) clock.refs.delete(k)
   }
 
   /** Split a version's changes into chunks of about `maxChunkBytes`, covering 0..lastSeq. */
@@ -648,17 +584,17 @@ export class StateStore implements StateEngine {
   stats(): EngineStats {
     let gaps = 0
     let partials = 0
-    for (const b of this.ctx.booked.values()) {
+    for (const [, b] of this.ctx.books.entries()) {
       gaps += b.gaps.count()
       partials += b.partials.size
     }
-    return { gaps, partials, actors: this.ctx.booked.size, version: this.ctx.dbVersion }
+    return { gaps, partials, actors: this.ctx.books.size, version: this.ctx.dbVersion }
   }
 
   contains(actorId: ActorId, version: number): boolean {
     const ord = this.ctx.knownSiteOrd(actorId)
     if (ord === undefined) return false
-    return this.ctx.booked.get(ord)?.contains(version) ?? false
+    return this.ctx.books.find(ord)?.contains(version) ?? false
   }
 
   onCommit(listener: (e: CommitEvent) => void): () => void {
@@ -683,27 +619,7 @@ export class StateStore implements StateEngine {
     const result: ApplyResult = { applied: 0, ignored: 0, versions: [], buffered: 0 }
     const rows = new Map<string, RowChange>()
     const timestamps: number[] = []
-    const snapshots = new Map<
-      number,
-      { head: number; gaps: Range[]; partials: [number, { seqs: Range[]; lastSeq: number; ts: number }][] }
-    >()
-    const touchedPartials = new Map<number, Set<number>>()
-    const snap = (site: number, b: BookedVersions) => {
-      if (snapshots.has(site)) return
-      snapshots.set(site, {
-        head: b.head,
-        gaps: b.gaps.toArray(),
-        partials: [...b.partials].map(([v, p]) => [
-          v,
-          { seqs: p.seqs.toArray(), lastSeq: p.lastSeq, ts: p.ts },
-        ]),
-      })
-    }
-    const partialsOf = (site: number) => {
-      let s = touchedPartials.get(site)
-      if (s === undefined) touchedPartials.set(site, (s = new Set()))
-      return s
-    }
+    const edit = this.ctx.books.edit()
     try {
       this.ctx.db.transaction(() => {
         for (const cs of changesets) {
@@ -712,13 +628,13 @@ export class StateStore implements StateEngine {
             continue
           }
           const site = this.ctx.siteOrd(cs.actorId)
-          const b = this.ctx.bookedFor(site)
+          const b = this.ctx.books.get(site)
           if (cs.kind === 'empty') {
             const [a, e] = cs.versions
             if (b.needIn(a, e).length === 0) continue
-            snap(site, b)
-            for (const v of b.partials.keys()) if (v >= a && v <= e) partialsOf(site).add(v)
-            this.ctx.stmts.delBuffered.run(site, a, e)
+            edit.open(site)
+            for (const v of b.partials.keys()) if (v >= a && v <= e) edit.touchPartial(site, v)
+            dropBuffered(this.ctx.stmts, site, a, e)
             for (const [x, y] of b.needIn(a, e))
               for (let v = x; v <= y && v - x < 100_000; v++)
                 result.versions.push({ actorId: cs.actorId, version: v })
@@ -731,49 +647,33 @@ export class StateStore implements StateEngine {
           }
           this.checkKnown(cs)
           this.ctx.hlc.observe(cs.ts)
-          snap(site, b)
+          edit.open(site)
           if (cs.seqStart === 0 && cs.seqEnd === cs.lastSeq) {
             // A chunk covering the whole version supersedes anything buffered for it.
             this.mergeChanges(site, cs, result, rows)
             if (b.partials.has(cs.version)) {
-              this.ctx.stmts.delBuffered.run(site, cs.version, cs.version)
-              partialsOf(site).add(cs.version)
+              dropBuffered(this.ctx.stmts, site, cs.version, cs.version)
+              edit.touchPartial(site, cs.version)
             }
             b.markComplete(cs.version)
           } else {
-            this.ctx.stmts.insBuffered.run(
-              site,
-              cs.version,
-              cs.seqStart,
-              cs.seqEnd,
-              bufferPackr.pack(changesetToWire(cs)),
-            )
-            partialsOf(site).add(cs.version)
+            bufferChunk(this.ctx.stmts, site, cs)
+            edit.touchPartial(site, cs.version)
             result.buffered++
             if (!b.markPartial(cs.version, cs.seqStart, cs.seqEnd, cs.lastSeq, cs.ts)) continue
-            const chunks = (this.ctx.stmts.getBuffered.all(site, cs.version) as { data: Buffer }[]).map(
-              (r) => changesetFromWire(bufferPackr.unpack(r.data)) as FullChangeset,
-            )
-            for (const ch of chunks) this.mergeChanges(site, ch, result, rows)
-            this.ctx.stmts.delBuffered.run(site, cs.version, cs.version)
+            for (const ch of bufferedChunks(this.ctx.stmts, site, cs.version))
+              this.mergeChanges(site, ch, result, rows)
+            dropBuffered(this.ctx.stmts, site, cs.version, cs.version)
             b.markComplete(cs.version)
           }
           result.versions.push({ actorId: cs.actorId, version: cs.version })
           timestamps.push(cs.ts)
         }
-        for (const site of snapshots.keys())
-          this.persistBooked(site, this.ctx.bookedFor(site), touchedPartials.get(site) ?? [])
+        edit.persist()
       })()
     } catch (err) {
       // Roll the in-memory bookkeeping back to what the rolled-back transaction left.
-      for (const [site, s] of snapshots) {
-        const b = new BookedVersions()
-        b.head = s.head
-        for (const [x, y] of s.gaps) b.gaps.add(x, y)
-        for (const [v, p] of s.partials)
-          b.partials.set(v, { seqs: RangeSet.from(p.seqs), lastSeq: p.lastSeq, ts: p.ts })
-        this.ctx.booked.set(site, b)
-      }
+      edit.rollback()
       throw err
     }
     if (rows.size > 0 || result.versions.length > 0) {
@@ -923,7 +823,7 @@ export class StateStore implements StateEngine {
       this.dyn(rt, 'update', cols).run(...cols.map((c) => winners.get(c) as SqlValue), ...pkValues)
     }
     const key = refKey(site, cs.version)
-    this.retireRefs(clock, oldRefs)
+    retireRefs(this.ctx.stmts, clock, oldRefs)
     if (!clock.refs.has(key)) clock.refs.set(key, vers.add(rt.ord, pk, minSeq))
     rt.putClock.run(pk, clock.cl, encodeRowClock(clock))
     const rk = `${rt.ord}:${pkKey(pk)}`
@@ -958,7 +858,7 @@ export class StateStore implements StateEngine {
 
   syncState(): SyncState {
     const state: SyncState = { actorId: this.actorId, heads: {}, need: {}, partialNeed: {} }
-    for (const [site, b] of this.ctx.booked) {
+    for (const [site, b] of this.ctx.books.entries()) {
       const actor = this.ctx.actorOf(site)
       if (actor === undefined || b.head === 0) continue
       state.heads[actor] = b.head
@@ -970,7 +870,7 @@ export class StateStore implements StateEngine {
 
   *changesFor(theirs: SyncState, opts: { maxChunkBytes?: number } = {}): Generator<Changeset> {
     const maxBytes = opts.maxChunkBytes ?? this.ctx.maxChunkBytes
-    for (const [site, b] of [...this.ctx.booked]) {
+    for (const [site, b] of [...this.ctx.books.entries()]) {
       const actor = this.ctx.actorOf(site)
       if (actor === undefined || actor === theirs.actorId || b.head === 0) continue
       const want = new RangeSet()
@@ -984,8 +884,7 @@ export class StateStore implements StateEngine {
         for (const [a, e] of lacking.missing(x, y)) yield* this.serveRange(site, actor, a, e, maxBytes)
         for (const v of b.partials.keys()) {
           if (v < x || v > y) continue
-          const rows = this.ctx.stmts.getBuffered.all(site, v) as { data: Buffer }[]
-          for (const r of rows) yield changesetFromWire(bufferPackr.unpack(r.data))
+          yield* bufferedChunks(this.ctx.stmts, site, v)
         }
       }
     }
@@ -1169,55 +1068,6 @@ export class StateStore implements StateEngine {
   private assertOpen(): void {
     if (this.ctx.closed) throw new PatinaError('PATINA_ERR_CLOSED', 'the state engine is closed')
   }
-}
-
-/** Rows per version-index group. */
-const VERS_GROUP_ROWS = 256
-const versPackr = new Packr({ useRecords: false, moreTypes: false })
-
-/**
- * Collects the rows one version writes into version-index groups of up to
- * VERS_GROUP_ROWS rows, keyed by the first row's seq. `add` returns the group key
- * the row's clock must reference; `flush` writes the groups.
- */
-class VersGroups {
-  private groups: { seq: number; entries: unknown[] }[] = []
-  constructor(
-    readonly site: number,
-    readonly dbv: number,
-  ) {}
-
-  /** The group key `add(…, seq)` would return. */
-  peek(seq: number): number {
-    const g = this.groups.at(-1)
-    return g === undefined || g.entries.length >= VERS_GROUP_ROWS * 3 ? seq : g.seq
-  }
-
-  add(tbl: number, pk: Uint8Array, seq: number): number {
-    let g = this.groups.at(-1)
-    if (g === undefined || g.entries.length >= VERS_GROUP_ROWS * 3) {
-      g = { seq, entries: [] }
-      this.groups.push(g)
-    }
-    g.entries.push(tbl, pk, seq)
-    return g.seq
-  }
-
-  flush(ins: DbStatement, ts: number, lastSeq: number): void {
-    for (const g of this.groups)
-      ins.run(this.site, this.dbv, g.seq, ts, lastSeq, g.entries.length / 3, versPackr.pack(g.entries))
-    this.groups = []
-  }
-}
-
-/** Decode a version-index group's entries: [tbl, pk, seqStart] per row, in seq order. */
-function decodeVersEntries(b: Buffer): { tbl: number; pk: Buffer; seq: number }[] {
-  const flat = versPackr.unpack(b) as unknown[]
-  const out: { tbl: number; pk: Buffer; seq: number }[] = []
-  for (let i = 0; i < flat.length; i += 3) {
-    out.push({ tbl: flat[i] as number, pk: flat[i + 1] as Buffer, seq: flat[i + 2] as number })
-  }
-  return out
 }
 
 /**
