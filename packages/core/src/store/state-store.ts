@@ -3,16 +3,9 @@ import type { SqlValue } from '@patina/api'
 import type { Database as Db, Statement as DbStatement } from 'better-sqlite3'
 import Database from 'better-sqlite3'
 import { isAlive, remoteCellWins } from '../crdt/merge.js'
-import { packPk, pkKey, unpackPk } from '../crdt/pk.js'
-import {
-  decodeRowClock,
-  encodeFreshRowClock,
-  encodeRowClock,
-  liveRefs,
-  refKey,
-  type RowClock,
-} from '../crdt/row-clock.js'
-import { normalizeValue, valuesEqual, valueSize } from '../crdt/values.js'
+import { pkKey, unpackPk } from '../crdt/pk.js'
+import { decodeRowClock, encodeRowClock, liveRefs, refKey, type RowClock } from '../crdt/row-clock.js'
+import { normalizeValue, valueSize } from '../crdt/values.js'
 import { leadingKeyword } from '../schema/split.js'
 import {
   SENTINEL,
@@ -33,58 +26,30 @@ import {
 } from '../types.js'
 import { RangeSet } from '../versions/range-set.js'
 import { bufferChunk, bufferedChunks, dropBuffered } from './buffered.js'
+import { Capture } from './capture.js'
+import { bindParams, statementError } from './driver.js'
+import { Writes } from './writes.js'
 import { StoreContext, type StateEngineOptions, type TableRuntime } from './context.js'
 import { decodeVersEntries, retireRefs, VersGroups } from './version-index.js'
 import { clockTable, executePlan, parseSchema, planSchemaChange, q } from './schema-store.js'
 
 export type { StateEngineOptions }
 
-interface Touch {
-  /** Packed key, computed at commit. */
-  pk: Uint8Array | null
-  pkValues: SqlValue[]
-  before: SqlValue[] | null
-  beforeKnown: boolean
-  after: SqlValue[] | null
-}
-
-/** Prepared write statements kept for reuse, and the longest SQL text that is cached. */
-const MAX_CACHED_STATEMENTS = 256
-const MAX_CACHED_SQL_CHARS = 4096
-
-const WRITE_KEYWORDS = new Set(['INSERT', 'REPLACE', 'UPDATE', 'DELETE', 'SELECT', 'WITH', 'VALUES'])
 const READ_KEYWORDS = new Set(['SELECT', 'WITH', 'VALUES'])
-
-const toBindable = (v: SqlValue): unknown => v
-
-function bindParams(params: Statement['params']): unknown[] {
-  if (params === undefined) return []
-  if (Array.isArray(params)) return params.map(toBindable)
-  const named: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(params)) named[/^[:@$]/.test(k) ? k.slice(1) : k] = toBindable(v)
-  return [named]
-}
-
-const sqlError = (err: unknown, where: string): PatinaError => {
-  if (err instanceof PatinaError) return err
-  return new PatinaError('PATINA_ERR_SQL', `${where}${(err as Error).message}`, { cause: err })
-}
 
 export class StateStore implements StateEngine {
   readonly actorId: ActorId
   private readonly ctx: StoreContext
   private readonly listeners = new Set<(e: CommitEvent) => void>()
-  private capturing = false
-  /** Set when a captured integer may have lost precision: values are then re-read exactly at commit. */
-  private inexact = false
-  private touches = new Map<number, Map<string | number, Touch>>()
-  private readonly stmtCache = new Map<string, { stmt: DbStatement; writes: string[] }>()
+  private readonly capture: Capture
+  private readonly writes: Writes
   private readonly dynCache = new Map<string, DbStatement>()
 
   constructor(opts: StateEngineOptions) {
     this.ctx = new StoreContext(opts)
     this.actorId = this.ctx.actorId
-    this.registerFunctions()
+    this.capture = new Capture(this.ctx)
+    this.writes = new Writes(this.ctx, this.capture)
     this.refreshSchema()
     if (opts.schema !== undefined) this.applySchema(opts.schema)
   }
@@ -110,107 +75,9 @@ export class StateStore implements StateEngine {
 
   private refreshSchema(): void {
     this.ctx.loadTables()
-    this.stmtCache.clear()
+    this.writes.clearCache()
     this.dynCache.clear()
-    for (const rt of this.ctx.tables.values()) this.installTriggers(rt)
-  }
-
-  /**
-   * Capture triggers (TEMP: they live on the writer connection only). They pass the old
-   * and new values to JS, which keeps the net effect per row of the current transaction.
-   */
-  private installTriggers(rt: TableRuntime): void {
-    const m = rt.model
-    const name = m.name
-    const cols = (prefix: string, list: string[]) => list.map((c) => `${prefix}.${q(c)}`).join(', ')
-    const pkN = cols('NEW', m.pk)
-    const pkO = cols('OLD', m.pk)
-    const vN = m.nonPk.length ? `, ${cols('NEW', m.nonPk)}` : ''
-    const vO = m.nonPk.length ? `, ${cols('OLD', m.nonPk)}` : ''
-    const t = (kind: string) => q(`__patina_${kind}_${name}`)
-    this.ctx.db.exec(`
-      DROP TRIGGER IF EXISTS temp.${t('ins')}; DROP TRIGGER IF EXISTS temp.${t('upd')}; DROP TRIGGER IF EXISTS temp.${t('del')};
-      CREATE TEMP TRIGGER ${t('ins')} AFTER INSERT ON main.${q(name)} BEGIN SELECT __patina_capture(${rt.ord}, 1, ${pkN}${vN}); END;
-      CREATE TEMP TRIGGER ${t('upd')} AFTER UPDATE ON main.${q(name)} BEGIN SELECT __patina_capture(${rt.ord}, 2, ${pkO}${vO}, ${pkN}${vN}); END;
-      CREATE TEMP TRIGGER ${t('del')} AFTER DELETE ON main.${q(name)} BEGIN SELECT __patina_capture(${rt.ord}, 3, ${pkO}${vO}); END;
-    `)
-  }
-
-  private registerFunctions(): void {
-    this.ctx.db.function(
-      '__patina_capture',
-      { varargs: true, deterministic: false, safeIntegers: false },
-      (...args: unknown[]) => {
-        if (!this.capturing) return null
-        const rt = this.ctx.tablesByOrd.get(Number(args[0]))
-        if (rt === undefined) return null
-        const kind = Number(args[1])
-        const np = rt.model.pk.length
-        const nv = rt.model.nonPk.length
-        const take = (from: number, n: number): SqlValue[] => this.takeArgs(args, from, n)
-        if (kind === 1) this.touchWrite(rt, take(2, np), take(2 + np, nv), 'insert')
-        else if (kind === 3) this.touchWrite(rt, take(2, np), take(2 + np, nv), 'delete')
-        else {
-          const oldPk = take(2, np)
-          const oldV = take(2 + np, nv)
-          const newPk = take(2 + np + nv, np)
-          const newV = take(2 + 2 * np + nv, nv)
-          if (oldPk.every((v, i) => valuesEqual(v, newPk[i] as SqlValue)))
-            this.touchWrite(rt, newPk, newV, 'update', oldV)
-          else {
-            this.touchWrite(rt, oldPk, oldV, 'delete')
-            this.touchWrite(rt, newPk, newV, 'insert')
-          }
-        }
-        return null
-      },
-    )
-  }
-
-  /**
-   * Captured values: integers arrive as doubles (no BigInt allocation per value); one beyond
-   * 2^53 may have lost precision, so such rows are re-read exactly at commit.
-   */
-  private takeArgs(args: unknown[], from: number, n: number): SqlValue[] {
-    const out = new Array<SqlValue>(n)
-    for (let i = 0; i < n; i++) {
-      const v = args[from + i] as SqlValue
-      if (typeof v === 'number' && !Number.isSafeInteger(v) && Number.isInteger(v)) this.inexact = true
-      out[i] = v === undefined ? null : v
-    }
-    return out
-  }
-
-  private refuseNullKey(rt: TableRuntime, pkValues: SqlValue[]): void {
-    const i = pkValues.indexOf(null)
-    if (i >= 0) {
-      throw new PatinaError(
-        'PATINA_ERR_STATEMENT_REFUSED',
-        `table "${rt.model.name}": primary key column "${rt.model.pk[i]}" cannot be NULL`,
-      )
-    }
-  }
-
-  private touchWrite(
-    rt: TableRuntime,
-    pkValues: SqlValue[],
-    vals: SqlValue[],
-    op: 'insert' | 'update' | 'delete',
-    oldV?: SqlValue[],
-  ): void {
-    if (op !== 'delete') this.refuseNullKey(rt, pkValues)
-    const key = touchKey(pkValues)
-    let m = this.touches.get(rt.ord)
-    if (m === undefined) this.touches.set(rt.ord, (m = new Map()))
-    const t = m.get(key)
-    if (t === undefined) {
-      if (op === 'insert') m.set(key, { pk: null, pkValues, before: null, beforeKnown: false, after: vals })
-      else if (op === 'delete')
-        m.set(key, { pk: null, pkValues, before: vals, beforeKnown: true, after: null })
-      else m.set(key, { pk: null, pkValues, before: oldV ?? null, beforeKnown: true, after: vals })
-    } else {
-      t.after = op === 'delete' ? null : vals
-    }
+    this.capture.installTriggers()
   }
 
   // ---------------------------------------------------------------- sites & bookkeeping
@@ -219,306 +86,16 @@ export class StateStore implements StateEngine {
 
   transaction(statements: Statement[], opts: { timeoutMs?: number } = {}): TransactionResult {
     this.assertOpen()
-    if (statements.length === 0) {
-      throw new PatinaError('PATINA_ERR_STATEMENT_INVALID', 'at least 1 statement is required')
-    }
-    const started = performance.now()
-    const deadline = opts.timeoutMs === undefined ? Infinity : started + opts.timeoutMs
-    const prepared = statements.map((st, i) => this.prepareWrite(st, i))
-    const results: { rowsAffected: number; time: number }[] = []
-    let committed:
-      { version: number | null; changesets: FullChangeset[]; rows: RowChange[]; ts: number } | undefined
-    this.touches.clear()
-    this.inexact = false
-    this.capturing = true
-    try {
-      this.ctx.db
-        .transaction(() => {
-          prepared.forEach((stmt, i) => {
-            if (performance.now() > deadline) {
-              throw new PatinaError(
-                'PATINA_ERR_TIMEOUT',
-                `transaction timed out after ${opts.timeoutMs} ms (before statement ${i})`,
-              )
-            }
-            const t0 = performance.now()
-            let rowsAffected: number
-            try {
-              const args = bindParams((statements[i] as Statement).params)
-              if (stmt.reader) rowsAffected = stmt.all(...args).length
-              else rowsAffected = stmt.run(...args).changes
-            } catch (err) {
-              throw sqlError(err, statements.length > 1 ? `statement ${i}: ` : '')
-            }
-            results.push({ rowsAffected, time: (performance.now() - t0) / 1000 })
-          })
-          this.capturing = false
-          committed = this.commitLocal()
-        })
-        .immediate()
-    } finally {
-      this.capturing = false
-      this.touches.clear()
-    }
-    const c = committed as NonNullable<typeof committed>
-    if (c.version !== null) {
+    const { result, commit } = this.writes.run(statements, opts)
+    if (commit.version !== null) {
       this.emit({
         source: 'local',
-        rows: c.rows,
-        versions: [{ actorId: this.actorId, version: c.version }],
-        timestamps: [c.ts],
+        rows: commit.rows,
+        versions: [{ actorId: this.actorId, version: commit.version }],
+        timestamps: [commit.ts],
       })
     }
-    return {
-      results,
-      version: c.version,
-      actorId: this.actorId,
-      changesets: c.changesets,
-      time: (performance.now() - started) / 1000,
-    }
-  }
-
-  private prepareWrite(st: Statement, i: number): DbStatement {
-    if (typeof st.sql !== 'string' || st.sql.trim() === '') {
-      throw new PatinaError('PATINA_ERR_STATEMENT_INVALID', `statement ${i}: SQL must be a non-empty string`)
-    }
-    const cached = this.stmtCache.get(st.sql)
-    if (cached !== undefined) return cached.stmt
-    const kw = leadingKeyword(st.sql)
-    if (!WRITE_KEYWORDS.has(kw)) {
-      throw new PatinaError(
-        'PATINA_ERR_STATEMENT_REFUSED',
-        `statement ${i}: ${kw || 'this'} statements are not allowed in transactions (allowed: ${[...WRITE_KEYWORDS].join(', ')}); schema changes go through schema files`,
-      )
-    }
-    let stmt: DbStatement
-    try {
-      stmt = this.ctx.db.prepare(st.sql)
-    } catch (err) {
-      throw sqlError(err, `statement ${i}: `)
-    }
-    stmt.safeIntegers(true)
-    let writes: string[]
-    try {
-      writes = this.writeTargets(st.sql, bindParams(st.params))
-    } catch (err) {
-      throw sqlError(err, `statement ${i}: `)
-    }
-    for (const t of writes) {
-      if (t === 'sqlite_sequence') continue
-      if (!this.ctx.tables.has(t)) {
-        throw new PatinaError(
-          'PATINA_ERR_STATEMENT_REFUSED',
-          `statement ${i}: writes to "${t}" are not allowed: only replicated tables (${[...this.ctx.tables.keys()].join(', ') || 'none'}) can be written`,
-        )
-      }
-    }
-    // Only statements worth reusing are cached: a one-off bulk INSERT with thousands of literal
-    // rows compiles to a program of megabytes, and 512 of those held native memory for good.
-    if (st.sql.length <= MAX_CACHED_SQL_CHARS) {
-      if (this.stmtCache.size >= MAX_CACHED_STATEMENTS)
-        this.stmtCache.delete(this.stmtCache.keys().next().value as string)
-      this.stmtCache.set(st.sql, { stmt, writes })
-    }
-    return stmt
-  }
-
-  /** Tables a statement opens for writing, read from SQLite's own query plan (EXPLAIN). */
-  private writeTargets(sql: string, args: unknown[]): string[] {
-    const ops = this.ctx.db.prepare(`EXPLAIN ${sql}`).all(...args) as {
-      opcode: string
-      p1: number
-      p2: number
-      p3: number
-    }[]
-    const out = new Set<string>()
-    for (const op of ops) {
-      let root: number | undefined
-      let dbIdx: number | undefined
-      if (op.opcode === 'OpenWrite') [root, dbIdx] = [op.p2, op.p3]
-      else if (op.opcode === 'Clear' || op.opcode === 'Destroy') [root, dbIdx] = [op.p1, op.p2]
-      if (root === undefined) continue
-      if (dbIdx !== 0) {
-        out.add('(temp or attached database)')
-        continue
-      }
-      out.add(this.ctx.rootPages.get(root) ?? `(root page ${root})`)
-    }
-    return [...out]
-  }
-
-  /** Turn the captured touches into clock updates and changesets. Runs inside the transaction. */
-  private commitLocal(): {
-    version: number | null
-    changesets: FullChangeset[]
-    rows: RowChange[]
-    ts: number
-  } {
-    const version = this.ctx.dbVersion + 1
-    const ts = this.ctx.hlc.next()
-    if (this.inexact) this.rereadExact()
-    const changes: Change[] = []
-    const rows: RowChange[] = []
-    const vers = new VersGroups(this.ctx.selfOrd, version)
-    let seq = 0
-    for (const [ord, touches] of this.touches) {
-      const rt = this.ctx.tablesByOrd.get(ord) as TableRuntime
-      const table = rt.model.name
-      for (const touch of touches.values()) {
-        const t = touch as Touch & { pk: Uint8Array }
-        t.pk ??= packPk(t.pkValues)
-        // Fast path for the common insert of a brand-new row: write its clock with INSERT OR
-        // IGNORE and skip the lookup; only when a clock already exists (a tombstone, or a
-        // REPLACE of a live row) fall through to read-modify-write.
-        if (!t.beforeKnown && t.after !== null) {
-          const blob = encodeFreshRowClock(rt.model.nonPk, this.ctx.selfOrd, version, seq, vers.peek(seq))
-          if (rt.insClock.run(t.pk, 1, blob).changes === 1) {
-            vers.add(ord, t.pk, seq)
-            changes.push({ table, pk: t.pk, cid: SENTINEL, val: null, colVersion: 1, cl: 1, seq: seq++ })
-            const after = t.after
-            for (let i = 1; i < rt.allCids.length; i++) {
-              const cid = rt.allCids[i] as string
-              changes.push({
-                table,
-                pk: t.pk,
-                cid,
-                val: after[i - 1] as SqlValue,
-                colVersion: 1,
-                cl: 1,
-                seq: seq++,
-              })
-            }
-            rows.push({ table, pk: t.pk, pkValues: t.pkValues, cids: rt.allCids, deleted: false })
-            continue
-          }
-        }
-        const existing = rt.getClock.get(t.pk) as { cl: number; clock: Buffer } | undefined
-        const clock: RowClock = existing
-          ? decodeRowClock(existing.clock)
-          : { cl: 0, sentinel: { site: 0, dbv: 0, seq: 0 }, cols: new Map(), refs: new Map() }
-        const oldRefs = existing ? liveRefs(clock) : null
-        const seqStart = seq
-        const cids: string[] = []
-        const alive = isAlive(clock.cl)
-        if (t.after === null || !alive) {
-          // Delete of a live row, or create / resurrect: a new life (causal length + 1),
-          // every cell reset; a created row then writes every column at col_version 1.
-          if (t.after === null && !alive) continue
-          clock.cl += 1
-          clock.sentinel = { site: this.ctx.selfOrd, dbv: version, seq }
-          clock.cols.clear()
-          changes.push({
-            table,
-            pk: t.pk,
-            cid: SENTINEL,
-            val: null,
-            colVersion: clock.cl,
-            cl: clock.cl,
-            seq: seq++,
-          })
-          cids.push(SENTINEL)
-          const after = t.after
-          if (after !== null) {
-            rt.model.nonPk.forEach((c, i) => {
-              clock.cols.set(c, { v: 1, site: this.ctx.selfOrd, dbv: version, seq })
-              changes.push({
-                table,
-                pk: t.pk,
-                cid: c,
-                val: after[i] as SqlValue,
-                colVersion: 1,
-                cl: clock.cl,
-                seq: seq++,
-              })
-              cids.push(c)
-            })
-          }
-        } else {
-          rt.model.nonPk.forEach((c, i) => {
-            const after = (t.after as SqlValue[])[i] as SqlValue
-            if (t.beforeKnown && valuesEqual((t.before as SqlValue[])[i] as SqlValue, after)) return
-            const v = (clock.cols.get(c)?.v ?? 0) + 1
-            clock.cols.set(c, { v, site: this.ctx.selfOrd, dbv: version, seq })
-            changes.push({ table, pk: t.pk, cid: c, val: after, colVersion: v, cl: clock.cl, seq: seq++ })
-            cids.push(c)
-          })
-          if (cids.length === 0) continue
-        }
-        if (oldRefs !== null) retireRefs(this.ctx.stmts, clock, oldRefs)
-        clock.refs.set(refKey(this.ctx.selfOrd, version), vers.add(ord, t.pk, seqStart))
-        rt.putClock.run(t.pk, clock.cl, encodeRowClock(clock))
-        rows.push({ table, pk: t.pk, pkValues: t.pkValues, cids, deleted: !isAlive(clock.cl) })
-      }
-    }
-    if (changes.length === 0) return { version: null, changesets: [], rows: [], ts }
-    const lastSeq = seq - 1
-    vers.flush(this.ctx.stmts.insVers, ts, lastSeq)
-    this.ctx.dbVersion = version
-    this.ctx.stmts.putMeta.run('db_version', version)
-    this.ctx.books.get(this.ctx.selfOrd).markComplete(version)
-    this.ctx.books.persistHead(this.ctx.selfOrd, version)
-    return { version, changesets: this.chunk(version, ts, lastSeq, changes), rows, ts }
-  }
-
-  /** Replace captured values by an exact read (safe integers) of every touched live row. */
-  private rereadExact(): void {
-    this.inexact = false
-    for (const [ord, touches] of this.touches) {
-      const rt = this.ctx.tablesByOrd.get(ord) as TableRuntime
-      for (const t of touches.values()) {
-        const exactPk = t.pkValues.some(
-          (v) => typeof v === 'number' && !Number.isSafeInteger(v) && Number.isInteger(v),
-        )
-        if (exactPk) {
-          throw new PatinaError(
-            'PATINA_ERR_PARAM_INVALID',
-            `table "${rt.model.name}": integer primary key values beyond ±2^53 are not supported`,
-          )
-        }
-        if (t.after === null) continue
-        const r = rt.selectRow.get(...t.pkValues) as unknown[] | undefined
-        if (r !== undefined) t.after = rt.model.nonPk.length ? r.map(normalizeValue) : []
-      }
-    }
-  }
-
-  /** Split a version's changes into chunks of about `maxChunkBytes`, covering 0..lastSeq. */
-  private chunk(version: number, ts: number, lastSeq: number, changes: Change[]): FullChangeset[] {
-    const out: FullChangeset[] = []
-    let cur: Change[] = []
-    let bytes = 0
-    let start = 0
-    for (const c of changes) {
-      const size = c.pk.length + c.cid.length + valueSize(c.val) + 16
-      if (cur.length > 0 && bytes + size > this.ctx.maxChunkBytes) {
-        out.push({
-          kind: 'full',
-          actorId: this.actorId,
-          version,
-          ts,
-          seqStart: start,
-          seqEnd: c.seq - 1,
-          lastSeq,
-          changes: cur,
-        })
-        start = c.seq
-        cur = []
-        bytes = 0
-      }
-      cur.push(c)
-      bytes += size
-    }
-    out.push({
-      kind: 'full',
-      actorId: this.actorId,
-      version,
-      ts,
-      seqStart: start,
-      seqEnd: lastSeq,
-      lastSeq,
-      changes: cur,
-    })
-    return out
+    return result
   }
 
   // ---------------------------------------------------------------- reads
@@ -555,7 +132,7 @@ export class StateStore implements StateEngine {
       iter = stmt.iterate(...bindParams(params)) as IterableIterator<unknown[]>
     } catch (err) {
       release()
-      throw sqlError(err, '')
+      throw statementError(err)
     }
     function* rows(): Generator<SqlValue[]> {
       try {
@@ -1068,18 +645,4 @@ export class StateStore implements StateEngine {
   private assertOpen(): void {
     if (this.ctx.closed) throw new PatinaError('PATINA_ERR_CLOSED', 'the state engine is closed')
   }
-}
-
-/**
- * Map key of a touched row within one transaction. A single TEXT or numeric key is used as is
- * (no allocation on the bulk-insert path); anything else is the packed key prefixed with NUL,
- * which no plain text key starts with.
- */
-function touchKey(pkValues: SqlValue[]): string | number {
-  if (pkValues.length === 1) {
-    const v = pkValues[0]
-    if (typeof v === 'number') return v
-    if (typeof v === 'string' && !v.startsWith('\u0000')) return v
-  }
-  return '\u0000' + pkKey(packPk(pkValues))
 }
