@@ -2,9 +2,8 @@ import { PatinaError } from '@patina/api'
 import type { SqlValue } from '@patina/api'
 import type { Database as Db, Statement as DbStatement } from 'better-sqlite3'
 import Database from 'better-sqlite3'
-import { isAlive, remoteCellWins } from '../crdt/merge.js'
-import { pkKey, unpackPk } from '../crdt/pk.js'
-import { decodeRowClock, encodeRowClock, liveRefs, refKey, type RowClock } from '../crdt/row-clock.js'
+import { unpackPk } from '../crdt/pk.js'
+import { decodeRowClock } from '../crdt/row-clock.js'
 import { normalizeValue, valueSize } from '../crdt/values.js'
 import { leadingKeyword } from '../schema/split.js'
 import {
@@ -17,7 +16,6 @@ import {
   type EngineStats,
   type FullChangeset,
   type QueryCursor,
-  type RowChange,
   type SchemaModel,
   type StateEngine,
   type Statement,
@@ -25,12 +23,13 @@ import {
   type TransactionResult,
 } from '../types.js'
 import { RangeSet } from '../versions/range-set.js'
-import { bufferChunk, bufferedChunks, dropBuffered } from './buffered.js'
+import { bufferedChunks } from './buffered.js'
+import { Apply } from './apply.js'
 import { Capture } from './capture.js'
 import { bindParams, statementError } from './driver.js'
 import { Writes } from './writes.js'
-import { StoreContext, type StateEngineOptions, type TableRuntime } from './context.js'
-import { decodeVersEntries, retireRefs, VersGroups } from './version-index.js'
+import { StoreContext, type StateEngineOptions } from './context.js'
+import { decodeVersEntries } from './version-index.js'
 import { clockTable, executePlan, parseSchema, planSchemaChange, q } from './schema-store.js'
 
 export type { StateEngineOptions }
@@ -43,13 +42,14 @@ export class StateStore implements StateEngine {
   private readonly listeners = new Set<(e: CommitEvent) => void>()
   private readonly capture: Capture
   private readonly writes: Writes
-  private readonly dynCache = new Map<string, DbStatement>()
+  private readonly applier: Apply
 
   constructor(opts: StateEngineOptions) {
     this.ctx = new StoreContext(opts)
     this.actorId = this.ctx.actorId
     this.capture = new Capture(this.ctx)
     this.writes = new Writes(this.ctx, this.capture)
+    this.applier = new Apply(this.ctx)
     this.refreshSchema()
     if (opts.schema !== undefined) this.applySchema(opts.schema)
   }
@@ -76,7 +76,7 @@ export class StateStore implements StateEngine {
   private refreshSchema(): void {
     this.ctx.loadTables()
     this.writes.clearCache()
-    this.dynCache.clear()
+    this.applier.clearCache()
     this.capture.installTriggers()
   }
 
@@ -193,242 +193,9 @@ export class StateStore implements StateEngine {
 
   apply(changesets: Changeset[]): ApplyResult {
     this.assertOpen()
-    const result: ApplyResult = { applied: 0, ignored: 0, versions: [], buffered: 0 }
-    const rows = new Map<string, RowChange>()
-    const timestamps: number[] = []
-    const edit = this.ctx.books.edit()
-    try {
-      this.ctx.db.transaction(() => {
-        for (const cs of changesets) {
-          if (cs.actorId === this.actorId) {
-            result.ignored += cs.kind === 'full' ? cs.changes.length : 0
-            continue
-          }
-          const site = this.ctx.siteOrd(cs.actorId)
-          const b = this.ctx.books.get(site)
-          if (cs.kind === 'empty') {
-            const [a, e] = cs.versions
-            if (b.needIn(a, e).length === 0) continue
-            edit.open(site)
-            for (const v of b.partials.keys()) if (v >= a && v <= e) edit.touchPartial(site, v)
-            dropBuffered(this.ctx.stmts, site, a, e)
-            for (const [x, y] of b.needIn(a, e))
-              for (let v = x; v <= y && v - x < 100_000; v++)
-                result.versions.push({ actorId: cs.actorId, version: v })
-            b.markComplete(a, e)
-            continue
-          }
-          if (b.containsSeqs(cs.version, cs.seqStart, cs.seqEnd)) {
-            result.ignored += cs.changes.length
-            continue
-          }
-          this.checkKnown(cs)
-          this.ctx.hlc.observe(cs.ts)
-          edit.open(site)
-          if (cs.seqStart === 0 && cs.seqEnd === cs.lastSeq) {
-            // A chunk covering the whole version supersedes anything buffered for it.
-            this.mergeChanges(site, cs, result, rows)
-            if (b.partials.has(cs.version)) {
-              dropBuffered(this.ctx.stmts, site, cs.version, cs.version)
-              edit.touchPartial(site, cs.version)
-            }
-            b.markComplete(cs.version)
-          } else {
-            bufferChunk(this.ctx.stmts, site, cs)
-            edit.touchPartial(site, cs.version)
-            result.buffered++
-            if (!b.markPartial(cs.version, cs.seqStart, cs.seqEnd, cs.lastSeq, cs.ts)) continue
-            for (const ch of bufferedChunks(this.ctx.stmts, site, cs.version))
-              this.mergeChanges(site, ch, result, rows)
-            dropBuffered(this.ctx.stmts, site, cs.version, cs.version)
-            b.markComplete(cs.version)
-          }
-          result.versions.push({ actorId: cs.actorId, version: cs.version })
-          timestamps.push(cs.ts)
-        }
-        edit.persist()
-      })()
-    } catch (err) {
-      // Roll the in-memory bookkeeping back to what the rolled-back transaction left.
-      edit.rollback()
-      throw err
-    }
-    if (rows.size > 0 || result.versions.length > 0) {
-      this.emit({ source: 'remote', rows: [...rows.values()], versions: result.versions, timestamps })
-    }
+    const { result, event } = this.applier.apply(changesets)
+    if (event !== null) this.emit(event)
     return result
-  }
-
-  /** Refuse a changeset naming tables or columns this node's schema does not have (retried later by sync). */
-  private checkKnown(cs: FullChangeset): void {
-    for (const c of cs.changes) {
-      const rt = this.ctx.tables.get(c.table)
-      if (rt === undefined) {
-        throw new PatinaError(
-          'PATINA_ERR_UNKNOWN_TABLE',
-          `changeset ${cs.actorId}@${cs.version} names unknown table "${c.table}"`,
-        )
-      }
-      if (c.cid !== SENTINEL && !rt.nonPkIndex.has(c.cid)) {
-        throw new PatinaError(
-          'PATINA_ERR_CHANGESET_INVALID',
-          `changeset ${cs.actorId}@${cs.version} names unknown column "${c.table}"."${c.cid}"`,
-        )
-      }
-      if (c.pk[0] !== rt.model.pk.length || unpackPk(c.pk).includes(null)) {
-        throw new PatinaError(
-          'PATINA_ERR_CHANGESET_INVALID',
-          `changeset ${cs.actorId}@${cs.version}: primary key of "${c.table}" has the wrong arity or a NULL value`,
-        )
-      }
-    }
-  }
-
-  /** Merge the changes of one complete chunk; changes of one row are contiguous and in seq order. */
-  private mergeChanges(
-    site: number,
-    cs: FullChangeset,
-    result: ApplyResult,
-    rows: Map<string, RowChange>,
-  ): void {
-    const changes = cs.changes
-    const vers = new VersGroups(site, cs.version)
-    let i = 0
-    while (i < changes.length) {
-      const first = changes[i] as Change
-      let j = i + 1
-      while (
-        j < changes.length &&
-        (changes[j] as Change).table === first.table &&
-        Buffer.compare((changes[j] as Change).pk, first.pk) === 0
-      )
-        j++
-      this.mergeRow(site, cs, changes.slice(i, j), result, rows, vers)
-      i = j
-    }
-    vers.flush(this.ctx.stmts.insVers, cs.ts, cs.lastSeq)
-  }
-
-  private mergeRow(
-    site: number,
-    cs: FullChangeset,
-    group: Change[],
-    result: ApplyResult,
-    rows: Map<string, RowChange>,
-    vers: VersGroups,
-  ): void {
-    const first = group[0] as Change
-    const rt = this.ctx.tables.get(first.table) as TableRuntime
-    const pk = first.pk
-    const existing = rt.getClock.get(pk) as { cl: number; clock: Buffer } | undefined
-    const clock: RowClock = existing
-      ? decodeRowClock(existing.clock)
-      : { cl: 0, sentinel: { site: 0, dbv: 0, seq: 0 }, cols: new Map(), refs: new Map() }
-    const oldRefs = liveRefs(clock)
-    const wasAlive = isAlive(clock.cl)
-    let reset = false
-    const winners = new Map<string, SqlValue>()
-    let localRow: SqlValue[] | null | undefined
-    const actor = this.actorId
-    const siteName = (ord: number) => (ord === this.ctx.selfOrd ? actor : (this.ctx.actorOf(ord) ?? ''))
-    let won = 0
-    let minSeq = Infinity
-    for (const c of group) {
-      if (c.cl < clock.cl) {
-        result.ignored++
-        continue
-      }
-      if (c.cl > clock.cl) {
-        clock.cl = c.cl
-        // A column change can reveal a newer life before its sentinel arrives; the
-        // sentinel's origin stays unknown (site 0) until the sentinel change itself comes.
-        clock.sentinel =
-          c.cid === SENTINEL ? { site, dbv: cs.version, seq: c.seq } : { site: 0, dbv: 0, seq: 0 }
-        clock.cols.clear()
-        winners.clear()
-        reset = true
-        won++
-        minSeq = Math.min(minSeq, c.seq)
-        if (c.cid === SENTINEL) continue
-      } else if (c.cid === SENTINEL) {
-        if (clock.sentinel.site === 0) {
-          clock.sentinel = { site, dbv: cs.version, seq: c.seq }
-          won++
-          minSeq = Math.min(minSeq, c.seq)
-        } else result.ignored++
-        continue
-      }
-      const local = clock.cols.get(c.cid)
-      let localVal: SqlValue = null
-      if (local !== undefined) {
-        if (winners.has(c.cid)) localVal = winners.get(c.cid) as SqlValue
-        else {
-          if (localRow === undefined) {
-            const r = rt.selectRow.get(...unpackPk(pk)) as unknown[] | undefined
-            localRow = r === undefined ? null : r.map(normalizeValue)
-          }
-          localVal =
-            localRow === null ? null : ((localRow[rt.nonPkIndex.get(c.cid) as number] as SqlValue) ?? null)
-        }
-      }
-      const wins = remoteCellWins(
-        local === undefined
-          ? undefined
-          : { colVersion: local.v, value: localVal, site: siteName(local.site) },
-        { colVersion: c.colVersion, value: c.val, site: cs.actorId },
-      )
-      if (!wins) {
-        result.ignored++
-        continue
-      }
-      clock.cols.set(c.cid, { v: c.colVersion, site, dbv: cs.version, seq: c.seq })
-      winners.set(c.cid, c.val)
-      won++
-      minSeq = Math.min(minSeq, c.seq)
-    }
-    if (won === 0) return
-    result.applied += won
-    const pkValues = unpackPk(pk)
-    const alive = isAlive(clock.cl)
-    if (!alive) {
-      if (wasAlive) rt.deleteRow.run(...pkValues)
-    } else if (reset) {
-      const cols = [...winners.keys()]
-      this.dyn(rt, 'replace', cols).run(...pkValues, ...cols.map((c) => winners.get(c) as SqlValue))
-    } else if (winners.size > 0) {
-      const cols = [...winners.keys()]
-      this.dyn(rt, 'update', cols).run(...cols.map((c) => winners.get(c) as SqlValue), ...pkValues)
-    }
-    const key = refKey(site, cs.version)
-    retireRefs(this.ctx.stmts, clock, oldRefs)
-    if (!clock.refs.has(key)) clock.refs.set(key, vers.add(rt.ord, pk, minSeq))
-    rt.putClock.run(pk, clock.cl, encodeRowClock(clock))
-    const rk = `${rt.ord}:${pkKey(pk)}`
-    const prev = rows.get(rk)
-    const cids = new Set(prev?.cids ?? [])
-    if (reset || alive !== wasAlive) cids.add(SENTINEL)
-    for (const c of winners.keys()) cids.add(c)
-    rows.set(rk, { table: rt.model.name, pk, pkValues, cids: [...cids], deleted: !alive })
-  }
-
-  private dyn(rt: TableRuntime, kind: 'replace' | 'update', cols: string[]): DbStatement {
-    const key = `${rt.model.name}\u0000${kind}\u0000${cols.join('\u0000')}`
-    let st = this.dynCache.get(key)
-    if (st === undefined) {
-      const t = q(rt.model.name)
-      if (kind === 'replace') {
-        const all = [...rt.model.pk, ...cols]
-        st = this.ctx.db.prepare(
-          `INSERT OR REPLACE INTO ${t} (${all.map(q).join(', ')}) VALUES (${all.map(() => '?').join(', ')})`,
-        )
-      } else {
-        st = this.ctx.db.prepare(
-          `UPDATE ${t} SET ${cols.map((c) => `${q(c)} = ?`).join(', ')} WHERE ${rt.model.pk.map((c) => `${q(c)} = ?`).join(' AND ')}`,
-        )
-      }
-      this.dynCache.set(key, st)
-    }
-    return st
   }
 
   // ---------------------------------------------------------------- sync
