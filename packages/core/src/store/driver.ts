@@ -44,6 +44,15 @@ export function driverError(err: unknown): PatinaError {
   return new PatinaError(code, messageOf(err), { cause: err })
 }
 
+/**
+ * Opening a database file failed (missing directory, no permission, not a database): always
+ * `PATINA_ERR_SQL` naming the file, whatever the driver threw.
+ */
+export function openError(path: string, err: unknown): PatinaError {
+  if (err instanceof PatinaError) return err
+  return new PatinaError('PATINA_ERR_SQL', `cannot open database ${path}: ${messageOf(err)}`, { cause: err })
+}
+
 /** Runs `fn`, turning any driver error it throws into a `PatinaError` (see `driverError`). */
 export function guard<T>(fn: () => T): T {
   try {
@@ -51,6 +60,18 @@ export function guard<T>(fn: () => T): T {
   } catch (err) {
     throw driverError(err)
   }
+}
+
+/** The same object with every method run under `guard`: for a store API handed out whole. */
+export function guardMethods<T extends object>(api: T): T {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(api)) {
+    out[k] =
+      typeof v === 'function'
+        ? (...args: unknown[]) => guard(() => (v as (...a: unknown[]) => unknown)(...args))
+        : v
+  }
+  return out as T
 }
 
 /** Iterates `it`, turning any error a step throws into a `PatinaError` (see `driverError`). */
