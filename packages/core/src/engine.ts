@@ -6,10 +6,12 @@ import type {
   CommitEvent,
   EngineStats,
   QueryCursor,
+  QueryOptions,
   SchemaModel,
   StateEngine,
   Statement,
   SyncState,
+  TransactionOptions,
   TransactionResult,
 } from './types.js'
 import { Apply } from './store/apply.js'
@@ -85,7 +87,7 @@ class Engine implements StateEngine {
     this.capture.installTriggers()
   }
 
-  transaction(statements: Statement[], opts: { timeoutMs?: number } = {}): TransactionResult {
+  transaction(statements: Statement[], opts: TransactionOptions = {}): TransactionResult {
     this.assertOpen()
     const { result, commit } = guard(() => this.writes.run(statements, opts))
     if (commit.version !== null) {
@@ -99,9 +101,9 @@ class Engine implements StateEngine {
     return result
   }
 
-  query(sql: string, params?: Statement['params']): QueryCursor {
+  query(sql: string, params?: Statement['params'], opts: QueryOptions = {}): QueryCursor {
     this.assertOpen()
-    return guard(() => query(this.ctx, sql, params))
+    return guard(() => query(this.ctx, sql, params, opts))
   }
 
   apply(changesets: Changeset[]): ApplyResult {
@@ -152,6 +154,10 @@ class Engine implements StateEngine {
       partials += b.partials.size
     }
     return { gaps, partials, actors: this.ctx.books.size, version: this.ctx.dbVersion }
+  }
+
+  interrupts(): number {
+    return this.ctx.interrupts
   }
 
   async backup(path: string): Promise<void> {

@@ -164,6 +164,26 @@ export interface QueryCursor {
   rows: IterableIterator<SqlValue[]>
 }
 
+/** Options of {@link StateEngine.transaction}. */
+export interface TransactionOptions {
+  /**
+   * Deadline in milliseconds for the whole transaction (preparing, every statement and the
+   * change capture). SQLite stops whatever runs when it passes; the transaction rolls back
+   * entirely and the call throws `PATINA_ERR_TIMEOUT`. None when absent.
+   */
+  timeoutMs?: number
+}
+
+/** Options of {@link StateEngine.query}. */
+export interface QueryOptions {
+  /**
+   * Deadline in milliseconds from the call until the last row has been read: preparing,
+   * stepping and the time the caller takes between rows all count. When it passes, SQLite
+   * stops the statement and the cursor throws `PATINA_ERR_TIMEOUT`. None when absent.
+   */
+  timeoutMs?: number
+}
+
 export interface EngineStats {
   /** Sum of missing versions over all actors. */
   gaps: number
@@ -184,10 +204,10 @@ export interface StateEngine {
    * columns, index changes). Refuses destructive changes. Adding a column writes no change per row.
    */
   applySchema(sql: string): { tablesCreated: string[]; columnsAdded: string[]; indexesChanged: string[] }
-  /** Run statements in one SQLite transaction, capturing changes. */
-  transaction(statements: Statement[], opts?: { timeoutMs?: number }): TransactionResult
-  /** Run one read-only statement; rows stream lazily from a read connection. */
-  query(sql: string, params?: Statement['params']): QueryCursor
+  /** Run statements in one SQLite transaction, capturing changes, under an optional deadline. */
+  transaction(statements: Statement[], opts?: TransactionOptions): TransactionResult
+  /** Run one read-only statement under an optional deadline; rows stream lazily from a read connection. */
+  query(sql: string, params?: Statement['params'], opts?: QueryOptions): QueryCursor
   /** Apply remote changesets in one SQLite transaction. */
   apply(changesets: Changeset[]): ApplyResult
   /** Per-actor heads, gaps and partials of this node. */
@@ -201,6 +221,8 @@ export interface StateEngine {
   /** Total rows of the given tables; unknown tables are reported, not counted. */
   tableStats(tables: string[]): { totalRowCount: number; invalidTables: string[] }
   stats(): EngineStats
+  /** Client transactions and queries stopped by their deadline since the engine opened. */
+  interrupts(): number
   /** Write a consistent copy that can seed a new node (this node's identity removed). */
   backup(path: string): Promise<void>
   close(): void

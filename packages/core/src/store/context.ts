@@ -5,7 +5,7 @@ import { createHlc, type Clock, type Hlc } from '../clock.js'
 import { DEFAULT_CHUNK_BYTES } from '../codec/limits.js'
 import { SENTINEL, type ActorId, type SchemaModel, type TableModel } from '../types.js'
 import { Books } from './books.js'
-import { openWriter, ReaderPool } from './db.js'
+import { openWriter, ReaderPool, type Conn } from './db.js'
 import { clockTable, loadSchema, q } from './schema-store.js'
 
 export interface StateEngineOptions {
@@ -133,6 +133,8 @@ function tableRuntime(db: Db, model: TableModel, ord: number): TableRuntime {
  * other, so they import the context and never one another's state.
  */
 export class StoreContext {
+  /** The writer connection with its statement deadline. */
+  readonly writer: Conn
   readonly db: Db
   /** Read connections; null for ':memory:', where reads share the writer. */
   readonly readers: ReaderPool | null
@@ -152,14 +154,17 @@ export class StoreContext {
   /** Root page → table name: how a statement's `EXPLAIN` program names the tables it writes. */
   rootPages = new Map<number, string>()
   closed = false
+  /** Client statements and transactions stopped by their deadline. */
+  interrupts = 0
   private readonly sites = new Map<number, ActorId>()
   private readonly siteOrds = new Map<ActorId, number>()
 
   constructor(opts: StateEngineOptions) {
-    this.db = openWriter(
+    this.writer = openWriter(
       opts.path,
       opts.cacheSizeKib === undefined ? {} : { cacheSizeKib: opts.cacheSizeKib },
     )
+    this.db = this.writer.db
     this.readers = opts.path === ':memory:' ? null : new ReaderPool(opts.path)
     this.hlc = createHlc(opts.clock)
     this.maxChunkBytes = opts.maxChunkBytes ?? DEFAULT_CHUNK_BYTES

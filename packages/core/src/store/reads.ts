@@ -3,8 +3,9 @@ import type { SqlValue } from '@patina/api'
 import type { Statement as DbStatement } from 'better-sqlite3'
 import { normalizeValue } from '../crdt/values.js'
 import { leadingKeyword } from '../schema/split.js'
-import type { QueryCursor, Statement } from '../types.js'
+import type { QueryCursor, QueryOptions, Statement } from '../types.js'
 import type { StoreContext } from './context.js'
+import { isInterrupt, timeoutError } from './deadline.js'
 import { bindParams, statementError } from './driver.js'
 import { q } from './schema-store.js'
 
@@ -16,24 +17,14 @@ import { q } from './schema-store.js'
 
 const READ_KEYWORDS = new Set(['SELECT', 'WITH', 'VALUES'])
 
-/** Runs one read-only statement; rows stream lazily and the connection returns to the pool when they end. */
-export function query(ctx: StoreContext, sql: string, params?: Statement['params']): QueryCursor {
-  const conn = ctx.readers?.acquire() ?? ctx.db
-  const release = () => {
-    if (conn !== ctx.db) ctx.readers?.release(conn)
-  }
-  let stmt: DbStatement
-  try {
-    stmt = conn.prepare(sql)
-  } catch (err) {
-    release()
-    throw new PatinaError('PATINA_ERR_STATEMENT_INVALID', (err as Error).message)
-  }
-  // Preparing has no effect; SQLite's syntax errors come first (as in Corrosion). ATTACH and
-  // PRAGMA reads count as read-only for SQLite, so the leading keyword is checked too.
+/**
+ * Checks that a prepared statement only reads, and answers as Corrosion does otherwise.
+ * Preparing has no effect; SQLite's syntax errors come first (as in Corrosion). ATTACH and
+ * PRAGMA reads count as read-only for SQLite, so the leading keyword is checked too.
+ */
+export function assertReadOnly(stmt: DbStatement, sql: string): void {
   const kw = leadingKeyword(sql)
   if (!stmt.readonly || !stmt.reader || !READ_KEYWORDS.has(kw)) {
-    release()
     throw new PatinaError(
       'PATINA_ERR_NOT_READONLY',
       READ_KEYWORDS.has(kw) || !stmt.readonly
@@ -41,34 +32,104 @@ export function query(ctx: StoreContext, sql: string, params?: Statement['params
         : `statement is not readonly: ${kw} statements are not allowed in queries`,
     )
   }
-  stmt.raw(true).safeIntegers(true)
-  const columns = stmt.columns().map((c) => ({ name: c.name, table: c.table, column: c.column }))
-  let iter: IterableIterator<unknown[]>
-  try {
-    iter = stmt.iterate(...bindParams(params)) as IterableIterator<unknown[]>
-  } catch (err) {
-    release()
-    throw statementError(err)
+}
+
+/**
+ * Runs one read-only statement; rows stream lazily and the connection returns to the pool when
+ * they end (or when the caller calls `rows.return()`). The deadline is armed once for the
+ * statement's whole life on its read connection.
+ *
+ * `:memory:` databases (tests) have no read connections: the statement runs on the writer, all
+ * at once under its deadline, so that no statement of the writer stays open between calls.
+ */
+export function query(
+  ctx: StoreContext,
+  sql: string,
+  params?: Statement['params'],
+  opts: QueryOptions = {},
+): QueryCursor {
+  const reader = ctx.readers?.acquire()
+  const conn = reader?.db ?? ctx.db
+  const guard = reader?.deadline ?? ctx.writer.deadline
+  const ms = opts.timeoutMs
+  let open = true
+  const release = (): void => {
+    if (!open) return
+    open = false
+    if (ms !== undefined && conn.open) guard.disarm()
+    if (reader !== undefined) ctx.readers?.release(reader)
   }
-  function* rows(): Generator<SqlValue[]> {
+  /** Runs a step of the statement; an interrupt is its deadline. */
+  const step = <T>(fn: () => T, toError: (err: unknown) => PatinaError): T => {
     try {
-      for (;;) {
-        let next: IteratorResult<unknown[]>
-        try {
-          next = iter.next()
-        } catch (err) {
-          // A step can fail late (integer overflow, interrupt): still the client's statement.
-          throw statementError(err)
-        }
-        if (next.done === true) return
-        yield next.value.map(normalizeValue)
+      return fn()
+    } catch (err) {
+      if (ms !== undefined && isInterrupt(err)) {
+        ctx.interrupts++
+        throw timeoutError('query', ms, err)
       }
-    } finally {
-      iter.return?.()
-      release()
+      throw toError(err)
     }
   }
-  return { columns, rows: rows() }
+  const invalid = (err: unknown): PatinaError =>
+    err instanceof PatinaError ? err : new PatinaError('PATINA_ERR_STATEMENT_INVALID', (err as Error).message)
+  let iter: Iterator<unknown[]>
+  let columns: QueryCursor['columns']
+  try {
+    if (ms !== undefined) guard.arm(ms)
+    const stmt = step(() => conn.prepare(sql), invalid)
+    assertReadOnly(stmt, sql)
+    stmt.raw(true).safeIntegers(true)
+    columns = stmt.columns().map((c) => ({ name: c.name, table: c.table, column: c.column }))
+    const args = bindParams(params)
+    iter = step(
+      () =>
+        reader === undefined
+          ? (stmt.all(...args) as unknown[][]).values()
+          : (stmt.iterate(...args) as IterableIterator<unknown[]>),
+      (err) => statementError(err),
+    )
+    if (reader === undefined) release()
+  } catch (err) {
+    release()
+    throw err
+  }
+  let done = false
+  const rows: IterableIterator<SqlValue[]> = {
+    next(): IteratorResult<SqlValue[]> {
+      if (done) return { done: true, value: undefined }
+      let next: IteratorResult<unknown[]>
+      try {
+        // A step can fail late (integer overflow, interrupt): still the client's statement.
+        next = step(
+          () => iter.next(),
+          (err) => statementError(err),
+        )
+      } catch (err) {
+        done = true
+        release()
+        throw err
+      }
+      if (next.done === true) {
+        done = true
+        release()
+        return { done: true, value: undefined }
+      }
+      return { done: false, value: next.value.map(normalizeValue) }
+    },
+    return(): IteratorResult<SqlValue[]> {
+      if (!done) {
+        done = true
+        iter.return?.()
+        release()
+      }
+      return { done: true, value: undefined }
+    },
+    [Symbol.iterator]() {
+      return this
+    },
+  }
+  return { columns, rows }
 }
 
 /** Total rows of the given tables; names that are not replicated tables are reported, not counted. */
