@@ -16,6 +16,9 @@
  *   - ms > 0 arms: the deadline is now + ms (CLOCK_MONOTONIC). ms = 0 disarms.
  *   - The result is 1 when the watchdog interrupted the connection for the deadline that was
  *     armed until this call, else 0 (so the caller knows an SQLITE_INTERRUPT was its deadline).
+ *   - __patina_deadline(key, ms, target BLOB) brings the armed deadline of the connections whose
+ *     key is `target` forward to now + ms (a connection of another thread: a read thread's
+ *     statement is cancelled from the main thread). It returns how many it found armed.
  *   - An overdue connection is interrupted again every millisecond until it is disarmed, because
  *     SQLite drops an interrupt that arrives between two statements. Disarming may therefore
  *     itself fail with SQLITE_INTERRUPT before this function runs; the caller calls it again.
@@ -110,43 +113,67 @@ static void *watch(void *arg) {
   return 0;
 }
 
+static int check_key(Guard *g, sqlite3_value *v, int may_set) {
+  if (sqlite3_value_type(v) != SQLITE_BLOB) return 0;
+  int len = sqlite3_value_bytes(v);
+  const void *key = sqlite3_value_blob(v);
+  if (g->key_len == 0) {
+    if (!may_set || len < KEY_MIN || len > KEY_MAX) return 0;
+    memcpy(g->key, key, (size_t)len);
+    g->key_len = len;
+    return 1;
+  }
+  return len == g->key_len && memcmp(g->key, key, (size_t)len) == 0;
+}
+
+static int is_number(sqlite3_value *v) {
+  int t = sqlite3_value_type(v);
+  return t == SQLITE_INTEGER || t == SQLITE_FLOAT;
+}
+
+/* Arms at now + ms; signals the watchdog when it sleeps past the new deadline. mu held. */
+static void arm_locked(Guard *g, long long ms) {
+  long long at = now_ns() + ms * 1000000LL;
+  g->deadline_ns = at;
+  if (sleeping_until == 0 || at < sleeping_until) {
+    sleeping_until = at;
+    pthread_cond_signal(&cv);
+  }
+}
+
 static void deadline_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  (void)argc;
   Guard *g = sqlite3_user_data(ctx);
-  int ms_type = sqlite3_value_type(argv[1]);
-  if (sqlite3_value_type(argv[0]) != SQLITE_BLOB || (ms_type != SQLITE_INTEGER && ms_type != SQLITE_FLOAT)) {
+  if (!is_number(argv[1]) || (argc == 3 && sqlite3_value_type(argv[2]) != SQLITE_BLOB)) {
     sqlite3_result_error(ctx, "__patina_deadline is internal to Patina", -1);
     return;
   }
-  int len = sqlite3_value_bytes(argv[0]);
-  const void *key = sqlite3_value_blob(argv[0]);
   long long ms = sqlite3_value_int64(argv[1]);
   pthread_mutex_lock(&mu);
-  if (g->key_len == 0) {
-    if (len < KEY_MIN || len > KEY_MAX || ms != 0) {
-      pthread_mutex_unlock(&mu);
-      sqlite3_result_error(ctx, "__patina_deadline is internal to Patina", -1);
-      return;
-    }
-    memcpy(g->key, key, (size_t)len);
-    g->key_len = len;
-  } else if (len != g->key_len || memcmp(g->key, key, (size_t)len) != 0) {
+  if (!check_key(g, argv[0], argc == 2 && ms == 0)) {
     pthread_mutex_unlock(&mu);
     sqlite3_result_error(ctx, "__patina_deadline is internal to Patina", -1);
     return;
   }
+  if (argc == 3) {
+    /* Bring forward the armed deadline of the connections keyed `argv[2]` (another thread's
+     * connections: a read thread whose query was cancelled) to now + ms. Connections not armed
+     * are left alone, so a later statement there is never hit. */
+    int n = 0;
+    for (Guard *t = guards; t; t = t->next) {
+      if (t->deadline_ns != 0 && check_key(t, argv[2], 0)) {
+        long long at = now_ns() + (ms > 0 ? ms : 0) * 1000000LL;
+        if (at < t->deadline_ns) arm_locked(t, ms > 0 ? ms : 0);
+        n++;
+      }
+    }
+    pthread_mutex_unlock(&mu);
+    sqlite3_result_int(ctx, n);
+    return;
+  }
   int fired = g->fired;
   g->fired = 0;
-  if (ms > 0) {
-    long long at = now_ns() + ms * 1000000LL;
-    g->deadline_ns = at;
-    if (sleeping_until == 0 || at < sleeping_until) {
-      sleeping_until = at;
-      pthread_cond_signal(&cv);
-    }
-  } else {
-    g->deadline_ns = 0;
-  }
+  if (ms > 0) arm_locked(g, ms);
+  else g->deadline_ns = 0;
   pthread_mutex_unlock(&mu);
   sqlite3_result_int(ctx, fired);
 }
@@ -217,7 +244,11 @@ int sqlite3_patinadeadline_init(sqlite3 *db, char **err, const sqlite3_api_routi
     sqlite3_free(g);
     return rc;
   }
-  /* On failure SQLite calls destroy(g), which unregisters it. */
-  return sqlite3_create_function_v2(db, "__patina_deadline", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY, g,
-                                    deadline_fn, 0, 0, destroy);
+  /* The 2-argument form owns the guard: on failure, or when the connection closes, SQLite
+   * calls destroy(g), which unregisters it. The 3-argument form shares it. */
+  rc = sqlite3_create_function_v2(db, "__patina_deadline", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY, g,
+                                  deadline_fn, 0, 0, destroy);
+  if (rc != SQLITE_OK) return rc;
+  return sqlite3_create_function_v2(db, "__patina_deadline", 3, SQLITE_UTF8 | SQLITE_DIRECTONLY, g,
+                                    deadline_fn, 0, 0, 0);
 }

@@ -184,6 +184,24 @@ export interface QueryOptions {
   timeoutMs?: number
 }
 
+/** Options of {@link StateEngine.queryAsync}. */
+export interface AsyncQueryOptions extends QueryOptions {
+  /** Cancels the query (its statement stops at once, its thread is freed). */
+  signal?: AbortSignal
+}
+
+/**
+ * A query running on a read thread (`StateEngine.queryAsync`): rows arrive in batches as they
+ * are read. Iterating `batches` to its end, or `close()`, frees the thread.
+ */
+export interface AsyncQueryCursor {
+  columns: ResultColumn[]
+  /** Batches of rows; throws a `PatinaError` (e.g. `PATINA_ERR_TIMEOUT`) if the statement fails. */
+  batches: AsyncIterableIterator<SqlValue[][]>
+  /** Stops the statement (idempotent). */
+  close(): void
+}
+
 export interface EngineStats {
   /** Sum of missing versions over all actors. */
   gaps: number
@@ -208,6 +226,15 @@ export interface StateEngine {
   transaction(statements: Statement[], opts?: TransactionOptions): TransactionResult
   /** Run one read-only statement under an optional deadline; rows stream lazily from a read connection. */
   query(sql: string, params?: Statement['params'], opts?: QueryOptions): QueryCursor
+  /**
+   * Run one read-only statement on a read thread, so that it never holds the caller's event
+   * loop. Resolves when the first rows are read; rejects with the statement's error (a bad or
+   * writing statement, its deadline) when it fails before any row. Databases in memory have no
+   * read threads: the statement then runs on the caller's thread, under its deadline.
+   */
+  queryAsync(sql: string, params?: Statement['params'], opts?: AsyncQueryOptions): Promise<AsyncQueryCursor>
+  /** Read threads started, busy, and queries waiting for one. */
+  readThreads(): { threads: number; busy: number; waiting: number }
   /** Apply remote changesets in one SQLite transaction. */
   apply(changesets: Changeset[]): ApplyResult
   /** Per-actor heads, gaps and partials of this node. */

@@ -18,6 +18,8 @@ export interface StateEngineOptions {
   maxChunkBytes?: number
   /** Writer page cache in KiB. */
   cacheSizeKib?: number
+  /** Most read threads for `queryAsync` (started on first use); default 4. */
+  readThreads?: number
 }
 
 /**

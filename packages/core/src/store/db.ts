@@ -58,12 +58,15 @@ export function openWriter(path: string, opts: OpenOptions = {}): Conn {
   }
 }
 
-/** Opens a read-only connection (with its deadline); failures name the file. */
-export function openReader(path: string): Conn {
+/**
+ * Opens a read-only connection (with its deadline; `key` lets another thread cancel its
+ * statement, see `DeadlineGuard.cancel`); failures name the file.
+ */
+export function openReader(path: string, key?: Uint8Array): Conn {
   let db: Db | undefined
   try {
     db = new Database(path, { readonly: true, fileMustExist: true })
-    const deadline = loadDeadline(db)
+    const deadline = loadDeadline(db, key === undefined ? {} : { key })
     db.pragma('busy_timeout = 5000')
     return { db, deadline }
   } catch (err) {

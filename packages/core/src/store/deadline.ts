@@ -33,6 +33,11 @@ export interface DeadlineGuard {
    * next statement starts.
    */
   disarm(): boolean
+  /**
+   * Brings the armed deadline of the connections keyed `target` (a read thread's connection)
+   * forward to now: their running statement stops at once. Unarmed connections are left alone.
+   */
+  cancel(target: Uint8Array): void
 }
 
 function missing(path: string, cause?: unknown): PatinaError {
@@ -49,7 +54,8 @@ function missing(path: string, cause?: unknown): PatinaError {
  * `PATINA_ERR_DEADLINE_EXTENSION` naming the file and how to rebuild it when it is missing or
  * does not load.
  */
-export function loadDeadline(db: Db, path = DEADLINE_EXTENSION_PATH): DeadlineGuard {
+export function loadDeadline(db: Db, opts: { path?: string; key?: Uint8Array } = {}): DeadlineGuard {
+  const path = opts.path ?? DEADLINE_EXTENSION_PATH
   if (!existsSync(path)) throw missing(path)
   try {
     // better-sqlite3 takes the entry point as a second argument; its types omit it.
@@ -57,8 +63,15 @@ export function loadDeadline(db: Db, path = DEADLINE_EXTENSION_PATH): DeadlineGu
   } catch (err) {
     throw missing(path, err)
   }
-  const key = randomBytes(32)
-  const stmt = db.prepare('SELECT __patina_deadline(?, ?)').pluck() as DbStatement<[Buffer, number], number>
+  const key = opts.key ?? randomBytes(32)
+  const stmt = db.prepare('SELECT __patina_deadline(?, ?)').pluck() as DbStatement<
+    [Uint8Array, number],
+    number
+  >
+  const cancelStmt = db.prepare('SELECT __patina_deadline(?, 0, ?)').pluck() as DbStatement<
+    [Uint8Array, Uint8Array],
+    number
+  >
   /**
    * Calls the function. An overdue connection is interrupted every millisecond until it is
    * disarmed, and the interrupt can land on this very call before the function runs (then
@@ -86,6 +99,16 @@ export function loadDeadline(db: Db, path = DEADLINE_EXTENSION_PATH): DeadlineGu
       if (!armed) return false
       armed = false
       return call(0)
+    },
+    cancel(target) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          cancelStmt.get(key, target)
+          return
+        } catch (err) {
+          if (!isInterrupt(err) || attempt >= 1000) throw err
+        }
+      }
     },
   }
 }

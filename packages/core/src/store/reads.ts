@@ -5,6 +5,7 @@ import { normalizeValue } from '../crdt/values.js'
 import { leadingKeyword } from '../schema/split.js'
 import type { QueryCursor, QueryOptions, Statement } from '../types.js'
 import type { StoreContext } from './context.js'
+import type { Conn } from './db.js'
 import { isInterrupt, timeoutError } from './deadline.js'
 import { bindParams, statementError } from './driver.js'
 import { q } from './schema-store.js'
@@ -36,11 +37,8 @@ export function assertReadOnly(stmt: DbStatement, sql: string): void {
 
 /**
  * Runs one read-only statement; rows stream lazily and the connection returns to the pool when
- * they end (or when the caller calls `rows.return()`). The deadline is armed once for the
- * statement's whole life on its read connection.
- *
- * `:memory:` databases (tests) have no read connections: the statement runs on the writer, all
- * at once under its deadline, so that no statement of the writer stays open between calls.
+ * they end (or when the caller calls `rows.return()`). `:memory:` databases (tests) have no
+ * read connections: the statement then runs on the writer, all at once (see `openCursor`).
  */
 export function query(
   ctx: StoreContext,
@@ -49,15 +47,48 @@ export function query(
   opts: QueryOptions = {},
 ): QueryCursor {
   const reader = ctx.readers?.acquire()
-  const conn = reader?.db ?? ctx.db
-  const guard = reader?.deadline ?? ctx.writer.deadline
+  return openCursor(reader ?? ctx.writer, sql, params, opts, {
+    eager: reader === undefined,
+    onInterrupt: () => ctx.interrupts++,
+    onRelease: () => {
+      if (reader !== undefined) ctx.readers?.release(reader)
+    },
+  })
+}
+
+export interface CursorHooks {
+  /**
+   * Run the statement to its end at once (on a connection shared with other work, so that no
+   * statement of it stays open between calls); rows are then served from memory.
+   */
+  eager: boolean
+  /** Called when the deadline stopped the statement. */
+  onInterrupt(): void
+  /** Called once when the cursor is done with the connection (end, error or `return`). */
+  onRelease(): void
+}
+
+/**
+ * A read-only statement on one connection under its deadline, armed once for the statement's
+ * whole life: preparing, stepping and the time the caller takes between rows all count, and
+ * SQLite stops the statement when it passes (the cursor then throws `PATINA_ERR_TIMEOUT`).
+ * Used on the main thread (`query`) and by the read threads (`read-worker.ts`).
+ */
+export function openCursor(
+  conn: Conn,
+  sql: string,
+  params: Statement['params'],
+  opts: QueryOptions,
+  hooks: CursorHooks,
+): QueryCursor {
+  const { db, deadline } = conn
   const ms = opts.timeoutMs
   let open = true
   const release = (): void => {
     if (!open) return
     open = false
-    if (ms !== undefined && conn.open) guard.disarm()
-    if (reader !== undefined) ctx.readers?.release(reader)
+    if (ms !== undefined && db.open) deadline.disarm()
+    hooks.onRelease()
   }
   /** Runs a step of the statement; an interrupt is its deadline. */
   const step = <T>(fn: () => T, toError: (err: unknown) => PatinaError): T => {
@@ -65,7 +96,7 @@ export function query(
       return fn()
     } catch (err) {
       if (ms !== undefined && isInterrupt(err)) {
-        ctx.interrupts++
+        hooks.onInterrupt()
         throw timeoutError('query', ms, err)
       }
       throw toError(err)
@@ -76,20 +107,20 @@ export function query(
   let iter: Iterator<unknown[]>
   let columns: QueryCursor['columns']
   try {
-    if (ms !== undefined) guard.arm(ms)
-    const stmt = step(() => conn.prepare(sql), invalid)
+    if (ms !== undefined) deadline.arm(ms)
+    const stmt = step(() => db.prepare(sql), invalid)
     assertReadOnly(stmt, sql)
     stmt.raw(true).safeIntegers(true)
     columns = stmt.columns().map((c) => ({ name: c.name, table: c.table, column: c.column }))
     const args = bindParams(params)
     iter = step(
       () =>
-        reader === undefined
+        hooks.eager
           ? (stmt.all(...args) as unknown[][]).values()
           : (stmt.iterate(...args) as IterableIterator<unknown[]>),
       (err) => statementError(err),
     )
-    if (reader === undefined) release()
+    if (hooks.eager) release()
   } catch (err) {
     release()
     throw err

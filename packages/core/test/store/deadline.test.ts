@@ -166,7 +166,7 @@ describe('deadlines', () => {
     try {
       let err: unknown
       try {
-        loadDeadline(db, '/nonexistent/patina_deadline.node')
+        loadDeadline(db, { path: '/nonexistent/patina_deadline.node' })
       } catch (x) {
         err = x
       }
@@ -174,7 +174,7 @@ describe('deadlines', () => {
       expect((err as PatinaError).message).toContain('/nonexistent/patina_deadline.node')
       expect((err as PatinaError).message).toContain('pnpm --filter @patina/core run build:native')
       // a file that is not an extension
-      expect(() => loadDeadline(db, fileURLToPath(import.meta.url))).toThrow(
+      expect(() => loadDeadline(db, { path: fileURLToPath(import.meta.url) })).toThrow(
         /cannot load the SQLite deadline extension/,
       )
     } finally {
