@@ -23,6 +23,7 @@ const rec = (id: string): SubRecord => ({
   lastChangeId: 0,
   nextRowid: 3,
   createdAtMs: 1,
+  columns: ['a'],
 })
 
 describe('subscription store', () => {
