@@ -109,7 +109,8 @@ export function planLoops(facts: QueryFacts): { loops: string[]; other: string |
     if (r.parent === 0) {
       if (loop) loops.push((loop[1] as string).toLowerCase())
       else if (r.detail === 'MULTI-INDEX OR') orNodes.add(r.id)
-      else if (/^USE TEMP B-TREE FOR .*ORDER BY$/.test(r.detail)) continue
+      else if (/^(?:USE TEMP B-TREE FOR .*ORDER BY|BLOOM FILTER ON .*|CREATE BLOOM FILTER)$/.test(r.detail))
+        continue
       else return { loops, other: r.detail }
     } else if (loop) {
       // One loop per MULTI-INDEX OR node (its branches search the same table); loops under

@@ -44,6 +44,11 @@ export interface QueryPlan {
   /** What makes an incremental plan impossible (null when incremental). */
   rerunReason: string | null
   identity: RowIdentity
+  /**
+   * Names of the result columns (SQLite's, from the schema the plan was made for; a pooled
+   * reader connection may still report the previous schema's until its statement steps).
+   */
+  outputColumns: string[]
   /** FROM tables (`pks` identity); empty otherwise. */
   tables: PlanTable[]
   /** Columns that can change the result, per table read; `'all'` for every column. */
@@ -160,7 +165,7 @@ export function planSubscription(
       )
   }
 
-  const plan = buildPlan(sql, shape, identity, reason, from, columns)
+  const plan = buildPlan(sql, shape, identity, reason, from, columns, facts.columns)
   const checked = verify(plan, facts, probe, params)
   return { plan: checked, params }
 }
@@ -264,12 +269,14 @@ function buildPlan(
   reason: string | null,
   from: { entry: FromEntry; model: TableModel }[] | null,
   columns: Map<string, Set<string> | 'all'>,
+  outputColumns: string[],
 ): QueryPlan {
   const plan: QueryPlan = {
     sql,
     maintenance: reason === null ? 'incremental' : 'rerun',
     rerunReason: reason,
     identity,
+    outputColumns,
     tables: [],
     columns,
     hiddenCount: 0,

@@ -38,6 +38,10 @@ export function createIdentifier(
   const incremental = plan.maintenance === 'incremental'
   return (row) => {
     const n = userCount(row)
+    if (n !== plan.outputColumns.length) {
+      // The schema changed under the plan: never send a row of another width than the header.
+      throw new Error(`a result row has ${n} columns where the subscription has ${plan.outputColumns.length}`)
+    }
     const cells = rowJson(row.slice(0, n))
     let base: string
     let tableKeys: string[] = []

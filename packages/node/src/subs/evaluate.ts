@@ -84,7 +84,7 @@ export function evaluateFull(
     const { key, fresh: f } = identify(row)
     fresh.set(key, f)
   }
-  return { columns: r.columns.slice(0, r.columns.length - plan.hiddenCount), fresh, ms: r.ms }
+  return { columns: plan.outputColumns, fresh, ms: r.ms }
 }
 
 /** Runs an incremental plan's query restricted to keys of one table, `maxKeys` keys at a time. */
