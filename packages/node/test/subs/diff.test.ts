@@ -25,8 +25,8 @@ describe('row identity', () => {
       identity: { kind: 'pks' },
       hiddenCount: 3,
       tables: [
-        { alias: 't', table: 't', pk: ['id'], join: 'root', hiddenOffset: 0 },
-        { alias: 'k', table: 'k', pk: ['a', 'b'], join: 'left', hiddenOffset: 1 },
+        { alias: 't', table: 't', pk: ['id'], join: 'root', hiddenOffset: 0, display: 't' },
+        { alias: 'k', table: 'k', pk: ['a', 'b'], join: 'left', hiddenOffset: 1, display: 'k' },
       ],
     })
     expect(pks([1, 'x', 7, null, null])).toEqual({
