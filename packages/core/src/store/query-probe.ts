@@ -2,6 +2,7 @@ import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
 import { PatinaError } from '@patina/api'
 import type { SchemaModel, Statement } from '../types.js'
+import { bindParams, guard, guardMethods } from './driver.js'
 
 /**
  * Asks SQLite what a query does, so that the subscription planner never has to trust a
@@ -64,8 +65,15 @@ export interface QueryProbe {
 
 const SQLITE_DETERMINISTIC = 0x800
 
-/** Opens a probe for `schema`. Cheap: an empty in-memory database. */
+/**
+ * Opens a probe for `schema`. Cheap: an empty in-memory database. Driver errors come out as
+ * `PatinaError` (see `driver.ts`).
+ */
 export function createQueryProbe(schema: SchemaModel): QueryProbe {
+  return guardMethods(guard(() => openProbe(schema)))
+}
+
+function openProbe(schema: SchemaModel): QueryProbe {
   const db: Db = new Database(':memory:')
   for (const t of schema.tables.values()) {
     db.exec(t.sql)
@@ -100,7 +108,7 @@ export function createQueryProbe(schema: SchemaModel): QueryProbe {
   return {
     explain(sql, params) {
       const stmt = prepare(sql)
-      const args = bind(params) as [object]
+      const args = bindParams(params) as [object]
       const ex = prepare('EXPLAIN ' + sql)
       const eqp = prepare('EXPLAIN QUERY PLAN ' + sql)
       let ops: ExplainOp[]
@@ -150,12 +158,4 @@ export function createQueryProbe(schema: SchemaModel): QueryProbe {
       db.close()
     },
   }
-}
-
-function bind(params: Statement['params']): unknown[] {
-  if (params === undefined) return []
-  if (Array.isArray(params)) return params
-  const named: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(params)) named[/^[:@$]/.test(k) ? k.slice(1) : k] = v
-  return [named]
 }
