@@ -13,7 +13,8 @@
  */
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { createEdge, type Edge, type LiveChange } from '@patina/client'
+import type { LiveChange } from '@patina/client'
+import { createEdge, type Edge } from '@patina/edge'
 import { agent, getText, postJson, postText } from './lib/http.js'
 import { cdfPlot } from './lib/plot.js'
 import { startProcessCluster } from './lib/procs.js'

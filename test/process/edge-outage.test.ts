@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runEdge, type Edge, type EdgeHealth } from '@patina/client'
+import { runEdge, type Edge, type EdgeHealth } from '@patina/edge'
 import { createLogger } from '@patina/node'
 import { waitFor } from '../helpers/cluster.js'
 import {
