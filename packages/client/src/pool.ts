@@ -125,6 +125,9 @@ export function createWorkerPool(
   }
 
   const probeOne = async (w: WorkerStatus): Promise<void> => {
+    // The time the probe is sent: ages reported in the answer count from here, so that an
+    // estimate from them is never below the truth (see `contactAgeMs`).
+    const sentAt = deps.clock.now()
     const t0 = deps.clock.monotonicMs()
     let r: ProbeResult
     try {
@@ -141,8 +144,12 @@ export function createWorkerPool(
     w.rttMs = smoothRtt(w.state === 'down' ? null : w.rttMs, deps.clock.monotonicMs() - t0)
     w.failures = 0
     w.freshness = r.freshness ?? UNKNOWN_FRESHNESS
-    w.reportedAt = now
-    w.state = isCutOff(w.freshness, now, now, opts.maxContactMs) ? 'isolated' : r.ok ? 'healthy' : 'unhealthy'
+    w.reportedAt = sentAt
+    w.state = isCutOff(w.freshness, sentAt, now, opts.maxContactMs)
+      ? 'isolated'
+      : r.ok
+        ? 'healthy'
+        : 'unhealthy'
     w.p99LagMs = r.p99LagMs
   }
 

@@ -23,7 +23,7 @@ export interface WorkerStatus {
   p99LagMs: number | null
   /** How current the worker said it is in its last answer (see `freshness.ts`). */
   freshness: WorkerFreshness
-  /** Wall-clock time (ms) of its last answer to a probe, null if none yet. */
+  /** Wall-clock time (ms) its last answered probe was sent (ages in the answer count from there), null if none yet. */
   reportedAt: number | null
   /** Consecutive failures (probes or subscription attempts). */
   failures: number
