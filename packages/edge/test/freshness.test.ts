@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { JsonSqlValue } from '@patina/api'
 import { createEdge, type Edge } from '../src/edge.js'
 import type { EdgeHealth } from '../src/health.js'
-import { FakeCluster, waitFor, type FakeWorker } from '../../client/test/fake-worker.js'
+import { FakeCluster, type FakeWorker } from '../../client/test/fake-worker.js'
 
 const row = (id: string, v: string): JsonSqlValue[] => [id, `${id}.example`, v]
 const STALE_AFTER_MS = 800
@@ -80,7 +80,7 @@ describe('edge and workers cut off from their cluster', () => {
 
     a.cutOff()
     cluster.write('x', row('x', 'v2'), [b])
-    const seen = await watchHealth(
+    await watchHealth(
       base,
       [a, b],
       (h) => h.status === 'ok' && h.queries['routes']?.worker === b.url,
@@ -101,7 +101,7 @@ describe('edge and workers cut off from their cluster', () => {
 
     a.cutOff()
     b.cutOff()
-    const seen = await watchHealth(
+    await watchHealth(
       base,
       [a, b],
       (h) => h.queries['routes']?.stale_reason === 'worker_cut_off',
