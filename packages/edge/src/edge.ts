@@ -4,7 +4,8 @@
  * lookups from there on a local HTTP port, including while no worker is reachable (then marked
  * stale). Optionally persists the views to a state file for a warm restart.
  */
-import Fastify, { type FastifyInstance } from 'fastify'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { pino, type Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { JsonParam, JsonSqlValue, JsonStatement } from '@patina/api'
@@ -25,7 +26,7 @@ import {
 } from './config.js'
 import { edgeHealth, queryHealth, type EdgeHealth, type EdgeQueryHealth } from './health.js'
 import { registerEdgeMetrics } from './metrics.js'
-import { registerRoutes } from './routes.js'
+import { createRequestHandler } from './routes.js'
 import { loadEdgeState, saveEdgeState, type EdgeState } from './state-file.js'
 
 /** What the edge needs from its caller; everything is optional. */
@@ -62,8 +63,8 @@ export interface ViewDump {
 /** A running (or runnable) edge daemon. */
 export interface Edge {
   readonly config: EdgeConfig
-  /** The HTTP app (routes registered; `start()` makes it listen). Usable with `app.inject` in tests. */
-  readonly app: FastifyInstance
+  /** The HTTP server of the lookup API (`start()` makes it listen). */
+  readonly server: Server
   readonly registry: Registry
   readonly client: PatinaClient
   /** Loads the state file, subscribes every query and listens. Resolves with the listening address (`http://host:port`). */
@@ -160,7 +161,7 @@ export function createEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps =
 
   const edge: Edge = {
     config,
-    app: Fastify({ logger: false }),
+    server: createServer(),
     registry,
     client,
     lookup(name, key) {
@@ -253,7 +254,15 @@ export function createEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps =
       const i = config.listen.lastIndexOf(':')
       const host = config.listen.slice(0, i).replace(/^\[|\]$/g, '')
       const port = Number(config.listen.slice(i + 1))
-      const address = await edge.app.listen({ host, port })
+      await new Promise<void>((resolve, reject) => {
+        edge.server.once('error', reject)
+        edge.server.listen(port, host, () => {
+          edge.server.off('error', reject)
+          resolve()
+        })
+      })
+      const a = edge.server.address() as AddressInfo
+      const address = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
       log.info({ address }, 'edge listening')
       return address
     },
@@ -268,11 +277,15 @@ export function createEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps =
         }
       }
       await client.close()
-      await edge.app.close()
+      if (edge.server.listening) {
+        const closed = new Promise<void>((resolve) => edge.server.close(() => resolve()))
+        edge.server.closeAllConnections()
+        await closed
+      }
     },
   }
 
-  registerRoutes(edge.app, edge, registry)
+  edge.server.on('request', createRequestHandler(edge, registry))
   return edge
 }
 

@@ -1,5 +1,5 @@
-/** The edge's HTTP routes (fastify): lookups, views, health and metrics. */
-import type { FastifyInstance, FastifyReply } from 'fastify'
+/** The edge's HTTP routes: lookups, views, health and metrics. */
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Registry } from 'prom-client'
 import { PatinaClientError } from '@patina/client'
 import type { Edge } from './edge.js'
@@ -39,48 +39,88 @@ export function parseLookupKey(
   return parts
 }
 
-function sendError(reply: FastifyReply, err: unknown): unknown {
+type Reply = (status: number, body: unknown) => void
+
+function sendError(reply: Reply, err: unknown): void {
   if (err instanceof PatinaClientError) {
     const status = err.httpStatus ?? (err.code === 'PATINA_ERR_PARAM_INVALID' ? 400 : err.status)
-    return reply.code(status).send({ error: err.message, code: err.code })
+    reply(status, { error: err.message, code: err.code })
+    return
   }
-  return reply.code(500).send({ error: String(err), code: 'PATINA_ERR_INTERNAL' })
+  reply(500, { error: String(err), code: 'PATINA_ERR_INTERNAL' })
 }
 
-export function registerRoutes(app: FastifyInstance, edge: Edge, registry: Registry): void {
-  app.get<{ Params: { query: string }; Querystring: Record<string, string | string[]> }>(
-    '/v1/lookup/:query',
-    async (req, reply) => {
+/** Query-string parameters, a repeated one as an array. */
+function queryOf(u: URL): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  for (const [k, v] of u.searchParams) {
+    const prev = out[k]
+    out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]
+  }
+  return out
+}
+
+/**
+ * The edge's HTTP API as a `node:http` request listener: `GET /v1/lookup/:query`,
+ * `GET /v1/views/:query`, `GET /v1/health`, `GET /metrics`. Four read-only routes need no
+ * framework; keeping one out keeps the edge's install and memory small.
+ */
+export function createRequestHandler(
+  edge: Pick<Edge, 'config' | 'lookup' | 'view' | 'health' | 'subscription'>,
+  registry: Registry,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const route = async (req: IncomingMessage, reply: Reply, text: (t: string, type: string) => void) => {
+    const u = new URL(req.url ?? '/', 'http://edge')
+    const parts = u.pathname.split('/')
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return reply(405, { error: `method ${req.method ?? ''} not allowed; the edge answers GET only` })
+    if (u.pathname === '/v1/health') {
+      const h = edge.health()
+      return reply(h.status === 'unsynced' ? 503 : 200, h)
+    }
+    if (u.pathname === '/metrics') return text(await registry.metrics(), registry.contentType)
+    if (parts.length === 4 && parts[1] === 'v1' && (parts[2] === 'lookup' || parts[2] === 'views')) {
+      let name: string
       try {
-        const cfg = edge.config.queries.find((q) => q.name === req.params.query)
-        if (!cfg) edge.subscription(req.params.query) // throws the unknown-query error
-        const key = parseLookupKey(req.query, cfg?.key ?? [])
-        const r = edge.lookup(req.params.query, key)
+        name = decodeURIComponent(parts[3] ?? '')
+      } catch {
+        return reply(400, { error: `bad query name in ${u.pathname}`, code: 'PATINA_ERR_PARAM_INVALID' })
+      }
+      try {
+        if (parts[2] === 'views') return reply(200, edge.view(name))
+        const cfg = edge.config.queries.find((q) => q.name === name)
+        if (!cfg) edge.subscription(name) // throws the unknown-query error
+        const r = edge.lookup(name, parseLookupKey(queryOf(u), cfg?.key ?? []))
         if (r.rows.length === 0)
-          return reply.code(404).send({
+          return reply(404, {
             error: `no row in query ${r.query} with key ${JSON.stringify(r.key)}`,
             query: r.query,
             key: r.key,
             stale: r.stale,
           })
-        return reply.send(r)
+        return reply(200, r)
       } catch (err) {
         return sendError(reply, err)
       }
-    },
-  )
-  app.get<{ Params: { query: string } }>('/v1/views/:query', async (req, reply) => {
-    try {
-      return reply.send(edge.view(req.params.query))
-    } catch (err) {
-      return sendError(reply, err)
     }
-  })
-  app.get('/v1/health', async (_req, reply) => {
-    const h = edge.health()
-    return reply.code(h.status === 'unsynced' ? 503 : 200).send(h)
-  })
-  app.get('/metrics', async (_req, reply) => {
-    return reply.header('content-type', registry.contentType).send(await registry.metrics())
-  })
+    return reply(404, { error: `no route GET ${u.pathname}`, code: 'PATINA_ERR_PARAM_INVALID' })
+  }
+  return (req, res) => {
+    const text = (t: string, type: string): void => {
+      res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(t) })
+      res.end(req.method === 'HEAD' ? undefined : t)
+    }
+    const reply: Reply = (status, body) => {
+      const t = JSON.stringify(body)
+      res.writeHead(status, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(t),
+      })
+      res.end(req.method === 'HEAD' ? undefined : t)
+    }
+    route(req, reply, text).catch((err: unknown) => {
+      if (!res.headersSent) sendError(reply, err)
+      else res.destroy()
+    })
+  }
 }

@@ -101,7 +101,7 @@ describe('edge and workers cut off from their cluster', () => {
 
     a.cutOff()
     b.cutOff()
-    await watchHealth(
+    const seen = await watchHealth(
       base,
       [a, b],
       (h) => h.queries['routes']?.stale_reason === 'worker_cut_off',
