@@ -8,16 +8,18 @@
  * The edge folder installs `@patina/api`, `@patina/client` and `@patina/edge` only, and must hold
  * no native module and no libp2p. The worker folder needs better-sqlite3 built for this Node:
  * npm runs its install script (allowed by `allowScripts` in the folder's package.json, the npm 11
- * way) and node-gyp compiles it against the machine's Node headers. That build takes minutes, so
- * the first successful one on a machine is kept as a local prebuild in
- * `~/.cache/patina/prebuilds` (keyed by better-sqlite3 version, Node ABI and platform), which
- * better-sqlite3's own `prebuild-install` picks up on later runs. `PATINA_PACK_BUILD=1` ignores
- * the cache and compiles.
+ * way), which first asks `prebuild-install` for a binary and otherwise compiles with node-gyp
+ * against the machine's Node headers. That compile takes minutes and is the very one
+ * `pnpm install` already did for this workspace (same better-sqlite3 version, same Node), so the
+ * test hands the workspace's binary to `prebuild-install` as a local prebuild
+ * (`npm_config_better_sqlite3_local_prebuilds`) instead of compiling the same C again.
+ * `PATINA_PACK_BUILD=1` leaves it out: npm then compiles, as on a machine without the workspace.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { homedir, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TEST_SCHEMA } from '../helpers/cluster.js'
 import { pickPort } from '../helpers/edge.js'
@@ -78,15 +80,23 @@ function npmInstall(home: string, pkgs: readonly string[], env: NodeJS.ProcessEn
   )
 }
 
-const sqliteVersion = (): string =>
-  (
-    JSON.parse(readFileSync(join(ROOT, 'packages/core/package.json'), 'utf8')) as {
-      dependencies: Record<string, string>
-    }
-  ).dependencies['better-sqlite3'] as string
-const prebuildDir = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'patina', 'prebuilds')
-const prebuildName = (): string =>
-  `better-sqlite3-v${sqliteVersion()}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`
+/**
+ * A local prebuild of better-sqlite3 made from the workspace's own build (see the top comment),
+ * named as prebuild-install looks for it; null when the workspace has no build to offer.
+ */
+function workspacePrebuild(): string | null {
+  const pkgJson = createRequire(join(ROOT, 'packages/core/package.json')).resolve(
+    'better-sqlite3/package.json',
+  )
+  const sqliteDir = dirname(pkgJson)
+  const version = (JSON.parse(readFileSync(pkgJson, 'utf8')) as { version: string }).version
+  if (!existsSync(join(sqliteDir, 'build/Release/better_sqlite3.node'))) return null
+  const out = join(dir, 'prebuilds')
+  mkdirSync(out, { recursive: true })
+  const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`
+  run('tar', ['czf', join(out, name), 'build/Release/better_sqlite3.node'], sqliteDir)
+  return out
+}
 
 async function waitForHttp(
   url: string,
@@ -156,20 +166,15 @@ describe('installing the packed packages with npm', () => {
   )
 
   it(
-    'a worker host installs node (building better-sqlite3); a worker and an edge run from the installs and serve a write',
+    'a worker host installs node (with better-sqlite3 for this Node); a worker and an edge run from the installs and serve a write',
     async () => {
       project(workerHome)
-      const cached = join(prebuildDir, prebuildName())
-      const useCache = process.env['PATINA_PACK_BUILD'] !== '1' && existsSync(cached)
+      const prebuilds = process.env['PATINA_PACK_BUILD'] === '1' ? null : workspacePrebuild()
       npmInstall(workerHome, ['api', 'core', 'client', 'edge', 'node'], {
-        ...(useCache ? { npm_config_better_sqlite3_local_prebuilds: prebuildDir } : {}),
+        ...(prebuilds !== null ? { npm_config_better_sqlite3_local_prebuilds: prebuilds } : {}),
       })
-      const sqliteDir = join(workerHome, 'node_modules/better-sqlite3')
-      expect(existsSync(join(sqliteDir, 'build/Release/better_sqlite3.node'))).toBe(true)
-      if (!useCache) {
-        mkdirSync(prebuildDir, { recursive: true })
-        run('tar', ['czf', cached, 'build/Release/better_sqlite3.node'], sqliteDir)
-      }
+      const built = join(workerHome, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node')
+      expect(existsSync(built)).toBe(true)
       expect(run('npx', ['--no-install', 'patina', '--version'], workerHome).trim()).toMatch(/^\d+\.\d+\.\d+/)
 
       const schemaPath = join(workerHome, 'schema.sql')

@@ -285,6 +285,9 @@ export function createEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps =
     },
   }
 
+  // Lookup clients keep connections open: close idle ones after 72 s (fastify's default), longer
+  // than common client pools keep them, so that a client never reuses a socket the edge is closing.
+  edge.server.keepAliveTimeout = 72_000
   edge.server.on('request', createRequestHandler(edge, registry))
   return edge
 }
