@@ -8,6 +8,7 @@ import { BACKOFF_DEFAULTS, backoffDelayMs, type BackoffOptions } from './backoff
 import { PatinaClientError, isPatinaClientError } from './errors.js'
 import { contactAgeMs, isCutOff } from './freshness.js'
 import { createEventHub } from './live-events.js'
+import { createStandby } from './live-standby.js'
 import {
   attemptFailed,
   changeEmitted,
@@ -74,6 +75,10 @@ export function createLiveSubscription(
   const view = createMaterializedView({ keyColumns: opts.keyColumns })
   if (opts.initialState) view.load(opts.initialState.columns, opts.initialState.rows)
   const hub = createEventHub(opts.maxQueuedEvents ?? WATCH_DEFAULTS.maxQueuedEvents, log)
+  const standby =
+    (opts.standbyRefreshMs ?? 0) > 0
+      ? createStandby({ client, pool, now, log }, statement, opts.standbyRefreshMs as number)
+      : null
 
   let m: LiveMachine = initialMachine()
   let closed = false
@@ -345,6 +350,7 @@ export function createLiveSubscription(
       case 'none':
         break
     }
+    standby?.update(m.state === 'live' ? (m.session?.worker ?? null) : null)
   }
 
   let runPromise: Promise<void> | null = null
@@ -377,6 +383,7 @@ export function createLiveSubscription(
         step(closeMachine(m, 'closed'))
       }
       current?.abort(new PatinaClientError('PATINA_ERR_CLOSED', 'live subscription closed'))
+      standby?.close()
       wakeSleep?.()
       rejectReady(
         new PatinaClientError('PATINA_ERR_CLOSED', 'live subscription closed before its first snapshot'),

@@ -192,6 +192,13 @@ export interface WatchOptions {
   idleTimeoutMs?: number
   /** Events an iterator may have queued before it fails with `PATINA_ERR_SLOW_CONSUMER`. Default 100 000. */
   maxQueuedEvents?: number
+  /**
+   * Keep a warm standby: the same subscription opened (rows skipped) on the next worker in rank
+   * and re-made every this many milliseconds, so that a failover there finds it built and gets
+   * its snapshot from memory instead of waiting for the worker to run the query. 0 = none
+   * (default). See `live-standby.ts`.
+   */
+  standbyRefreshMs?: number
   /** Closes the subscription when aborted. */
   signal?: AbortSignal
 }

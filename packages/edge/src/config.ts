@@ -62,6 +62,12 @@ export const edgeConfigSchema = z
      * `stale_after_ms / 2`, so that the edge moves before its queries go stale.
      */
     max_contact_ms: z.number().int().min(1).optional(),
+    /**
+     * Keep each query's subscription open on the next worker in rank as well (rows skipped), so
+     * that a failover there gets its snapshot from memory instead of waiting for the worker to
+     * build the subscription (seconds for a large query). Costs that worker one subscription.
+     */
+    standby: z.boolean().default(true),
     /** Time between health probes of every worker, in milliseconds. */
     probe_interval_ms: ms(2_000, 10),
     /** Health probe timeout in milliseconds. */

@@ -10,7 +10,7 @@ import type { EdgeHealth } from '../src/health.js'
 import { FakeCluster, type FakeWorker } from '../../client/test/fake-worker.js'
 
 const row = (id: string, v: string): JsonSqlValue[] => [id, `${id}.example`, v]
-const STALE_AFTER_MS = 800
+const STALE_AFTER_MS = 1500
 
 let cluster: FakeCluster
 let edge: Edge | undefined
@@ -87,7 +87,7 @@ describe('edge and workers cut off from their cluster', () => {
       'fresh on b',
     )
     expect(edge?.lookup('routes', ['x'])).toMatchObject({ rows: [{ backend: 'v2' }], stale: false })
-    expect(edge?.subscription('routes').status().counters.failovers).toBe(1)
+    expect(edge?.subscription('routes').status().counters.failovers).toBeGreaterThanOrEqual(1)
   })
 
   it('when every worker is cut off, keeps serving and says stale (worker_cut_off), in lookups and health', async () => {
@@ -104,8 +104,11 @@ describe('edge and workers cut off from their cluster', () => {
     const seen = await watchHealth(
       base,
       [a, b],
-      (h) => h.queries['routes']?.stale_reason === 'worker_cut_off',
-      'stale because cut off',
+      // settled: every worker seen as cut off (before that, the edge may still move to the other one)
+      (h) =>
+        h.queries['routes']?.stale_reason === 'worker_cut_off' &&
+        edge?.client.workers().every((w) => w.state === 'isolated') === true,
+      'stale because every worker is cut off',
     )
     const last = seen.at(-1)
     expect(last).toMatchObject({
