@@ -255,6 +255,7 @@ async function edgeProcess(c: Cluster, http: ReturnType<typeof agent>): Promise<
   progress(`edge process synced ${ROWS} rows in ${Math.round(cold.ms)} ms`)
   await sleep(3000)
   const mem = proc.memory()
+  progress(`  RSS ${(mem.rss / MiB).toFixed(1)} MiB, peak ${(mem.peak / MiB).toFixed(1)} MiB`)
   rows.push({
     measure: `edge process: RSS holding ${ROWS} rows (MiB; p99 column = peak)`,
     p50: mem.rss / MiB,
@@ -267,6 +268,7 @@ async function edgeProcess(c: Cluster, http: ReturnType<typeof agent>): Promise<
   const t0 = performance.now()
   await sleep(IDLE_S * 1000)
   const idlePct = ((proc.cpuMs() - cpu0) / (performance.now() - t0)) * 100
+  progress(`  idle CPU ${idlePct.toFixed(2)} % of one core`)
   rows.push({
     measure: 'edge process: CPU while following a quiet table (% of one core)',
     p50: idlePct,
@@ -344,7 +346,9 @@ async function edgeProcess(c: Cluster, http: ReturnType<typeof agent>): Promise<
     60_000,
     2,
   )
-  await pollUntil(`${proc.url}/v1/health`, (s, b) => s === 200 && b.includes('"status":"ok"'), 120_000, 20)
+  progress(`  first lookup served ${Math.round(firstLookup.ms)} ms after the start`)
+  await pollUntil(`${proc.url}/v1/health`, (s, b) => s === 200 && b.includes('"status":"ok"'), 600_000, 20)
+  progress(`  reconciled with a worker ${Math.round(performance.now() - tStart)} ms after the start`)
   rows.push({
     measure: `edge process: start from the state file (${ROWS} rows) → first lookup served (ms)`,
     p50: firstLookup.ms,
