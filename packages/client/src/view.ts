@@ -187,20 +187,25 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
       const deltas: ViewDelta[] = []
       const newIdx = indexesFor(cols)
       const colsChanged = !(cols.length === columns.length && cols.every((c, i) => c === columns[i]))
-      // match snapshot rows to local rows by identity, computed with each side's own columns
-      const unmatched = new Map<string, RowId[]>()
-      for (const [k, ids] of byIdentity) unmatched.set(k, [...ids])
+      // match snapshot rows to local rows by identity, computed with each side's own columns;
+      // no copy of the index: a local row is taken once (a multiset when rows repeat)
+      const matched = new Set<RowId>()
       const mapping = new Map<RowId, RowId>()
       const pending: Array<[RowId, JsonSqlValue[]]> = []
       for (const [remote, cells] of snapshot) {
-        const k = identityWith(newIdx, cells)
-        const cands = unmatched.get(k)
-        const local = cands?.shift()
-        if (cands && cands.length === 0) unmatched.delete(k)
+        const cands = byIdentity.get(identityWith(newIdx, cells))
+        let local: RowId | undefined
+        if (cands !== undefined)
+          for (const id of cands)
+            if (!matched.has(id)) {
+              local = id
+              break
+            }
         if (local === undefined) {
           pending.push([remote, cells])
           continue
         }
+        matched.add(local)
         mapping.set(remote, local)
         const old = rows.get(local) as JsonSqlValue[]
         if (colsChanged || !cellsEqual(old, cells)) {
@@ -208,19 +213,18 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
         }
       }
       const deletes: ViewDelta[] = []
-      for (const ids of unmatched.values())
-        for (const id of ids) {
-          const old = rows.get(id) as JsonSqlValue[]
-          deletes.push({ type: 'delete', rowid: id, cells: old, previous: old })
-        }
-      // apply: deletes first (frees key identities), then updates, then inserts
+      if (matched.size < rows.size)
+        for (const [id, old] of rows)
+          if (!matched.has(id)) deletes.push({ type: 'delete', rowid: id, cells: old, previous: old })
+      // apply: deletes first (frees key identities), then updates, then inserts; the index is
+      // updated row by row, and rebuilt only when the columns (so the identities) changed
+      for (const d of deletes) remove(d.rowid)
       if (colsChanged) {
         columns = [...cols]
         keyIdx = newIdx
-      }
-      for (const d of deletes) remove(d.rowid)
-      for (const d of deltas) rows.set(d.rowid, d.cells)
-      rebuildIndex()
+        for (const d of deltas) rows.set(d.rowid, d.cells)
+        rebuildIndex()
+      } else for (const d of deltas) put(d.rowid, d.cells)
       const inserts: ViewDelta[] = []
       for (const [remote, cells] of pending) {
         const id = allocate(remote)
