@@ -34,10 +34,15 @@ export function writeEdgeConfig(path: string, lines: string[]): void {
 }
 
 export function spawnEdge(configPath: string, port: number): EdgeProcess {
-  const child = spawn(process.execPath, [EDGE_BIN, '-c', configPath, '--log-level', 'warn'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  // as the bin runs it (its shebang adds --optimize-for-size)
+  const child = spawn(
+    process.execPath,
+    ['--optimize-for-size', EDGE_BIN, '-c', configPath, '--log-level', 'warn'],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   const output: string[] = []
   child.stdout?.on('data', (d: Buffer) => output.push(d.toString()))
   child.stderr?.on('data', (d: Buffer) => output.push(d.toString()))

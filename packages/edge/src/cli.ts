@@ -1,8 +1,11 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --optimize-for-size
 /**
  * `patina-edge -c edge.toml`: the edge daemon's own binary (the same as `patina -c edge.toml edge`
  * of `@patina/node`, without the worker's dependencies). Logs JSON lines (pino) on stdout; stops
  * on SIGINT/SIGTERM after saving the state file.
+ *
+ * `--optimize-for-size`: V8 keeps a smaller heap (an edge holding 100,000 rows from a fake worker:
+ * RSS 225 → 126 MiB); lookups are map reads and do not need the optimizing compiler's headroom.
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
