@@ -73,6 +73,9 @@ function pump(r: Running): void {
         if (performance.now() - started > init.batchMs) break
       }
     } catch (err) {
+      // The rows read before the failure go first: an error after the first row is part of the
+      // stream, not the answer to the request.
+      if (rows.length > 0) send({ type: 'rows', id: r.id, rows, done: false })
       send({ type: 'error', id: r.id, ...errorOf(err) })
       finish(r)
       return

@@ -17,7 +17,9 @@ import Fastify, {
 import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
 import type { SubscriptionHub } from '../subs/index.js'
+import { deadlineFor, deadlineMessage, statementInterrupts, type DeadlineLimits } from './deadlines.js'
 import { installErrorHandler, toPatinaError } from './errors.js'
+import { openQuery } from './query-run.js'
 import { evaluateHealth, parseHealthThresholds } from './health.js'
 import { lines, rowJson } from './json.js'
 import { createNdjsonSink, type NdjsonSink } from './ndjson.js'
@@ -66,6 +68,11 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
     bodyLimit: opts.bodyLimitBytes,
   })
   const metrics = apiMetrics(deps.registry)
+  const deadlineLimits: DeadlineLimits = {
+    queryDefaultSecs: opts.defaultQueryTimeoutSec,
+    maxSecs: opts.maxTimeoutSec,
+    mainThreadMaxMs: opts.mainThreadMaxMs,
+  }
 
   // Bodies: JSON whatever the content type says (Corrosion's clients do not always send one);
   // an empty body is `undefined` (`/v1/updates/:table` has none).
@@ -196,12 +203,20 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
         )
       }
       const stmts = body.map((s, i) => parseStatement(s, i))
+      // On the main thread: never longer than api.limits.main_thread_max_ms.
+      const deadline = deadlineFor('transaction', timeoutSec, deadlineLimits)
       let res
       try {
-        res = engine.transaction(stmts, timeoutSec ? { timeoutMs: timeoutSec * 1000 } : undefined)
+        res = engine.transaction(stmts, { timeoutMs: deadline.ms })
       } catch (err) {
         // Corrosion answers 500 for every SQL failure of a transaction, prepare errors included.
         const pe = toPatinaError(err)
+        if (pe.code === 'PATINA_ERR_TIMEOUT') {
+          metrics.interrupts.inc({ kind: 'transaction' })
+          throw new PatinaError('PATINA_ERR_TIMEOUT', deadlineMessage('transaction', deadline), {
+            cause: err,
+          })
+        }
         throw pe.code === 'PATINA_ERR_STATEMENT_INVALID'
           ? new PatinaError('PATINA_ERR_SQL', pe.message, { cause: err })
           : pe
@@ -218,57 +233,16 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
 
   app.post('/v1/queries', { onRequest: limit('queries') }, async (req, reply) => {
     const q = req.query as Record<string, unknown>
-    const timeoutSec = parseTimeoutSec(q) ?? opts.defaultQueryTimeoutSec
+    const deadline = deadlineFor('query', parseTimeoutSec(q), deadlineLimits)
     const wait = parseWaitParams(q, opts)
     const stmt = parseStatement(req.body)
-    if (wait) await waitForVersion(engine, wait, abortOn(reply))
-    const started = process.hrtime.bigint()
-    let cur: QueryCursor
-    try {
-      cur = engine.query(stmt.sql, stmt.params)
-    } catch (err) {
-      const pe = toPatinaError(err)
-      // Corrosion's exact body for writes on /v1/queries.
-      throw pe.code === 'PATINA_ERR_NOT_READONLY'
-        ? new PatinaError(pe.code, 'statement is not readonly', { cause: err })
-        : pe
-    }
-    // An error before the first row is an HTTP error (Corrosion: 500); later ones are events.
-    let first: IteratorResult<unknown[]>
-    try {
-      first = cur.rows.next()
-    } catch (err) {
-      const pe = toPatinaError(err)
-      throw pe.code === 'PATINA_ERR_INTERNAL'
-        ? new PatinaError('PATINA_ERR_SQL', pe.message, { cause: err })
-        : pe
-    }
-    const deadline = timeoutSec > 0 ? started + BigInt(timeoutSec) * 1_000_000_000n : null
+    const gone = abortOn(reply)
+    if (wait) await waitForVersion(engine, wait, gone)
+    // On a read thread: however long it runs, this thread keeps answering everything else.
+    const run = await openQuery(engine, stmt, deadline, gone, () => metrics.interrupts.inc({ kind: 'query' }))
     const sink = openSink(req, reply)
-    async function* body(): AsyncGenerator<string> {
-      try {
-        yield lines.columns(cur.columns.map((c) => c.name))
-        let rowid = 0
-        let next = first
-        while (!next.done) {
-          yield lines.row(++rowid, rowJson(next.value as never))
-          if (deadline !== null && process.hrtime.bigint() > deadline) {
-            yield lines.error(`query timed out after ${timeoutSec} s (timeout=${timeoutSec})`)
-            return
-          }
-          try {
-            next = cur.rows.next()
-          } catch (err) {
-            yield lines.error(toPatinaError(err).message)
-            return
-          }
-        }
-        yield lines.eoq(Number(process.hrtime.bigint() - started) / 1e9)
-      } finally {
-        cur.rows.return?.()
-      }
-    }
-    void sink.pipeFrom(body()).then(() => sink.end())
+    sink.onClose(() => run.close())
+    void sink.pipeFrom(run.lines).then(() => sink.end())
     return reply.send(sink.stream)
   })
 
@@ -329,6 +303,7 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
 function apiMetrics(registry: Registry): {
   requests: Counter<'route' | 'status'>
   refused: Counter<'reason'>
+  interrupts: Counter<'kind'>
 } {
   const get = <T>(name: string, make: () => T): T =>
     (registry.getSingleMetric(name) as T | undefined) ?? make()
@@ -343,6 +318,7 @@ function apiMetrics(registry: Registry): {
           registers: [registry],
         }),
     ),
+    interrupts: statementInterrupts(registry),
     refused: get(
       'patina_api_refused_total',
       () =>

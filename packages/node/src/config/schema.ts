@@ -90,6 +90,9 @@ const db = z
       doc: 'Schema files (`.sql`) and directories of them, applied additively at start and on `patina reload`.',
       path: true,
     }),
+    read_threads: key(positiveInt(1, 64).default(4), {
+      doc: 'Threads that run `POST /v1/queries` (each with a read connection of its own), so that no query holds the main thread; more queries at once wait for one (their deadline running). Started on first use.',
+    }),
     subscriptions_path: key(path.optional(), {
       doc: 'Directory for persisted subscription state.',
       defaultLabel: '<db dir>/subscriptions',
@@ -197,7 +200,13 @@ const limits = z
       doc: 'Most statements in one `POST /v1/transactions`; more get `PATINA_ERR_TOO_MANY_STATEMENTS`.',
     }),
     query_timeout_secs: key(positiveInt(0, 86_400).default(60), {
-      doc: 'Timeout of `POST /v1/queries` when the request gives no `?timeout=` (Corrosion: 60 s); 0 = none.',
+      doc: 'Deadline of `POST /v1/queries` when the request gives no `?timeout=` (Corrosion: 60 s); 0 = `timeout_max_secs`. SQLite stops the query there; a stream that had started ends with an `error` line.',
+    }),
+    timeout_max_secs: key(positiveInt(1, 86_400).default(300), {
+      doc: 'The largest deadline of any client statement (queries, transactions, subscription statements), whatever the request asks for: a larger `?timeout=` is cut to it.',
+    }),
+    main_thread_max_ms: key(positiveInt(10, 600_000).default(400), {
+      doc: "The longest a client statement may hold the node's main thread: transactions (a request's `?timeout=` can only shorten it) and subscription statements. The main thread also answers membership probes, so this stays below `gossip.probe_timeout_ms`: a node silent for longer than that may be suspected by its peers (see docs/reliability.md). A write stopped here is rolled back and answered `PATINA_ERR_TIMEOUT` with a message to split it. Queries run on read threads and are not bound by it.",
     }),
     wait_timeout_default_ms: key(positiveInt(0, 3_600_000).default(5_000), {
       doc: 'Read-your-writes: how long a read waits for the requested version when the request gives no `wait_timeout_ms`.',

@@ -159,13 +159,11 @@ export function createSubscriptionHub(
     const sub = newSub({ id: newId(), hash, given, ...planned, nowMs: now() })
     let r
     try {
-      r = evaluateFull(
-        engine,
-        planned.plan,
-        planned.params,
-        planned.plan.maintenance === 'rerun' ? maintainer.rerunLimits : {},
-      )
+      r = evaluateFull(engine, planned.plan, planned.params, maintainer.limitsOf({ plan: planned.plan }))
     } catch (err) {
+      if (err instanceof MaintenanceLimitError && err.reason === 'timeout') {
+        throw new PatinaError('PATINA_ERR_TIMEOUT', err.message)
+      }
       if (err instanceof MaintenanceLimitError) {
         throw new PatinaError(
           'PATINA_ERR_SUBSCRIPTION_UNSUPPORTED',
