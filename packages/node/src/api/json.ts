@@ -1,10 +1,21 @@
 import type { SqlValue } from '@patina/api'
 
 /**
+ * JSON text of a REAL as serde_json writes an `f64` (Corrosion's responses): always with a
+ * fraction or an exponent, so that `2.0` stays a float for a reader that decodes untyped JSON
+ * (an integral REAL is written `2.0`, not `2`); non-finite values become `null`.
+ */
+export function realJson(v: number): string {
+  if (!Number.isFinite(v)) return 'null'
+  if (!Number.isInteger(v)) return String(v)
+  if (Object.is(v, -0)) return '-0.0'
+  return Math.abs(v) < 1e16 ? `${v}.0` : v.toExponential()
+}
+
+/**
  * JSON text of one SQLite value as the HTTP API returns it (Corrosion's `SqliteValue`):
- * blobs become arrays of byte numbers, big integers are written as raw digits (JSON numbers,
- * not strings, so that 64-bit ids survive for clients that parse them exactly), non-finite
- * reals become `null`.
+ * INTEGER (a `bigint` from the engine) as its exact digits, also beyond 2^53; REAL (a
+ * `number`) as a float ({@link realJson}); blobs as arrays of byte numbers.
  */
 export function sqlValueJson(v: SqlValue): string {
   if (v === null) return 'null'
