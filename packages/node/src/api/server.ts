@@ -130,7 +130,19 @@ export async function startApiServer(
       if (h2) (req as Http2ServerRequest).stream.session?.close()
       return
     }
-    if (h2) armBodyTimer(req as Http2ServerRequest, res as Http2ServerResponse)
+    if (h2) {
+      const r = req as Http2ServerRequest
+      // An HTTP/2 body needs no length header, but fastify only reads a body when it sees a
+      // content-type, a content-length or a transfer-encoding; bodies are JSON whatever the
+      // content type says (as over HTTP/1.1), so a missing one is named.
+      if (
+        !r.stream.endAfterHeaders &&
+        r.headers['content-type'] === undefined &&
+        r.headers['content-length'] === undefined
+      )
+        r.headers['content-type'] = 'application/json'
+      armBodyTimer(r, res as Http2ServerResponse)
+    }
     route(req, res)
   }
 
