@@ -159,7 +159,9 @@ export async function startApiServer(
           code: 'PATINA_ERR_TIMEOUT',
         } satisfies ErrorBody)
         res.writeHead(408, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
-        res.end(body)
+        // Answered in full, then the rest of the body is declined (RFC 9113 §8.1: RST_STREAM NO_ERROR).
+        res.end(body, () => stream.close(http2.constants.NGHTTP2_NO_ERROR))
+        return
       }
       stream.close(http2.constants.NGHTTP2_CANCEL)
     }, limits.bodyTimeoutMs)
