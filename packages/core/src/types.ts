@@ -145,6 +145,19 @@ export interface TableModel {
   /** `CREATE TABLE` text as applied. */
   sql: string
   indexes: { name: string; sql: string }[]
+  /**
+   * Generated columns (`AS (expr)`, VIRTUAL or STORED): computed by SQLite on every node from
+   * the replicated columns, never captured nor replicated, readable in queries and
+   * subscriptions. Not part of `columns`.
+   */
+  generated?: GeneratedColumn[]
+}
+
+export interface GeneratedColumn {
+  name: string
+  stored: boolean
+  /** The column's definition as written in `CREATE TABLE` (whitespace collapsed). */
+  sql: string
 }
 
 export interface SchemaModel {

@@ -236,8 +236,14 @@ export function planSubscription(
   }
   const byAlias = (q: string): PlanTable | undefined =>
     tables.find((t) => t.alias === q) ?? tables.find((t) => t.alias.toLowerCase() === q.toLowerCase())
-  const canonical = (t: PlanTable, col: string): string | undefined =>
-    schema.tables.get(t.table)?.columns.find((c) => c.name.toLowerCase() === col.toLowerCase())?.name
+  const canonical = (t: PlanTable, col: string): string | undefined => {
+    const model = schema.tables.get(t.table)
+    const c = model?.columns.find((x) => x.name.toLowerCase() === col.toLowerCase())?.name
+    if (c !== undefined) return c
+    // A generated column is computed from other columns of its row: any change of the row
+    // may change it, so it depends on the whole row.
+    return model?.generated?.some((g) => g.name.toLowerCase() === col.toLowerCase()) ? '*' : undefined
+  }
   /** Tables (of the plan) a column reference may denote. */
   const resolve = (qualifier: string | null, col: string): { t: PlanTable; col: string }[] => {
     if (qualifier !== null) {
