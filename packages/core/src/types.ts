@@ -171,6 +171,15 @@ export interface ResultColumn {
   column: string | null
 }
 
+export interface QueryOptions {
+  /**
+   * Keep SQLite's storage classes in the values: every INTEGER as a `bigint` and every REAL as
+   * a `number` (so that INTEGER 2 and REAL 2.0 stay apart, as the HTTP API writes them).
+   * Without it, integers within ±2^53 come back as `number`.
+   */
+  exactIntegers?: boolean
+}
+
 export interface QueryCursor {
   columns: ResultColumn[]
   /** Rows are produced lazily; the underlying statement is released when iteration ends. */
@@ -200,7 +209,7 @@ export interface StateEngine {
   /** Run statements in one SQLite transaction, capturing changes. */
   transaction(statements: Statement[], opts?: { timeoutMs?: number }): TransactionResult
   /** Run one read-only statement; rows stream lazily from a read connection. */
-  query(sql: string, params?: Statement['params']): QueryCursor
+  query(sql: string, params?: Statement['params'], opts?: QueryOptions): QueryCursor
   /** Apply remote changesets in one SQLite transaction. */
   apply(changesets: Changeset[]): ApplyResult
   /** Per-actor heads, gaps and partials of this node. */

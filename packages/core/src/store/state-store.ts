@@ -17,7 +17,8 @@ import {
   refKey,
   type RowClock,
 } from '../crdt/row-clock.js'
-import { normalizeValue, valuesEqual, valueSize } from '../crdt/values.js'
+import { exactValue, normalizeValue, valuesEqual, valueSize } from '../crdt/values.js'
+import { bindPositional } from '../schema/params.js'
 import { leadingKeyword } from '../schema/split.js'
 import {
   SENTINEL,
@@ -29,6 +30,7 @@ import {
   type EngineStats,
   type FullChangeset,
   type QueryCursor,
+  type QueryOptions,
   type Range,
   type RowChange,
   type SchemaModel,
@@ -88,9 +90,13 @@ const bufferPackr = new Packr({ useRecords: false, int64AsType: 'auto' as 'bigin
 
 const toBindable = (v: SqlValue): unknown => v
 
-function bindParams(params: Statement['params']): unknown[] {
-  if (params === undefined) return []
-  if (Array.isArray(params)) return params.map(toBindable)
+/**
+ * better-sqlite3 arguments for a statement's parameters: an array binds by position (numbered
+ * `?NNN` and named parameters included, as Corrosion binds it), an object by name.
+ */
+function bindParams(sql: string, params: Statement['params']): unknown[] {
+  if (params === undefined) return bindPositional(sql, [])
+  if (Array.isArray(params)) return bindPositional(sql, params.map(toBindable))
   const named: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(params)) named[/^[:@$]/.test(k) ? k.slice(1) : k] = toBindable(v)
   return [named]
@@ -448,7 +454,7 @@ export class StateStore implements StateEngine {
             const t0 = performance.now()
             let rowsAffected: number
             try {
-              const args = bindParams((statements[i] as Statement).params)
+              const args = bindParams((statements[i] as Statement).sql, (statements[i] as Statement).params)
               if (stmt.reader) rowsAffected = stmt.all(...args).length
               else rowsAffected = stmt.run(...args).changes
             } catch (err) {
@@ -504,7 +510,7 @@ export class StateStore implements StateEngine {
     stmt.safeIntegers(true)
     let writes: string[]
     try {
-      writes = this.writeTargets(st.sql, bindParams(st.params))
+      writes = this.writeTargets(st.sql, bindParams(st.sql, st.params))
     } catch (err) {
       throw sqlError(err, `statement ${i}: `)
     }
@@ -745,7 +751,7 @@ export class StateStore implements StateEngine {
 
   // ---------------------------------------------------------------- reads
 
-  query(sql: string, params?: Statement['params']): QueryCursor {
+  query(sql: string, params?: Statement['params'], opts: QueryOptions = {}): QueryCursor {
     this.assertOpen()
     const conn = this.readers?.acquire() ?? this.db
     const release = () => {
@@ -774,14 +780,15 @@ export class StateStore implements StateEngine {
     const columns = stmt.columns().map((c) => ({ name: c.name, table: c.table, column: c.column }))
     let iter: IterableIterator<unknown[]>
     try {
-      iter = stmt.iterate(...bindParams(params)) as IterableIterator<unknown[]>
+      iter = stmt.iterate(...bindParams(sql, params)) as IterableIterator<unknown[]>
     } catch (err) {
       release()
       throw sqlError(err, '')
     }
+    const value = opts.exactIntegers === true ? exactValue : normalizeValue
     function* rows(): Generator<SqlValue[]> {
       try {
-        for (const r of iter) yield r.map(normalizeValue)
+        for (const r of iter) yield r.map(value)
       } finally {
         iter.return?.()
         release()

@@ -21,7 +21,7 @@ export function sqlValueJson(v: SqlValue): string {
   if (v === null) return 'null'
   switch (typeof v) {
     case 'number':
-      return Number.isFinite(v) ? JSON.stringify(v) : 'null'
+      return realJson(v)
     case 'bigint':
       return v.toString()
     case 'string':
@@ -45,6 +45,14 @@ export function rowJson(values: readonly SqlValue[]): string {
     s += sqlValueJson(values[i] ?? null)
   }
   return s + ']'
+}
+
+/**
+ * JSON text of values whose storage class is not known (captured primary-key values, where an
+ * integral number is an INTEGER key): integral numbers are written as integers.
+ */
+export function keyJson(values: readonly SqlValue[]): string {
+  return rowJson(values.map((v) => (typeof v === 'number' && Number.isSafeInteger(v) ? BigInt(v) : v)))
 }
 
 /** NDJSON lines of the query/subscription event stream, built from pre-encoded parts. */

@@ -11,10 +11,13 @@ import type {
 } from '@patina/core'
 import type { Logger } from 'pino'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import { lines, rowJson } from '../api/json.js'
+import { keyJson, lines, rowJson } from '../api/json.js'
 import { decodeKey, decodeParams, encodeKey, encodeParams } from './keys.js'
 import { isRelevant, planSubscription, restrictedSql, type QueryPlan } from './matcher.js'
 import { trimStatement } from './sql-text.js'
+
+/** Rows keep SQLite's storage classes (INTEGER as bigint), so that `rowJson` writes REAL 2.0 as `2.0`. */
+const EXACT = { exactIntegers: true } as const
 
 /** Where a subscription or updates stream writes its NDJSON lines (an `NdjsonSink`). */
 export interface EventSink {
@@ -174,7 +177,7 @@ export function createSubscriptionHub(
       p = { ...params }
       keys.forEach((v, i) => ((p as Record<string, SqlValue>)[`:__patina_k${i}`] = v))
     }
-    return [...engine.query(sql, p).rows]
+    return [...engine.query(sql, p, EXACT).rows]
   }
 
   function splitRow(plan: QueryPlan, row: SqlValue[]): { key: string; tableKeys: string[]; cells: string } {
@@ -438,7 +441,7 @@ export function createSubscriptionHub(
       const k = row.table + '\u0000' + encodeKey(row.pkValues)
       if (seen.has(k)) continue
       seen.add(k)
-      const line = lines.notify(row.deleted ? 'delete' : 'update', rowJson(row.pkValues))
+      const line = lines.notify(row.deleted ? 'delete' : 'update', keyJson(row.pkValues))
       for (const s of w.sinks) s.write(line)
     }
   }
@@ -458,7 +461,7 @@ export function createSubscriptionHub(
         }
         // Changes committed while the subscription's state was not being written (a crash
         // between the state commit and the subscription batch) are found by a full re-run.
-        const cur = engine.query(plan.innerSql, params)
+        const cur = engine.query(plan.innerSql, params, EXACT)
         sub.columns = cur.columns.slice(plan.hiddenCount).map((c) => c.name)
         const fresh = new Map<string, { tableKeys: string[]; cells: string }>()
         for (const row of cur.rows) {
@@ -484,7 +487,7 @@ export function createSubscriptionHub(
     const started = process.hrtime.bigint()
     const out: string[] = [lines.columns(sub.columns)]
     if (sub.plan.hasOrderBy) {
-      const cur = engine.query(sub.plan.innerSql, sub.params)
+      const cur = engine.query(sub.plan.innerSql, sub.params, EXACT)
       for (const row of cur.rows) {
         const key = encodeKey(row.slice(0, sub.plan.hiddenCount))
         const e = sub.rows.get(key)
@@ -579,7 +582,7 @@ export function createSubscriptionHub(
     const { plan, params } = planSubscription(stmt.sql, stmt.params, engine.schema())
     const sub = newSub(newId(), hash, plan, params)
     try {
-      const cur = engine.query(plan.innerSql, params)
+      const cur = engine.query(plan.innerSql, params, EXACT)
       sub.columns = cur.columns.slice(plan.hiddenCount).map((c) => c.name)
       const rows: StoredRow[] = []
       for (const row of cur.rows) {

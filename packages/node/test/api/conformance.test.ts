@@ -13,7 +13,7 @@ const SCHEMA = `CREATE TABLE sandwiches (id INTEGER PRIMARY KEY, sandwich TEXT);
 CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
 CREATE TABLE tests (id INTEGER NOT NULL PRIMARY KEY, text TEXT);
 CREATE TABLE a (pk TEXT NOT NULL PRIMARY KEY, n INTEGER);
-CREATE TABLE k (id TEXT NOT NULL PRIMARY KEY, v TEXT, x ANY);`
+CREATE TABLE k (id TEXT NOT NULL PRIMARY KEY, v TEXT, x);`
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
@@ -262,6 +262,49 @@ describe.each(PROTOCOLS)('over %s', (proto) => {
     it('writes integers exactly, also beyond 2^53', async () => {
       const res = await post('/v1/queries', 'SELECT 9223372036854775807, -9007199254740993, 42')
       expect(res.body.split('\n')[1]).toBe('{"row":[1,[9223372036854775807,-9007199254740993,42]]}')
+    })
+
+    it('binds numbered parameters ?1, ?NNN by position in transactions and queries; a mismatch is a 400 saying what was expected', async () => {
+      await post('/v1/transactions', [['INSERT INTO tests (id, text) VALUES (?1, ?2)', [1, 'a']]])
+      const upd = await post('/v1/transactions', [['update tests set text = ?2 where id = ?1', [1, 'b']]])
+      expect(upd.status).toBe(200)
+      expect(await rows(['SELECT ?2, text FROM tests WHERE id = ?1', [1, 'x']])).toEqual([['x', 'b']])
+      const bad = await post('/v1/transactions', [['update tests set text = ?2 where id = ?1', [1]]])
+      expect(bad.status).toBe(400)
+      expect(bad.json()['results']).toEqual([
+        {
+          error: 'the statement has 2 parameters (?1, ?2) but 1 value was given',
+          code: 'PATINA_ERR_PARAM_INVALID',
+        },
+      ])
+      const badQuery = await post('/v1/queries', ['SELECT ?1, ?2', ['only one']])
+      expect(badQuery.status).toBe(400)
+      expect(badQuery.json().error).toBe('the statement has 2 parameters (?1, ?2) but 1 value was given')
+    })
+
+    it('writes an integral REAL with its fraction (2.0) and an INTEGER without, in queries and subscriptions', async () => {
+      const res = await post('/v1/queries', 'SELECT 2.0, 2, -0.0, 1e20, 0.5, CAST(7 AS REAL)')
+      expect(res.body.split('\n')[1]).toBe('{"row":[1,[2.0,2,-0.0,1e+20,0.5,7.0]]}')
+      await postRaw(
+        '/v1/transactions',
+        '[["INSERT INTO k (id, v, x) VALUES (?, ?, ?)", ["r", "real", 3.0]], ["INSERT INTO k (id, v, x) VALUES (?, ?, ?)", ["i", "int", 3]]]',
+      )
+      const sub = await s.conn.stream(
+        'POST',
+        '/v1/subscriptions',
+        JSON.stringify('SELECT id, x, typeof(x) FROM k ORDER BY id'),
+        {
+          'content-type': 'application/json',
+        },
+      )
+      await sub.waitFor(4)
+      await postRaw('/v1/transactions', '[["UPDATE k SET x = ? WHERE id = ?", [4.0, "r"]]]')
+      await sub.waitFor(5)
+      expect(sub.raw.slice(1, 3)).toEqual(['{"row":[1,["i",3,"integer"]]}', '{"row":[2,["r",3.0,"real"]]}'])
+      expect(sub.raw[4]).toBe('{"change":["update",2,["r",4.0,"real"],1]}')
+      sub.abort()
+      const raw = await post('/v1/queries', "SELECT x FROM k WHERE id = 'r'")
+      expect(raw.body.split('\n')[1]).toBe('{"row":[1,[4.0]]}')
     })
 
     it('421 when x-corrosion-requested-endpoint-name names another endpoint; no header passes; then the bearer check', async () => {

@@ -29,6 +29,8 @@ export interface LiveStream {
   status: number
   headers: Record<string, string | string[] | undefined>
   events: Record<string, unknown>[]
+  /** The NDJSON lines as received (numbers as the server wrote them). */
+  raw: string[]
   /** Resolves once at least `n` events arrived (rejects if the stream ends first). */
   waitFor(n: number): Promise<Record<string, unknown>[]>
   ended: Promise<void>
@@ -59,6 +61,7 @@ function liveStream(
   abort: () => void,
 ): LiveStream {
   const events: Record<string, unknown>[] = []
+  const raw: string[] = []
   let buf = ''
   let done = false
   const waiters: (() => void)[] = []
@@ -70,6 +73,7 @@ function liveStream(
       buf += chunk.toString('utf8')
       let nl
       while ((nl = buf.indexOf('\n')) !== -1) {
+        raw.push(buf.slice(0, nl))
         events.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>)
         buf = buf.slice(nl + 1)
       }
@@ -88,6 +92,7 @@ function liveStream(
     status,
     headers,
     events,
+    raw,
     ended,
     abort,
     async waitFor(n) {

@@ -20,7 +20,7 @@ export async function queryRoutes(app: FastifyInstance, ctx: RouteContext): Prom
     const started = process.hrtime.bigint()
     let cur: QueryCursor
     try {
-      cur = engine.query(stmt.sql, stmt.params)
+      cur = engine.query(stmt.sql, stmt.params, { exactIntegers: true })
     } catch (err) {
       const pe = toPatinaError(err)
       // Corrosion's exact body for writes on /v1/queries.
