@@ -1,4 +1,4 @@
-import { PatinaError } from '@patina/api'
+import type { PatinaError } from '@patina/api'
 import { afterEach, describe, expect, it } from 'vitest'
 import { bindPositional, sqlParameters } from '../src/schema/params.js'
 import { engines } from './helpers.js'
