@@ -140,6 +140,7 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
       path: config.db.path,
       schema,
       maxChunkBytes: Math.min(64 * 1024, config.gossip.message_max_bytes / 4),
+      localTables: [...config.db.local_tables],
     })
     stack.push({ name: 'engine', stop: () => engine.close() })
     log.info(

@@ -18,6 +18,7 @@ import {
   type RowClock,
 } from '../crdt/row-clock.js'
 import { exactValue, normalizeValue, valuesEqual, valueSize } from '../crdt/values.js'
+import { isLocalTable, validateLocalTables } from '../schema/local.js'
 import { bindPositional } from '../schema/params.js'
 import { leadingKeyword } from '../schema/split.js'
 import {
@@ -55,6 +56,11 @@ export interface StateEngineOptions {
   maxChunkBytes?: number
   /** Writer page cache in KiB. */
   cacheSizeKib?: number
+  /**
+   * Non-replicated tables client transactions may write (names; a trailing `*` matches a
+   * prefix), created outside the schema files. See `schema/local.ts`.
+   */
+  localTables?: string[]
 }
 
 interface Touch {
@@ -113,6 +119,7 @@ export class StateStore implements StateEngine {
   private readonly readers: ReaderPool | null
   private readonly hlc: Hlc
   private readonly maxChunkBytes: number
+  private readonly localTables: string[]
   private schemaModel: SchemaModel = { tables: new Map() }
   private tables = new Map<string, TableRt>()
   private tablesByOrd = new Map<number, TableRt>()
@@ -140,6 +147,8 @@ export class StateStore implements StateEngine {
     this.readers = opts.path === ':memory:' ? null : new ReaderPool(opts.path)
     this.hlc = createHlc(opts.clock)
     this.maxChunkBytes = opts.maxChunkBytes ?? DEFAULT_CHUNK_BYTES
+    validateLocalTables(opts.localTables ?? [])
+    this.localTables = [...(opts.localTables ?? [])]
     const db = this.db
     this.s = {
       getMeta: db.prepare(`SELECT value FROM __patina_meta WHERE key = ?`),
@@ -256,6 +265,10 @@ export class StateStore implements StateEngine {
       this.tablesByOrd.set(ord, rt)
       this.installTriggers(rt)
     }
+    this.loadRootPages()
+  }
+
+  private loadRootPages(): void {
     this.rootPages = new Map(
       (
         this.db.prepare(`SELECT rootpage, tbl_name FROM sqlite_schema WHERE rootpage > 0`).all() as {
@@ -516,10 +529,10 @@ export class StateStore implements StateEngine {
     }
     for (const t of writes) {
       if (t === 'sqlite_sequence') continue
-      if (!this.tables.has(t)) {
+      if (!this.tables.has(t) && !isLocalTable(t, this.localTables)) {
         throw new PatinaError(
           'PATINA_ERR_STATEMENT_REFUSED',
-          `statement ${i}: writes to "${t}" are not allowed: only replicated tables (${[...this.tables.keys()].join(', ') || 'none'}) can be written`,
+          `statement ${i}: writes to "${t}" are not allowed: only replicated tables (${[...this.tables.keys()].join(', ') || 'none'}) and tables declared in db.local_tables can be written`,
         )
       }
     }
@@ -552,6 +565,9 @@ export class StateStore implements StateEngine {
         out.add('(temp or attached database)')
         continue
       }
+      // A table created after the schema was loaded (a local table made by its own tool) is
+      // not in the map yet: read the map again once.
+      if (!this.rootPages.has(root)) this.loadRootPages()
       out.add(this.rootPages.get(root) ?? `(root page ${root})`)
     }
     return [...out]

@@ -90,6 +90,10 @@ const db = z
       doc: 'Schema files (`.sql`) and directories of them, applied additively at start and on `patina reload`.',
       path: true,
     }),
+    local_tables: key(z.array(z.string().min(1).max(255)).default([]), {
+      doc: "Tables that are not replicated but that `POST /v1/transactions` may write, alone or in the same transaction as replicated tables (Corrosion's `consul sync` keeps its `__corro_consul_*` tables that way). Names, or a prefix followed by `*`. They are created outside the schema files, by the tool that owns them; Patina's internal tables are never writable.",
+      typeLabel: 'string[]',
+    }),
     subscriptions_path: key(path.optional(), {
       doc: 'Directory for persisted subscription state.',
       defaultLabel: '<db dir>/subscriptions',
