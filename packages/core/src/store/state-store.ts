@@ -19,6 +19,7 @@ import {
 } from '../crdt/row-clock.js'
 import { exactValue, normalizeValue, valuesEqual, valueSize } from '../crdt/values.js'
 import { isLocalTable, validateLocalTables } from '../schema/local.js'
+import { installCompat } from './compat.js'
 import { bindPositional } from '../schema/params.js'
 import { leadingKeyword } from '../schema/split.js'
 import {
@@ -144,7 +145,9 @@ export class StateStore implements StateEngine {
       opts.path,
       opts.cacheSizeKib === undefined ? {} : { cacheSizeKib: opts.cacheSizeKib },
     )
-    this.readers = opts.path === ':memory:' ? null : new ReaderPool(opts.path)
+    const compat = { actorId: '', dbVersion: () => this.dbVersion }
+    this.readers =
+      opts.path === ':memory:' ? null : new ReaderPool(opts.path, 8, (db) => installCompat(db, compat))
     this.hlc = createHlc(opts.clock)
     this.maxChunkBytes = opts.maxChunkBytes ?? DEFAULT_CHUNK_BYTES
     validateLocalTables(opts.localTables ?? [])
@@ -204,6 +207,8 @@ export class StateStore implements StateEngine {
     this.dbVersion = Number(
       ((this.s['getMeta'] as DbStatement).get('db_version') as { value: number } | undefined)?.value ?? 0,
     )
+    compat.actorId = this.actorId
+    installCompat(this.db, compat)
     this.loadBookkeeping()
     this.refreshSchema()
     if (opts.schema !== undefined) this.applySchema(opts.schema)

@@ -361,6 +361,15 @@ describe.each(PROTOCOLS)('over %s', (proto) => {
       again.abort()
     })
 
+    it("answers cr-sqlite's names read-only: crsql_site_id (ordinal 0), crsql_db_version()", async () => {
+      await post('/v1/transactions', ["INSERT INTO t (id, v) VALUES (1, 'a')"])
+      const hex = s.api.env.engine.actorId.replace(/-/g, '').toUpperCase()
+      expect(await rows('SELECT hex(site_id) FROM crsql_site_id WHERE ordinal = 0')).toEqual([[hex]])
+      expect(await rows('SELECT crsql_db_version()')).toEqual([[1]])
+      const write = await post('/v1/transactions', ['DELETE FROM crsql_site_id'])
+      expect(write.status).toBeGreaterThanOrEqual(400)
+    })
+
     it('/v1/migrations no longer exists: 404 with the error shape', async () => {
       const res = await post('/v1/migrations', ['CREATE TABLE x (id INTEGER PRIMARY KEY)'])
       expect(res.status).toBe(404)
