@@ -29,7 +29,9 @@ describe('cr-sqlite compatibility names', () => {
     const a = env.open(SCHEMA)
     expect(() => a.transaction([{ sql: 'DELETE FROM crsql_site_id' }])).toThrow()
     expect(() => a.transaction([{ sql: "INSERT INTO crsql_site_id VALUES (9, x'00')" }])).toThrow()
-    expect(() => a.query('DELETE FROM crsql_site_id')).toThrow(/cannot modify crsql_site_id because it is a view/)
+    expect(() => a.query('DELETE FROM crsql_site_id')).toThrow(
+      /cannot modify crsql_site_id because it is a view/,
+    )
     expect([...a.query("SELECT count(*) FROM sqlite_schema WHERE name = 'crsql_site_id'").rows]).toEqual([
       [0],
     ])

@@ -30,7 +30,7 @@ describe('bindPositional', () => {
       'the statement has 2 parameters (?1, ?2) but 1 value was given',
     )
     expect(() => bindPositional('SELECT ?', [])).toThrow(
-      'the statement has 1 parameter (?(1)) but 0 values were given',
+      'the statement has 1 parameter but 0 values were given',
     )
     expect(() => bindPositional('SELECT 1', [5])).toThrow(
       'the statement has 0 parameters but 1 value was given',

@@ -101,16 +101,18 @@ export function bindPositional<T>(sql: string, values: readonly T[]): unknown[] 
   const slots = sqlParameters(sql)
   const count = slots.reduce((m, s) => Math.max(m, s.index), 0)
   if (values.length !== count) {
-    const names = slots
-      .slice()
-      .sort((a, b) => a.index - b.index)
-      .map((s) =>
-        s.kind === 'anonymous'
-          ? `?(${s.index})`
-          : s.kind === 'numbered'
-            ? `?${s.key}`
-            : `${s.key}(${s.index})`,
-      )
+    const names = slots.every((x) => x.kind === 'anonymous')
+      ? []
+      : slots
+          .slice()
+          .sort((a, b) => a.index - b.index)
+          .map((x) =>
+            x.kind === 'anonymous'
+              ? `?(${x.index})`
+              : x.kind === 'numbered'
+                ? `?${x.key}`
+                : `:${x.key}(${x.index})`,
+          )
     throw new PatinaError(
       'PATINA_ERR_PARAM_INVALID',
       `the statement has ${count} parameter${count === 1 ? '' : 's'}${names.length > 0 ? ` (${names.join(', ')})` : ''} but ${values.length} value${values.length === 1 ? ' was' : 's were'} given`,
