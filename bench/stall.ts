@@ -88,7 +88,7 @@ export async function run(): Promise<void> {
       return true
     }
     progress('waiting for the three to see each other alive')
-    for (let t = Date.now(); !(await allAlive()); ) {
+    for (let t = Date.now(); !(await allAlive());) {
       if (Date.now() - t > 120_000) throw new Error('the cluster did not form')
       await sleep(200)
     }
@@ -99,7 +99,7 @@ export async function run(): Promise<void> {
       for (let r = 0; r < RUNS; r++) {
         // Settle: every peer sees the victim alive again, then a random phase against the
         // probe schedule.
-        for (let t = Date.now(); !(await allAlive()); ) {
+        for (let t = Date.now(); !(await allAlive());) {
           if (Date.now() - t > 60_000) throw new Error('the victim did not come back')
           await sleep(100)
         }
@@ -129,7 +129,12 @@ export async function run(): Promise<void> {
         await poller
         if (seen.suspect || seen.down) suspected++
         if (seen.down) down++
-        runs.push({ stopMs, suspected: seen.suspect || seen.down, down: seen.down, firstSeenMs: seen.firstMs })
+        runs.push({
+          stopMs,
+          suspected: seen.suspect || seen.down,
+          down: seen.down,
+          firstSeenMs: seen.firstMs,
+        })
       }
       progress(`stopped ${stopMs} ms: suspected in ${suspected}/${RUNS}, down in ${down}/${RUNS}`)
       const first = runs

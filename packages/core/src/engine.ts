@@ -69,6 +69,8 @@ class Engine implements StateEngine {
         ? null
         : new ReadThreads({
             path: opts.path,
+            actorId: this.ctx.actorId,
+            dbVersion: () => this.ctx.dbVersion,
             threads: opts.readThreads ?? DEFAULT_READ_THREADS,
             cancel: (key) => {
               if (!this.ctx.closed) this.ctx.writer.deadline.cancel(key)

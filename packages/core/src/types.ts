@@ -145,6 +145,19 @@ export interface TableModel {
   /** `CREATE TABLE` text as applied. */
   sql: string
   indexes: { name: string; sql: string }[]
+  /**
+   * Generated columns (`AS (expr)`, VIRTUAL or STORED): computed by SQLite on every node from
+   * the replicated columns, never captured nor replicated, readable in queries and
+   * subscriptions. Not part of `columns`.
+   */
+  generated?: GeneratedColumn[]
+}
+
+export interface GeneratedColumn {
+  name: string
+  stored: boolean
+  /** The column's definition as written in `CREATE TABLE` (whitespace collapsed). */
+  sql: string
 }
 
 export interface SchemaModel {
@@ -182,6 +195,12 @@ export interface QueryOptions {
    * stops the statement and the cursor throws `PATINA_ERR_TIMEOUT`. None when absent.
    */
   timeoutMs?: number
+  /**
+   * Keep SQLite's storage classes in the values: every INTEGER as a `bigint` and every REAL as
+   * a `number` (so that INTEGER 2 and REAL 2.0 stay apart, as the HTTP API writes them).
+   * Without it, integers within ±2^53 come back as `number`.
+   */
+  exactIntegers?: boolean
 }
 
 /** Options of {@link StateEngine.queryAsync}. */

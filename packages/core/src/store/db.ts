@@ -86,10 +86,16 @@ export class ReaderPool {
   constructor(
     private readonly path: string,
     private readonly maxIdle = 8,
+    /** Run on every new connection (compatibility views and functions). */
+    private readonly setup: (db: Db) => void = () => {},
   ) {}
 
   acquire(): Conn {
-    const conn = this.idle.pop() ?? openReader(this.path)
+    let conn = this.idle.pop()
+    if (conn === undefined) {
+      conn = openReader(this.path)
+      this.setup(conn.db)
+    }
     this.all.add(conn)
     return conn
   }

@@ -6,6 +6,8 @@ import type { ResultColumn, Statement } from '../types.js'
 export interface WorkerInit {
   /** Database file. */
   path: string
+  /** This node's actor id (`crsql_site_id`, `compat.ts`). */
+  actorId: string
   /** Key of the thread's connection deadline: the main thread cancels a statement with it. */
   key: Uint8Array
   /** Most rows in one batch. */
@@ -19,7 +21,17 @@ export interface WorkerInit {
 }
 
 export type ToWorker =
-  | { type: 'query'; id: number; sql: string; params: Statement['params']; timeoutMs?: number }
+  | {
+      type: 'query'
+      id: number
+      sql: string
+      params: Statement['params']
+      timeoutMs?: number
+      /** Values with their storage class (`QueryOptions.exactIntegers`). */
+      exactIntegers: boolean
+      /** The db version committed when the query was sent (`crsql_db_version()`). */
+      dbVersion: number
+    }
   | { type: 'more'; id: number }
   | { type: 'cancel'; id: number }
   | { type: 'close' }

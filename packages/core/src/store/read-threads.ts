@@ -20,6 +20,10 @@ import type { ToMain, ToWorker, WorkerInit } from './read-protocol.js'
 export interface ReadThreadsOptions {
   /** Database file. */
   path: string
+  /** This node's actor id (`crsql_site_id` on the threads' connections, `compat.ts`). */
+  actorId: string
+  /** The last db version committed (`crsql_db_version()`), sent with each query. */
+  dbVersion(): number
   /**
    * Stops the statement running on the connection keyed `key` now (`DeadlineGuard.cancel` on a
    * connection of this thread): a cancelled query never waits for its thread to look up.
@@ -61,6 +65,7 @@ interface Request {
   sql: string
   params: Statement['params']
   timeoutMs: number | undefined
+  exactIntegers: boolean
   /** performance.now() when the deadline passes (Infinity without one). */
   deadlineAt: number
   timer: NodeJS.Timeout | null
@@ -100,6 +105,7 @@ export class ReadThreads {
   constructor(private readonly opts: ReadThreadsOptions) {
     this.init = {
       path: opts.path,
+      actorId: opts.actorId,
       batchRows: opts.batchRows ?? DEFAULTS.batchRows,
       batchBytes: opts.batchBytes ?? DEFAULTS.batchBytes,
       batchMs: opts.batchMs ?? DEFAULTS.batchMs,
@@ -128,6 +134,7 @@ export class ReadThreads {
         sql,
         params,
         timeoutMs: ms,
+        exactIntegers: opts.exactIntegers === true,
         deadlineAt: ms === undefined ? Infinity : performance.now() + ms,
         timer: null,
         thread: null,
@@ -203,6 +210,8 @@ export class ReadThreads {
         id: req.id,
         sql: req.sql,
         params: req.params,
+        exactIntegers: req.exactIntegers,
+        dbVersion: this.opts.dbVersion(),
         ...(req.timeoutMs === undefined ? {} : { timeoutMs: Math.ceil(left) }),
       })
     }

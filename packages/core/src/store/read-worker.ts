@@ -12,6 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { PatinaError, type SqlValue } from '@patina/api'
 import { valueSize } from '../crdt/values.js'
 import type { QueryCursor } from '../types.js'
+import { installCompat } from './compat.js'
 import { openReader } from './db.js'
 import type { ToMain, ToWorker, WorkerInit } from './read-protocol.js'
 import { openCursor } from './reads.js'
@@ -21,9 +22,12 @@ if (port === null) throw new Error('read-worker.ts runs as a worker thread')
 const init = workerData as WorkerInit
 const send = (m: ToMain): void => port.postMessage(m)
 
+/** `crsql_db_version()` on this thread: the version committed when the query was sent. */
+let dbVersion = 0
 let conn: ReturnType<typeof openReader>
 try {
   conn = openReader(init.path, init.key)
+  installCompat(conn.db, { actorId: init.actorId, dbVersion: () => dbVersion })
 } catch (err) {
   const pe = err instanceof PatinaError ? err : new PatinaError('PATINA_ERR_INTERNAL', String(err))
   send({ type: 'failed', code: pe.code, message: pe.message })
@@ -99,13 +103,14 @@ port.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'query': {
       let cursor: QueryCursor
+      dbVersion = m.dbVersion
       try {
         cursor = openCursor(
           conn,
           m.sql,
           m.params,
           // Always armed (without a deadline, one far away), so the main thread can cancel it.
-          { timeoutMs: m.timeoutMs ?? NO_DEADLINE_MS },
+          { timeoutMs: m.timeoutMs ?? NO_DEADLINE_MS, exactIntegers: m.exactIntegers },
           {
             eager: false,
             onInterrupt: () => undefined,

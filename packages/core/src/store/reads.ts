@@ -1,7 +1,7 @@
 import { PatinaError } from '@patina/api'
 import type { SqlValue } from '@patina/api'
 import type { Statement as DbStatement } from 'better-sqlite3'
-import { normalizeValue } from '../crdt/values.js'
+import { exactValue, normalizeValue } from '../crdt/values.js'
 import { leadingKeyword } from '../schema/split.js'
 import type { QueryCursor, QueryOptions, Statement } from '../types.js'
 import type { StoreContext } from './context.js'
@@ -112,7 +112,7 @@ export function openCursor(
     assertReadOnly(stmt, sql)
     stmt.raw(true).safeIntegers(true)
     columns = stmt.columns().map((c) => ({ name: c.name, table: c.table, column: c.column }))
-    const args = bindParams(params)
+    const args = bindParams(sql, params)
     iter = step(
       () =>
         hooks.eager
@@ -125,6 +125,7 @@ export function openCursor(
     release()
     throw err
   }
+  const value = opts.exactIntegers === true ? exactValue : normalizeValue
   let done = false
   const rows: IterableIterator<SqlValue[]> = {
     next(): IteratorResult<SqlValue[]> {
@@ -146,7 +147,7 @@ export function openCursor(
         release()
         return { done: true, value: undefined }
       }
-      return { done: false, value: next.value.map(normalizeValue) }
+      return { done: false, value: next.value.map(value) }
     },
     return(): IteratorResult<SqlValue[]> {
       if (!done) {

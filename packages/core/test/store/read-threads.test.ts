@@ -114,7 +114,7 @@ describe('read threads', () => {
     expect(await codeOf(e.queryAsync('INSERT INTO items (id) VALUES (99)'))).toBe('PATINA_ERR_NOT_READONLY')
     expect(await codeOf(e.queryAsync('SELEC 1'))).toBe('PATINA_ERR_STATEMENT_INVALID')
     expect(await codeOf(e.queryAsync('SELECT * FROM nope'))).toBe('PATINA_ERR_STATEMENT_INVALID')
-    expect(await codeOf(e.queryAsync('SELECT ?', [1, 2]))).toBe('PATINA_ERR_SQL')
+    expect(await codeOf(e.queryAsync('SELECT ?', [1, 2]))).toBe('PATINA_ERR_PARAM_INVALID')
     expect(await all(await e.queryAsync('SELECT count(*) FROM items WHERE id > ?', [0]))).toEqual([[1]])
     await waitUntil(() => e.readThreads().busy === 0)
   })

@@ -33,7 +33,11 @@ export async function openQuery(
   }
   let cur: AsyncQueryCursor
   try {
-    cur = await engine.queryAsync(stmt.sql, stmt.params, { timeoutMs: deadline.ms, signal })
+    cur = await engine.queryAsync(stmt.sql, stmt.params, {
+      timeoutMs: deadline.ms,
+      signal,
+      exactIntegers: true,
+    })
   } catch (err) {
     const pe = stopped(err)
     // Corrosion's exact body for writes on /v1/queries.

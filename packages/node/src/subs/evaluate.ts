@@ -53,7 +53,11 @@ export function readRows(
   const rows: SqlValue[][] = []
   let columns: string[]
   try {
-    const cur = engine.query(sql, params, Number.isFinite(timeoutMs) ? { timeoutMs } : {})
+    // Rows keep SQLite's storage classes (INTEGER as bigint), so that `rowJson` writes REAL 2.0 as `2.0`.
+    const cur = engine.query(sql, params, {
+      exactIntegers: true,
+      ...(Number.isFinite(timeoutMs) ? { timeoutMs } : {}),
+    })
     columns = cur.columns.map((c) => c.name)
     for (const row of cur.rows) {
       rows.push(row)
