@@ -83,5 +83,6 @@ export function hubOptionsFrom(config: PatinaConfig): Partial<SubscriptionHubOpt
     statementMaxMs: Math.min(config.api.limits.main_thread_max_ms, config.api.limits.timeout_max_secs * 1000),
     rerunMaxMs: s.rerun_max_ms,
     rerunMaxShare: s.rerun_max_share,
+    sqlMaxBytes: s.sql_max_bytes,
   }
 }

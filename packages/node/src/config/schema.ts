@@ -272,6 +272,9 @@ const subscriptions = z
     rerun_max_ms: key(positiveInt(1, 600_000).default(1_000), {
       doc: 'Longest one re-run of such a subscription may take; one that takes longer is refused at subscribe time, or ends with an `error` event.',
     }),
+    sql_max_bytes: key(positiveInt(1_024, 8_388_608).default(65_536), {
+      doc: "Longest SQL text of a subscription (UTF-8 bytes); a longer one is refused with `PATINA_ERR_STATEMENT_INVALID` before it is planned. Planning reads the whole text on the node's main thread, so a statement of megabytes would hold it for seconds.",
+    }),
     rerun_max_share: key(z.number().gt(0).max(1).default(0.25), {
       doc: 'Largest share of time the re-runs of one subscription may take: after a re-run of d ms the next waits at least d × (1/share − 1) ms, and the commits in between are coalesced into it.',
     }),

@@ -118,6 +118,13 @@ export function createSubscriptionHub(
   // ------------------------------------------------------------------ registry
 
   function plan(given: Statement): Planned {
+    const bytes = Buffer.byteLength(given.sql)
+    if (bytes > opts.sqlMaxBytes) {
+      throw new PatinaError(
+        'PATINA_ERR_STATEMENT_INVALID',
+        `the subscription statement is ${bytes} bytes; api.subscriptions.sql_max_bytes allows ${opts.sqlMaxBytes}`,
+      )
+    }
     const schema = engine.schema()
     if (probe?.schema !== schema) {
       probe?.probe.close()

@@ -24,6 +24,8 @@ export interface SubscriptionHubOptions {
    * thread, so the agent sets it to `api.limits.main_thread_max_ms`.
    */
   statementMaxMs: number
+  /** Longest SQL text of a subscription in UTF-8 bytes; refused before planning beyond it. */
+  sqlMaxBytes: number
   /**
    * Largest share of time the re-runs of one subscription may take: after a re-run of `d` ms
    * the next one waits at least `d × (1 / share − 1)` ms (changes in between are coalesced).
@@ -41,5 +43,6 @@ export const DEFAULT_SUBSCRIPTION_HUB_OPTIONS: Readonly<SubscriptionHubOptions> 
   rerunMaxRows: 10_000,
   rerunMaxMs: 1_000,
   statementMaxMs: 400,
+  sqlMaxBytes: 65_536,
   rerunMaxShare: 0.25,
 })
