@@ -59,6 +59,18 @@ describe('read threads', () => {
     await waitUntil(() => e.readThreads().busy === 0)
   })
 
+  it('keep storage classes with exactIntegers, and answer the crsql_* compatibility names', async () => {
+    const e = filled(3)
+    const sql = 'SELECT qty, qty * 1.0, crsql_db_version(), hex(crsql_site_id()) FROM items WHERE id = 2'
+    const rows = await all(await e.queryAsync(sql, undefined, { exactIntegers: true }))
+    expect(rows).toEqual([...e.query(sql, undefined, { exactIntegers: true }).rows])
+    expect(rows[0]?.[0]).toBe(6n)
+    expect(rows[0]?.[1]).toBe(6)
+    expect(rows[0]?.[2]).toBe(BigInt(e.stats().version))
+    expect(rows[0]?.[3]).toBe(e.actorId.replace(/-/g, '').toUpperCase())
+    await waitUntil(() => e.readThreads().busy === 0)
+  })
+
   it('a runaway statement runs off the main thread and stops at its deadline', async () => {
     const e = filled(10)
     let settled = false
