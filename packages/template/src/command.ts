@@ -54,9 +54,7 @@ export function runCommand(
     child.once('error', (e) =>
       done({ ok: false, code: null, signal: null, timedOut: false, spawnError: e.message }),
     )
-    child.once('close', (code, signal) =>
-      done({ ok: code === 0 && !timedOut, code, signal, timedOut }),
-    )
+    child.once('close', (code, signal) => done({ ok: code === 0 && !timedOut, code, signal, timedOut }))
   })
 }
 

@@ -16,25 +16,20 @@ import { toText } from './format.js'
 export const HELPER_NAMES = ['sql', 'json', 'csv', 'nginx', 'haproxy', 'isNull', 'text', 'hostname'] as const
 export type TemplateHelpers = Record<(typeof HELPER_NAMES)[number], unknown>
 
-type Ast = ReturnType<Eta['parse']>
+/**
+ * A `<% %>` tag alone on its line (blanks around it) leaves no blank line: its indentation and
+ * its line break move inside the tag, where they are JavaScript whitespace. Moving them (rather
+ * than removing them) keeps every line number, so errors still name the right line.
+ */
+const STATEMENT_LINE =
+  /^([ \t]*)<%([-_]?)(?![-_]?\s*[=~])((?:(?!%>)[\s\S])*?)([-_]?)%>([ \t]*)(\r?\n|(?![\s\S]))/gm
 
-/** Drops the indentation before, and the line break after, a `<% %>` tag alone on its line. */
-export function trimStatementLines(ast: Ast): Ast {
-  for (let k = 0; k < ast.length; k++) {
-    const tag = ast[k]
-    if (typeof tag !== 'object' || tag.t !== 'e') continue
-    const prev = k === 0 ? '' : ast[k - 1]
-    const next = k + 1 < ast.length ? ast[k + 1] : ''
-    if (typeof prev !== 'string' || typeof next !== 'string') continue
-    // At a line start: only blanks since the last line break, or since the template's start.
-    const lineStart = prev.lastIndexOf('\n') + 1
-    const startOk = (lineStart > 0 || k <= 1) && /^[ \t]*$/.test(prev.slice(lineStart))
-    const lineEnd = /^[ \t]*(\r?\n|$)/.exec(next)
-    if (!startOk || !lineEnd) continue
-    if (k > 0) ast[k - 1] = prev.slice(0, lineStart)
-    if (k + 1 < ast.length) ast[k + 1] = next.slice(lineEnd[0].length)
-  }
-  return ast
+export function trimStatementLines(source: string): string {
+  return source.replace(
+    STATEMENT_LINE,
+    (_m, indent: string, wsl: string, body: string, wsr: string, trail: string, nl: string) =>
+      `<%${wsl}${indent}${body}${trail}${nl}${wsr}%>`,
+  )
 }
 
 const eta = new Eta({
@@ -45,7 +40,7 @@ const eta = new Eta({
   cache: false,
   debug: true,
   functionHeader: `const { ${HELPER_NAMES.join(', ')} } = it;`,
-  plugins: [{ processAST: (ast) => trimStatementLines(ast) }],
+  plugins: [{ processTemplate: (source) => trimStatementLines(source) }],
 })
 
 /** A template that failed to compile or render: `PATINA_ERR_TEMPLATE`, naming the file and line. */

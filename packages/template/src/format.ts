@@ -30,11 +30,8 @@ export function toText(v: unknown): string {
 /** `JSON.stringify`, two-space indented when `pretty`; bigints as numbers. */
 export function toJson(v: unknown, pretty = false): string {
   return (
-    JSON.stringify(
-      v,
-      (_k, x: unknown) => (typeof x === 'bigint' ? Number(x) : x),
-      pretty ? 2 : undefined,
-    ) ?? 'null'
+    JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? Number(x) : x), pretty ? 2 : undefined) ??
+    'null'
   )
 }
 
@@ -73,7 +70,13 @@ export function nginxString(v: unknown): string {
   if (s.includes('\0')) throw new TemplateValueError(`nginx: the value ${show(s)} holds a NUL byte`)
   return `"${s.replace(/[\\"\n\r\t]/g, (c) => NGINX_ESCAPES[c] ?? c)}"`
 }
-const NGINX_ESCAPES: Record<string, string> = { '\\': '\\\\', '"': '\\"', '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+const NGINX_ESCAPES: Record<string, string> = {
+  '\\': '\\\\',
+  '"': '\\"',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+}
 
 /**
  * A double-quoted HAProxy string (HAProxy 2.x "Quoting and escaping"): `\`, `"` and `$` (which

@@ -79,7 +79,15 @@ export function createQuerySet(source: WatchSource, onChange: () => void): Query
 
   const open = (key: string, statement: JsonStatement): Entry => {
     const live = source.watch(statement)
-    const entry: Entry = { key, statement, live, settled: Promise.resolve(), failure: null, ready: false, off: [] }
+    const entry: Entry = {
+      key,
+      statement,
+      live,
+      settled: Promise.resolve(),
+      failure: null,
+      ready: false,
+      off: [],
+    }
     entry.settled = live.ready.then(
       () => {
         entry.ready = true

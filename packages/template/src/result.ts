@@ -23,7 +23,10 @@ export interface QueryResult extends ReadonlyArray<Row> {
 }
 
 /** Builds a {@link QueryResult} from a view's columns and cells (copied and sorted). */
-export function buildResult(columns: readonly string[], rows: Iterable<readonly JsonSqlValue[]>): QueryResult {
+export function buildResult(
+  columns: readonly string[],
+  rows: Iterable<readonly JsonSqlValue[]>,
+): QueryResult {
   const cells = [...rows].map((r) => Object.freeze([...r])).sort(compareRows)
   const cols = Object.freeze([...columns])
   const objects = cells.map((c) => {

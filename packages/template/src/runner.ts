@@ -132,7 +132,10 @@ export function createTemplateRunner(
     st.lastError = e.message
     st.lastErrorAt = deps.now()
     deps.metrics.errors.inc({ template: name, stage })
-    log.error({ stage, err: e.message, dst: spec.dst }, `template ${name}: ${stage} failed; ${spec.dst} keeps its last good content`)
+    log.error(
+      { stage, err: e.message, dst: spec.dst },
+      `template ${name}: ${stage} failed; ${spec.dst} keeps its last good content`,
+    )
   }
 
   /** Reads and compiles the template file; throws a TemplateError naming the file. */
@@ -170,7 +173,8 @@ export function createTemplateRunner(
     const deadline = waitMs === null ? 0 : deps.now() + waitMs
     for (let passes = 0; ; passes++) {
       const tpl = compiled
-      if (tpl === null) throw new CycleError('template', new TemplateError(`template ${spec.src} is not loaded`))
+      if (tpl === null)
+        throw new CycleError('template', new TemplateError(`template ${spec.src} is not loaded`))
       const pass = queries.begin()
       let text: string
       try {
@@ -242,7 +246,10 @@ export function createTemplateRunner(
         } catch (e) {
           restored = `putting the previous ${spec.dst} back failed too: ${(e as Error).message}`
         }
-        throw new CycleError('command', new PatinaError('PATINA_ERR_TEMPLATE_COMMAND', `${line}; ${restored}`))
+        throw new CycleError(
+          'command',
+          new PatinaError('PATINA_ERR_TEMPLATE_COMMAND', `${line}; ${restored}`),
+        )
       }
       st.commandsOk++
       log.info({ cmd: spec.cmd, code: r.code, duration_ms: Math.round(r.durationMs) }, line)

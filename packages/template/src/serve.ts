@@ -24,7 +24,9 @@ export async function serveTemplateStatus(
       const h = set.health()
       res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h))
     } else {
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found; try /health or /metrics"}')
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end('{"error":"not found; try /health or /metrics"}')
     }
   })
   await new Promise<void>((resolve, reject) => {

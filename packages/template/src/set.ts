@@ -77,7 +77,8 @@ export function createTemplateSet(
   const seen = new Set<string>()
   for (const s of specs) {
     const name = s.name ?? s.dst
-    if (seen.has(name)) throw new Error(`template name ${JSON.stringify(name)} is used twice; names must be unique`)
+    if (seen.has(name))
+      throw new Error(`template name ${JSON.stringify(name)} is used twice; names must be unique`)
     seen.add(name)
     runners.push(createTemplateRunner({ ...s, name }, o, { source: deps.source, logger, metrics, now }))
   }

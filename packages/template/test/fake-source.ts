@@ -19,7 +19,9 @@ export interface FakeLive {
   fail(message: string): void
 }
 
-export function fakeSource(opts: { autoSnapshot?: (s: JsonStatement) => { columns: string[]; rows: JsonSqlValue[][] } | null } = {}) {
+export function fakeSource(
+  opts: { autoSnapshot?: (s: JsonStatement) => { columns: string[]; rows: JsonSqlValue[][] } | null } = {},
+) {
   const opened: FakeLive[] = []
   const source: WatchSource = {
     watch(statement) {

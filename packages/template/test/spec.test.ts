@@ -7,7 +7,10 @@ describe('parseTemplateSpec', () => {
     ['a.eta:/tmp/out.conf', { src: 'a.eta', dst: '/tmp/out.conf' }],
     ['a.eta:/tmp/out.conf:nginx -s reload', { src: 'a.eta', dst: '/tmp/out.conf', cmd: 'nginx -s reload' }],
     // the command keeps its own colons
-    ['a.eta:out:curl -s http://127.0.0.1:9/x', { src: 'a.eta', dst: 'out', cmd: 'curl -s http://127.0.0.1:9/x' }],
+    [
+      'a.eta:out:curl -s http://127.0.0.1:9/x',
+      { src: 'a.eta', dst: 'out', cmd: 'curl -s http://127.0.0.1:9/x' },
+    ],
   ])('%s', (arg, want) => expect(parseTemplateSpec(arg)).toEqual(want))
 
   it.each([
