@@ -1,0 +1,173 @@
+/**
+ * `patina template` driving a real nginx (issue 19): nginx's upstream is rendered from the
+ * `routes` table of a worker process; requests through nginx reach the backend the table
+ * names; a write on the worker re-points nginx (CMD: `nginx -s reload` with the test's config)
+ * while a bounded stream of requests runs, and none of them fails. Then the failures, each
+ * with a clear message and the previous file untouched: a bad template, a query the server
+ * refuses, a failing CMD, a DST in a folder that does not exist.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitFor } from '../helpers/cluster.js'
+import { execOn, makeWorkers, pickPort } from '../helpers/edge.js'
+import { get, requestStream, startBackend, startNginx, type Nginx } from '../helpers/nginx.js'
+import { runCli, spawnCli, type CliProcess, type WorkerProcess } from '../helpers/process.js'
+
+export const UPSTREAMS_TEMPLATE = [
+  '# rendered by patina template from the routes table',
+  'upstream app {',
+  '  <% for (const r of sql("SELECT backend FROM routes WHERE app = ?", ["web"])) { %>',
+  '  server <%= r.backend %>;',
+  '  <% } %>',
+  '}',
+  '',
+].join('\n')
+
+const dir = mkdtempSync(join(tmpdir(), 'patina-tpl-nginx-'))
+const src = join(dir, 'upstreams.eta')
+const dst = join(dir, 'upstreams.conf')
+let worker: WorkerProcess
+let nginx: Nginx | undefined
+const backends: Array<Awaited<ReturnType<typeof startBackend>>> = []
+const children: CliProcess[] = []
+
+beforeAll(async () => {
+  ;[worker] = (await makeWorkers(dir, 1)) as [WorkerProcess]
+  await worker.start()
+  backends.push(await startBackend('backend-a'), await startBackend('backend-b'))
+  await execOn(worker.apiUrl, [
+    ['INSERT INTO routes (host, app, backend) VALUES (?, ?, ?)', ['app.example', 'web', backends[0]!.addr]],
+  ])
+  writeFileSync(src, UPSTREAMS_TEMPLATE)
+}, 120_000)
+
+afterAll(async () => {
+  for (const c of children) if (c.child.exitCode === null) c.child.kill('SIGKILL')
+  await nginx?.stop()
+  for (const b of backends) b.server.close()
+  await worker?.signal('SIGTERM')
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe('patina template drives nginx', () => {
+  it('--once renders the upstream from the routes table; nginx sends requests to that backend', async () => {
+    const r = await runCli(['template', '--once', '--worker', worker.apiUrl, `${src}:${dst}`])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toContain(`${dst}: written`)
+    expect(readFileSync(dst, 'utf8')).toBe(
+      `# rendered by patina template from the routes table\nupstream app {\n  server ${backends[0]!.addr};\n}\n`,
+    )
+    nginx = await startNginx(join(dir, 'nginx'), await pickPort(), dst)
+    expect(await get(nginx.url)).toEqual({ status: 200, body: 'backend-a' })
+  })
+
+  it('a write on the worker re-points nginx, and no request sent during the switch fails', async () => {
+    const ng = nginx!
+    const statusPort = await pickPort()
+    const tpl = spawnCli([
+      'template',
+      '--worker',
+      worker.apiUrl,
+      '--listen',
+      `127.0.0.1:${statusPort}`,
+      `${src}:${dst}:${ng.reloadCommand}`,
+    ])
+    children.push(tpl)
+    const health = async () => {
+      const r = await get(`http://127.0.0.1:${statusPort}/health`).catch(() => null)
+      return r === null
+        ? null
+        : (JSON.parse(r.body) as { ok: boolean; templates: Array<Record<string, number>> })
+    }
+    // The first render finds the file as --once left it: unchanged, so no reload.
+    await waitFor(
+      'the first render',
+      async () => ((await health())?.templates[0]?.['renders'] ?? 0) >= 1,
+      60_000,
+    )
+    expect((await health())?.templates[0]).toMatchObject({ writes: 0, commandsOk: 0, healthy: true })
+
+    let switchedAt: number | null = null
+    let afterSwitch = 0
+    const stream = requestStream(ng.url, {
+      concurrency: 4,
+      maxRequests: 5_000,
+      until: () => afterSwitch >= 200,
+    })
+    // Watch the answers as they come: count the requests answered by backend-b.
+    const writtenAt = Date.now()
+    await execOn(worker.apiUrl, [
+      ['UPDATE routes SET backend = ? WHERE host = ?', [backends[1]!.addr, 'app.example']],
+    ])
+    const watcher = (async () => {
+      while (afterSwitch < 200) {
+        const r = await get(ng.url).catch(() => null)
+        if (r?.body === 'backend-b') {
+          switchedAt ??= Date.now()
+          afterSwitch++
+        }
+        if (Date.now() - writtenAt > 30_000) break
+      }
+    })()
+    const [{ bodies, failures }] = await Promise.all([stream, watcher])
+    expect(switchedAt, 'nginx never answered from backend-b').not.toBeNull()
+    console.log(
+      `template → nginx: first answer from the new backend ${switchedAt! - writtenAt} ms after the write was acknowledged; ${bodies.length} requests during the switch, ${failures.length} failed`,
+    )
+    expect(failures).toEqual([])
+    expect(bodies).toContain('backend-a')
+    expect(bodies.slice(-20)).toEqual(Array(20).fill('backend-b'))
+    expect(readFileSync(dst, 'utf8')).toContain(`server ${backends[1]!.addr};`)
+    const h = await health()
+    expect(h?.templates[0]).toMatchObject({ writes: 1, commandsOk: 1, errors: 0, healthy: true })
+    const metrics = await get(`http://127.0.0.1:${statusPort}/metrics`)
+    expect(metrics.body).toContain(`patina_template_commands_total{template="${dst}",result="ok"} 1`)
+    expect(ng.errorLog()).toMatch(/signal 1 \(SIGHUP\) received/)
+    tpl.child.kill('SIGINT')
+    expect(await tpl.exit).toBe(0)
+  })
+})
+
+describe('patina template failures keep the previous file and say what failed', () => {
+  const out = join(dir, 'failures.conf')
+  const once = (...spec: string[]) =>
+    runCli(['template', '--once', '--worker', worker.apiUrl, '--timeout', '20', ...spec])
+  beforeAll(() => writeFileSync(out, 'previous content\n'))
+
+  it('a template with a syntax error', async () => {
+    const bad = join(dir, 'bad.eta')
+    writeFileSync(bad, 'upstream app {\n  <% for (const r of sql("SELECT backend FROM routes") { %>\n}\n')
+    const r = await once(`${bad}:${out}`)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/error: .*failures\.conf: template .*bad\.eta line 2: /)
+    expect(readFileSync(out, 'utf8')).toBe('previous content\n')
+  })
+
+  it('a query the server refuses', async () => {
+    const refused = join(dir, 'refused.eta')
+    writeFileSync(refused, '<% for (const r of sql("SELECT * FROM no_such_table")) { %><%= r %><% } %>\n')
+    const r = await once(`${refused}:${out}`)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(
+      /line 1: query "SELECT \* FROM no_such_table" failed: .*HTTP 400: table "no_such_table" is not a table of the schema/,
+    )
+    expect(readFileSync(out, 'utf8')).toBe('previous content\n')
+  })
+
+  it('a CMD that fails', async () => {
+    const r = await once(`${src}:${out}:echo reload refused >&2; exit 7`)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(
+      /command "echo reload refused >&2; exit 7" exited with status 7: reload refused; the previous .*failures\.conf is back in place/,
+    )
+    expect(readFileSync(out, 'utf8')).toBe('previous content\n')
+  })
+
+  it('a DST in a folder that does not exist', async () => {
+    const r = await once(`${src}:${join(dir, 'missing-folder', 'up.conf')}`)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/its folder .*missing-folder does not exist/)
+  })
+})
