@@ -36,6 +36,13 @@ if ! command -v g++ >/dev/null || ! command -v make >/dev/null || ! command -v p
   apt_install g++ make python3
 fi
 
+# Debian's nginx: the template tests (test/process/template-nginx.test.ts) run it as a plain
+# process with their own config on loopback ports.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  log "installing nginx (for the template tests)"
+  apt_install nginx
+fi
+
 if ! command -v pnpm >/dev/null || [ "$(pnpm --version)" != "10.34.9" ]; then
   log "installing pnpm 10.34.9"
   npm install -g pnpm@10.34.9 >/dev/null
