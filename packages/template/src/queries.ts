@@ -44,7 +44,7 @@ export interface QuerySet {
    * of its subscriptions last heard from its worker (the client's `lagMs`); null when unknown.
    */
   stalenessMs(): number | null
-  /** True when one of the committed render's subscriptions is not following its worker now. */
+  /** True when one of the committed render's subscriptions is not following its worker now (reconnecting, failed). */
   disconnected(): boolean
   /** The number of open subscriptions. */
   size(): number

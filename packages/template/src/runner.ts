@@ -55,6 +55,8 @@ export interface TemplateStatus {
   /** The template file does not load (the last good one is still used). */
   templateError: string | null
   stalenessMs: number | null
+  /** A query of the last render is not following its worker now (reconnecting, failed). */
+  disconnected: boolean
   subscriptions: number
   /** The template loads, and its last render succeeded. */
   healthy: boolean
@@ -108,7 +110,7 @@ export function createTemplateRunner(
   let timer: NodeJS.Timeout | undefined
   let busy: Promise<void> | null = null
   let again = false
-  const st: Omit<TemplateStatus, 'stalenessMs' | 'subscriptions' | 'healthy'> = {
+  const st: Omit<TemplateStatus, 'stalenessMs' | 'disconnected' | 'subscriptions' | 'healthy'> = {
     name,
     src: spec.src,
     dst: spec.dst,
@@ -349,6 +351,7 @@ export function createTemplateRunner(
       return {
         ...st,
         stalenessMs,
+        disconnected: queries.disconnected(),
         subscriptions: queries.size(),
         healthy: st.state === 'ok' && st.templateError === null,
       }

@@ -84,7 +84,7 @@ export function createTemplateSet(
   }
   const healthOf = (s: TemplateStatus): TemplateHealth => ({
     ...s,
-    stale: s.stalenessMs === null || s.stalenessMs > o.staleAfterMs,
+    stale: s.disconnected || s.stalenessMs === null || s.stalenessMs > o.staleAfterMs,
   })
   return {
     registry,
