@@ -43,6 +43,12 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
   apt_install nginx
 fi
 
+# The API tests drive the server with Debian's curl over HTTP/2 with prior knowledge (h2c).
+if ! command -v curl >/dev/null || ! curl -V | grep -q '^Features:.*HTTP2'; then
+  log "installing curl with HTTP/2 support"
+  apt_install curl
+fi
+
 if ! command -v pnpm >/dev/null || [ "$(pnpm --version)" != "10.34.9" ]; then
   log "installing pnpm 10.34.9"
   npm install -g pnpm@10.34.9 >/dev/null
