@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { PatinaError } from '@patina/api'
+import type { PatinaError } from '@patina/api'
 import { checkOutputFolder, readCurrent, restore, TemplateOutputError, writeAtomic } from '../src/output.js'
 
 describe('writeAtomic', () => {

@@ -3,10 +3,20 @@
  * changed text, runs the command after a change only, and keeps the last good file whatever
  * fails (template, query, write, command), saying what failed.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs'
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  chmodSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { TemplateLogger } from '../src/runner.js'
 import { createTemplateSet, type TemplateSet } from '../src/set.js'
 import { fakeSource } from './fake-source.js'
 
@@ -49,14 +59,14 @@ describe('template runner', () => {
   }
   const start = async (
     f: ReturnType<typeof fakeSource>,
-    o: { cmd?: string; tpl?: string; watchIntervalMs?: number } = {},
+    o: { cmd?: string; tpl?: string; watchIntervalMs?: number; logger?: TemplateLogger } = {},
   ) => {
     const p = paths()
     writeFileSync(p.src, o.tpl ?? ROUTES_TPL)
     set = createTemplateSet(
       [{ src: p.src, dst: p.dst, ...(o.cmd !== undefined ? { cmd: o.cmd } : {}) }],
       { debounceMs: 20, maxDelayMs: 200, watchIntervalMs: o.watchIntervalMs ?? 0 },
-      { source: f.source },
+      { source: f.source, ...(o.logger ? { logger: o.logger } : {}) },
     )
     await set.start()
     return set
@@ -239,5 +249,66 @@ describe('template runner', () => {
     expect(text).toMatch(/patina_template_last_render_timestamp_seconds\{template=".*"\} 1\d{9}/)
     expect(text).toContain(`patina_template_healthy{template="${dst}"} 1`)
     expect(set!.health()).toMatchObject({ ok: true, templates: [{ stale: false, stalenessMs: 5 }] })
+  })
+  it("logs and counts the command's exit status, ok and failed", async () => {
+    const lines: Array<{ level: string; msg: string; obj: Record<string, unknown> }> = []
+    const logger: TemplateLogger = {
+      debug: () => {},
+      info: (obj, msg) => lines.push({ level: 'info', msg: msg ?? '', obj: obj as Record<string, unknown> }),
+      warn: (obj, msg) => lines.push({ level: 'warn', msg: msg ?? '', obj: obj as Record<string, unknown> }),
+      error: (obj, msg) =>
+        lines.push({ level: 'error', msg: msg ?? '', obj: obj as Record<string, unknown> }),
+      child: () => logger,
+    }
+    const f = fake()
+    const p = paths()
+    await start(f, { cmd: `grep -q bad ${p.dst} && exit 5 || true`, logger })
+    await until('subscription', () => f.opened.length === 1)
+    f.opened[0]!.snapshot(['backend'], [['good:1']])
+    await until('first write', () => status().writes === 1)
+    f.opened[0]!.set(1, ['bad:1'])
+    await until('the failed command', () => status().errors === 1)
+    const ok = lines.find((l) => l.msg.includes('exited with status 0'))
+    expect(ok).toMatchObject({ level: 'info', obj: { code: 0 } })
+    const failed = lines.find((l) => l.level === 'error' && l.obj['stage'] === 'command')
+    expect(String(failed?.obj['err'])).toMatch(
+      /grep -q bad .*" exited with status 5; the previous .* is back/,
+    )
+    const text = await set!.registry.metrics()
+    const t = `template="${p.dst}"`
+    expect(text).toContain(`patina_template_commands_total{${t},result="ok"} 1`)
+    expect(text).toContain(`patina_template_commands_total{${t},result="failed"} 1`)
+    expect(text).toContain(`patina_template_errors_total{${t},stage="command"} 1`)
+    expect(text).toContain(`patina_template_renders_total{${t},result="written"} 1`)
+    expect(text).toContain(`patina_template_healthy{${t}} 0`)
+    expect(set!.health()).toMatchObject({ ok: false, templates: [{ commandsOk: 1, commandsFailed: 1 }] })
+  })
+  it('an output folder removed while running: a write error naming it; the next change after it is back writes', async () => {
+    const f = fake()
+    const p = paths()
+    const out = join(dir, 'out')
+    mkdirSync(out)
+    writeFileSync(p.src, ROUTES_TPL)
+    set = createTemplateSet(
+      [{ src: p.src, dst: join(out, 'up.conf') }],
+      { debounceMs: 20, maxDelayMs: 200, watchIntervalMs: 0 },
+      { source: f.source },
+    )
+    await set.start()
+    await until('subscription', () => f.opened.length === 1)
+    f.opened[0]!.snapshot(['backend'], [['a:1']])
+    await until('first write', () => status().writes === 1)
+    rmSync(out, { recursive: true })
+    f.opened[0]!.set(1, ['a:2'])
+    await until('the write error', () => status().errors === 1)
+    expect(status().lastError).toBe(`cannot write ${join(out, 'up.conf')}: its folder ${out} does not exist`)
+    expect(await set.registry.metrics()).toContain(
+      `patina_template_errors_total{template="${join(out, 'up.conf')}",stage="write"} 1`,
+    )
+    mkdirSync(out)
+    f.opened[0]!.set(1, ['a:3'])
+    await until('recovery', () => status().writes === 2)
+    expect(readFileSync(join(out, 'up.conf'), 'utf8')).toContain('server a:3;')
+    expect(status().healthy).toBe(true)
   })
 })
