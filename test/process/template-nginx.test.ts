@@ -96,6 +96,7 @@ describe('patina template drives nginx', () => {
     const metrics = await get(`http://127.0.0.1:${statusPort}/metrics`)
     expect(metrics.body).toContain(`patina_template_commands_total{template="${dst}",result="ok"} 1`)
     expect(ng.errorLog()).toMatch(/signal 1 \(SIGHUP\) received/)
+    expect(tpl.output.join('')).toContain(`command ${JSON.stringify(ng.reloadCommand)} exited with status 0`)
     tpl.child.kill('SIGINT')
     expect(await tpl.exit).toBe(0)
   })
@@ -249,6 +250,13 @@ describe('patina template failures keep the previous file and say what failed', 
       /command "echo reload refused >&2; exit 7" exited with status 7: reload refused; the previous .*failures\.conf is back in place/,
     )
     expect(readFileSync(out, 'utf8')).toBe('previous content\n')
+  })
+
+  it('(and a CMD that succeeds: --once prints its exit status)', async () => {
+    const okOut = join(dir, 'once-ok.conf')
+    const r = await once(`${src}:${okOut}:test -s ${okOut}`)
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toBe(`${okOut}: written; command "test -s ${okOut}" exited with status 0\n`)
   })
 
   it('a DST in a folder that does not exist', async () => {

@@ -47,6 +47,8 @@ export interface TemplateStatus {
   errors: number
   commandsOk: number
   commandsFailed: number
+  /** How the last command ended (`command "..." exited with status 0`); null before the first. */
+  lastCommand: string | null
   /** Wall-clock ms of the last complete render (written or unchanged). */
   lastRenderAt: number | null
   lastWriteAt: number | null
@@ -121,6 +123,7 @@ export function createTemplateRunner(
     errors: 0,
     commandsOk: 0,
     commandsFailed: 0,
+    lastCommand: null,
     lastRenderAt: null,
     lastWriteAt: null,
     lastError: null,
@@ -238,6 +241,7 @@ export function createTemplateRunner(
         env: { PATINA_TEMPLATE_DST: spec.dst, PATINA_TEMPLATE_SRC: spec.src },
       })
       const line = describeCommandResult(spec.cmd, r)
+      st.lastCommand = line
       deps.metrics.commands.inc({ template: name, result: r.ok ? 'ok' : 'failed' })
       if (!r.ok) {
         st.commandsFailed++

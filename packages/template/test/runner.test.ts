@@ -270,6 +270,7 @@ describe('template runner', () => {
     await until('the failed command', () => status().errors === 1)
     const ok = lines.find((l) => l.msg.includes('exited with status 0'))
     expect(ok).toMatchObject({ level: 'info', obj: { code: 0 } })
+    expect(status().lastCommand).toMatch(/^command "grep -q bad .*" exited with status 5$/)
     const failed = lines.find((l) => l.level === 'error' && l.obj['stage'] === 'command')
     expect(String(failed?.obj['err'])).toMatch(
       /grep -q bad .*" exited with status 5; the previous .* is back/,
@@ -310,5 +311,36 @@ describe('template runner', () => {
     await until('recovery', () => status().writes === 2)
     expect(readFileSync(join(out, 'up.conf'), 'utf8')).toContain('server a:3;')
     expect(status().healthy).toBe(true)
+  })
+  it('health turns stale when a subscription stops following its worker, or its data is older than staleAfterMs', async () => {
+    const f = fake()
+    const p = paths()
+    writeFileSync(p.src, ROUTES_TPL)
+    set = createTemplateSet(
+      [{ src: p.src, dst: p.dst }],
+      { debounceMs: 20, maxDelayMs: 200, watchIntervalMs: 0, staleAfterMs: 1_000 },
+      { source: f.source },
+    )
+    await set.start()
+    await until('subscription', () => f.opened.length === 1)
+    f.opened[0]!.snapshot(['backend'], [['a:1']])
+    await until('first write', () => status().writes === 1)
+    expect(set.health()).toMatchObject({ ok: true, templates: [{ stale: false, healthy: true }] })
+    f.opened[0]!.state = 'reconnecting' // the worker went away; the client is failing over
+    f.opened[0]!.lagMs = 400
+    expect(set.health()).toMatchObject({ ok: false, templates: [{ stale: true, disconnected: true }] })
+    f.opened[0]!.state = 'live'
+    f.opened[0]!.lagMs = 2_500 // following, but nothing heard for longer than staleAfterMs
+    expect(set.health()).toMatchObject({ ok: false, templates: [{ stale: true, stalenessMs: 2_500 }] })
+    expect(await set.registry.metrics()).toContain(
+      `patina_template_data_staleness_seconds{template="${p.dst}"} 2.5`,
+    )
+    f.opened[0]!.lagMs = null // never heard: unknown age
+    expect(set.health()).toMatchObject({ ok: false, templates: [{ stale: true, stalenessMs: null }] })
+    expect(await set.registry.metrics()).toContain(
+      `patina_template_data_staleness_seconds{template="${p.dst}"} -1`,
+    )
+    f.opened[0]!.lagMs = 10
+    expect(set.health()).toMatchObject({ ok: true, templates: [{ stale: false, healthy: true }] })
   })
 })

@@ -122,7 +122,9 @@ export function registerTemplateCommand(program: Command, deps: CliDeps): void {
           for (const f of failures) deps.stderr.write(`error: ${f.name}: ${f.error.message}\n`)
           for (const t of set.health().templates)
             if (!failures.some((f) => f.name === t.name))
-              deps.stdout.write(`${t.dst}: ${t.writes > 0 ? 'written' : 'unchanged'}\n`)
+              deps.stdout.write(
+                `${t.dst}: ${t.writes > 0 ? 'written' : 'unchanged'}${t.lastCommand !== null ? `; ${t.lastCommand}` : ''}\n`,
+              )
           if (failures.length > 0) throw new ExitError(1)
           return
         }
