@@ -48,6 +48,33 @@ export default tseslint.config(
       ],
     },
   },
+  // Templates run inside the edge too: the same rule as the edge, and never the edge itself.
+  {
+    files: ['packages/template/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@patina/*/src/*'], message: 'import packages by their exports only' },
+            {
+              group: [
+                '@patina/core',
+                '@patina/node',
+                '@patina/edge',
+                'better-sqlite3',
+                'libp2p',
+                '@libp2p/*',
+                '@chainsafe/*',
+                'fastify',
+              ],
+              message: '@patina/template runs in the edge: no worker code, no native module, no libp2p',
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['packages/edge/src/**/*.ts'],
     rules: {

@@ -24,6 +24,9 @@ describe('layering lint rules', () => {
     ['packages/node/src/x.ts', '@patina/edge'],
     ['packages/client/src/x.ts', '@patina/core'],
     ['packages/edge/src/x.ts', 'libp2p'],
+    ['packages/template/src/x.ts', '@patina/core'],
+    ['packages/template/src/x.ts', 'better-sqlite3'],
+    ['packages/template/src/x.ts', '@patina/edge'],
     ['packages/node/src/x.ts', '@patina/core/src/engine.js'],
   ])('%s may not import %s', async (file, module) => {
     expect(await restricted(file, module)).toBe(true)
@@ -35,6 +38,8 @@ describe('layering lint rules', () => {
     ['packages/node/src/x.ts', '@patina/core'],
     ['packages/node/src/cli/x.ts', '@patina/client'],
     ['packages/client/src/x.ts', '@patina/api'],
+    ['packages/template/src/x.ts', '@patina/client'],
+    ['packages/edge/src/x.ts', '@patina/template'],
   ])('%s may import %s', async (file, module) => {
     expect(await restricted(file, module)).toBe(false)
   })
