@@ -33,13 +33,20 @@ function tracked(stream: FramedStream, note: (peer: string) => void): FramedStre
 
 /** `transport`, with `note(peer)` called whenever something arrives from `peer`. */
 export function withContactTracking(transport: Transport, note: (peer: string) => void): Transport {
-  transport.onMessage((m) => note(m.from))
+  let unsubscribe: (() => void) | null = null
   return {
     get peerId() {
       return transport.peerId
     },
-    start: () => transport.start(),
-    stop: () => transport.stop(),
+    async start() {
+      unsubscribe ??= transport.onMessage((m) => note(m.from))
+      await transport.start()
+    },
+    async stop() {
+      unsubscribe?.()
+      unsubscribe = null
+      await transport.stop()
+    },
     addresses: () => transport.addresses(),
     subscribe: (topic) => transport.subscribe(topic),
     publish: (topic, data) => transport.publish(topic, data),

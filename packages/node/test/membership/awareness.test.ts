@@ -33,9 +33,12 @@ describe('local health awareness', () => {
     [false, 3, 0, false, 3],
     [false, 3, 3, true, 1], // our own timers fired late: count against us, whatever else happened
     [true, 0, 0, true, 1],
-  ])('probe direct=%s helpers=%i answered=%i stalled=%s → %i', (direct, helpers, helperAnswers, stalled, want) => {
-    expect(probeAwarenessDelta({ direct, helpers, helperAnswers, stalled })).toBe(want)
-  })
+  ])(
+    'probe direct=%s helpers=%i answered=%i stalled=%s → %i',
+    (direct, helpers, helperAnswers, stalled, want) => {
+      expect(probeAwarenessDelta({ direct, helpers, helperAnswers, stalled })).toBe(want)
+    },
+  )
 
   it.each([
     [100, 100, false],

@@ -8,7 +8,10 @@ import {
 } from '../../src/membership/bootstrap.js'
 
 const T = { retryMinMs: 100, retryMaxMs: 2000, announceIntervalMs: 5000 }
-const live = (...peers: string[]) => (p: string) => peers.includes(p)
+const live =
+  (...peers: string[]) =>
+  (p: string) =>
+    peers.includes(p)
 const entry = (e: Partial<BootstrapEntry>): BootstrapEntry => ({
   addr: 'a:1',
   failures: 0,
@@ -36,13 +39,10 @@ describe('bootstrap schedule', () => {
     [0, 'p', true, true, 1000 + 5000], // a live member: the slow announce pace
     [0, 'p', false, true, 1000 + 100], // it was reached, but is not a live member now: fast again
     [0, 'p', true, false, 1000 + 100], // we hold no connection at all: nothing waits for the slow pace
-  ])(
-    'failures=%i peer=%s live=%s connected=%s → %i',
-    (failures, peer, isLive, connected, want) => {
-      const e = entry({ failures, peer })
-      expect(nextContactAtMs(e, T, live(...(isLive && peer !== null ? [peer] : [])), connected)).toBe(want)
-    },
-  )
+  ])('failures=%i peer=%s live=%s connected=%s → %i', (failures, peer, isLive, connected, want) => {
+    const e = entry({ failures, peer })
+    expect(nextContactAtMs(e, T, live(...(isLive && peer !== null ? [peer] : [])), connected)).toBe(want)
+  })
 
   it('jitter spreads retries by ±20 % and announces by ±10 %', () => {
     expect(nextContactAtMs(entry({ failures: 3, jitter: 0 }), T, live(), true)).toBe(1000 + 320)

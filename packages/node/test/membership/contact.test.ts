@@ -13,7 +13,11 @@ describe('isolation (contact.ts)', () => {
   it('a node with bootstrap entries that never meets anyone is isolated after isolationAfterMs', () => {
     let s = initialContact(0, true)
     s = withReachable(s, 0, 500, false)
-    expect(isolationStatus(s, 500, 0, AFTER)).toEqual({ isolated: false, lastContactMs: null, reachableMembers: 0 })
+    expect(isolationStatus(s, 500, 0, AFTER)).toEqual({
+      isolated: false,
+      lastContactMs: null,
+      reachableMembers: 0,
+    })
     expect(isolationStatus(s, 1001, 0, AFTER).isolated).toBe(true)
   })
 
@@ -26,10 +30,18 @@ describe('isolation (contact.ts)', () => {
     let s = initialContact(0, false)
     s = withReachable(s, 1, 100, true)
     s = withContact(s, 150)
-    expect(isolationStatus(s, 200, 1, AFTER)).toEqual({ isolated: false, lastContactMs: 50, reachableMembers: 1 })
+    expect(isolationStatus(s, 200, 1, AFTER)).toEqual({
+      isolated: false,
+      lastContactMs: 50,
+      reachableMembers: 1,
+    })
     s = withReachable(s, 0, 300, true)
     expect(isolationStatus(s, 1300, 0, AFTER).isolated).toBe(false)
-    expect(isolationStatus(s, 1301, 0, AFTER)).toEqual({ isolated: true, lastContactMs: 1151, reachableMembers: 0 })
+    expect(isolationStatus(s, 1301, 0, AFTER)).toEqual({
+      isolated: true,
+      lastContactMs: 1151,
+      reachableMembers: 0,
+    })
   })
 
   it('the isolation clock starts when the last member is lost and stops when one is back', () => {

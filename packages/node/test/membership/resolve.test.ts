@@ -9,7 +9,8 @@ const calls: string[] = []
 const fake: HostLookup = async (host, family) => {
   calls.push(`${host}/${family}`)
   const all = hosts[host]
-  if (all === undefined) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' })
+  if (all === undefined)
+    throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' })
   return all.filter((a) => family === 0 || (family === 6) === a.includes(':'))
 }
 
