@@ -33,7 +33,10 @@ export interface MembershipOptions {
   suspicionMult: number
   /** Upper bound of the suspicion timeout as a multiple of its minimum. */
   suspicionMaxTimeoutMult: number
-  /** Largest local-health multiplier of probe intervals and timeouts (memberlist `AwarenessMaxMultiplier`). */
+  /**
+   * Largest local-health multiplier of probe intervals and timeouts (memberlist
+   * `AwarenessMaxMultiplier`); 1 turns local health awareness off, the stall rule included.
+   */
   awarenessMaxMultiplier: number
   /** Time between two announcements of our record on the membership topic, ms. */
   announceIntervalMs: number

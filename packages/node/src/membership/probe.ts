@@ -45,6 +45,8 @@ export function createProber(
   let probing = false
   let probeOrder: string[] = []
   let score = 0
+  /** `awarenessMaxMultiplier: 1` turns local health awareness off, the stall rule included. */
+  const aware = opts.awarenessMaxMultiplier > 1
 
   const adjust = (delta: number): void => {
     const next = applyAwarenessDelta(score, delta, opts.awarenessMaxMultiplier)
@@ -129,7 +131,7 @@ export function createProber(
       if (target.state === 'suspect') view.publish([noticeFor(target, selfActor)]) // let it refute
       return
     }
-    const stalledDirect = firedLate(clock.now() - started, directTimeout)
+    const stalledDirect = aware && firedLate(clock.now() - started, directTimeout)
     const helpers = shuffled(
       probeCandidates(view.table as Map<string, Member>, selfActor).filter(
         (m) => m.state === 'alive' && m.record.actorId !== target.record.actorId,
@@ -152,7 +154,8 @@ export function createProber(
       ),
     )
     const stalled =
-      stalledDirect || (helpers.length > 0 && firedLate(clock.now() - indirectStarted, indirectTimeout))
+      stalledDirect ||
+      (aware && helpers.length > 0 && firedLate(clock.now() - indirectStarted, indirectTimeout))
     const helperAnswers = answers.filter((a) => a.answered).length
     if (answers.some((a) => a.ok)) {
       metrics.probes.inc({ result: 'indirect_ok' })
@@ -180,7 +183,7 @@ export function createProber(
     async round(lateMs) {
       // Our timer fired late: the event loop was blocked, and answers (refutations included)
       // may still sit unread behind it. Decide nothing this round; let them be read first.
-      if (lateMs >= Math.max(opts.probeTimeoutMs, opts.probeIntervalMs / 2)) {
+      if (aware && lateMs >= Math.max(opts.probeTimeoutMs, opts.probeIntervalMs / 2)) {
         memberMetrics.probesInconclusive.inc()
         adjust(1)
         return
