@@ -20,7 +20,21 @@ export interface TableStatsResponse {
 }
 
 export interface HealthResponse {
-  response: { gaps: number; members: number; p99_lag: number; queue_size: number }
+  response: {
+    gaps: number
+    members: number
+    p99_lag: number
+    queue_size: number
+    /**
+     * Patina (absent from Corrosion): this node has had no other member alive for longer than
+     * `gossip.isolation_after_ms` (its data may be stale, its writes stay local).
+     */
+    isolated?: boolean
+    /** Patina: ms since this node last received anything from another member; null if never. */
+    last_contact_ms?: number | null
+    /** Patina: other members currently alive in this node's view. */
+    reachable_members?: number
+  }
 }
 
 export type MemberState = 'alive' | 'suspect' | 'down' | 'left'
@@ -43,6 +57,12 @@ export interface MemberInfo {
 }
 export interface MembersResponse {
   members: MemberInfo[]
+  /** Whether the answering node is isolated (as in `GET /v1/health`). */
+  isolated?: boolean
+  /** Ms since the answering node last received anything from another member; null if never. */
+  last_contact_ms?: number | null
+  /** Other members alive in the answering node's view. */
+  reachable_members?: number
 }
 
 /** Error body used by every endpoint other than `/v1/transactions`. */

@@ -6,6 +6,7 @@ import {
   QUERY_ID_HEADER,
   type ExecResponse,
   type MemberInfo,
+  type MembersResponse,
   type TableStatsResponse,
 } from '@patina/api'
 import type { QueryCursor, StateEngine } from '@patina/core'
@@ -20,7 +21,7 @@ import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
 import type { SubscriptionHub } from '../subs/hub.js'
 import { installErrorHandler, toPatinaError } from './errors.js'
-import { evaluateHealth, parseHealthThresholds } from './health.js'
+import { healthRoute, type HealthSnapshot } from './routes/health.js'
 import { lines, rowJson } from './json.js'
 import { createNdjsonSink, type NdjsonSink } from './ndjson.js'
 import { createApiOptions, type ApiOptionsInit, type LimitedRoute, type TokenRole } from './options.js'
@@ -36,11 +37,11 @@ export interface ApiDeps {
   /** The cluster view of `GET /v1/cluster/members` (and the `members` count of `/v1/health`: state `alive`). */
   members(): MemberInfo[]
   /**
-   * Apply-queue length and p99 commit lag (seconds) for `/v1/health`. A null lag makes health
-   * fail with Corrosion's `no p99 lag information available`; report 0 when the node is
-   * simply idle.
+   * Apply-queue length and p99 commit lag (seconds) for `/v1/health`, and isolation. A null
+   * lag makes health fail with Corrosion's `no p99 lag information available`; report 0 when
+   * the node is simply idle.
    */
-  health(): { queueSize: number; p99LagSec: number | null }
+  health(): HealthSnapshot
   /** The live subscriptions hub (`createSubscriptionHub`), also serving `/v1/updates/:table`. */
   subscriptions: SubscriptionHub
 }
@@ -380,25 +381,24 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
     }
   })
 
-  app.get('/v1/health', { onRequest: limit('health') }, async (req, reply) => {
-    const t = parseHealthThresholds(req.query as Record<string, unknown>)
-    let facts
-    try {
-      const h = deps.health()
-      facts = {
-        gaps: engine.stats().gaps,
-        members: deps.members().filter((m) => m.state === 'alive').length,
-        p99LagSec: h.p99LagSec,
-        queueSize: h.queueSize,
-      }
-    } catch (err) {
-      return reply.code(500).send({ error: toPatinaError(err).message })
-    }
-    const { status, body } = evaluateHealth(facts, t)
-    return reply.code(status).send(body)
+  void app.register(healthRoute, {
+    engine,
+    members: deps.members,
+    health: deps.health,
+    limit: limit('health'),
   })
 
-  app.get('/v1/cluster/members', async (_req, reply) => reply.send({ members: deps.members() }))
+  app.get('/v1/cluster/members', async (_req, reply) => {
+    const h = deps.health()
+    const body: MembersResponse = { members: deps.members() }
+    if (h.isolated !== undefined)
+      Object.assign(body, {
+        isolated: h.isolated,
+        last_contact_ms: h.lastContactMs ?? null,
+        reachable_members: h.reachableMembers ?? 0,
+      })
+    return reply.send(body)
+  })
 
   app.get('/metrics', async (_req, reply) => {
     const text = await deps.registry.metrics()

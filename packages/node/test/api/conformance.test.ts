@@ -208,7 +208,18 @@ describe('§1.7 GET /v1/health', () => {
     api.health = { queueSize: 0, p99LagSec: 0.21 }
     const ok = await api.app.inject({ method: 'GET', url: '/v1/health' })
     expect(ok.statusCode).toBe(200)
-    expect(ok.json()).toEqual({ response: { gaps: 0, members: 1, p99_lag: 0.21, queue_size: 0 } })
+    // Corrosion's four fields, plus Patina's isolation fields
+    expect(ok.json()).toEqual({
+      response: {
+        gaps: 0,
+        members: 1,
+        p99_lag: 0.21,
+        queue_size: 0,
+        isolated: false,
+        last_contact_ms: null,
+        reachable_members: 0,
+      },
+    })
     const bad = await api.app.inject({ method: 'GET', url: '/v1/health?p99_lag=0.1&failure_status=418' })
     expect(bad.statusCode).toBe(418)
   })

@@ -1,0 +1,52 @@
+/**
+ * `GET /v1/health` (Corrosion's thresholds, plus Patina's isolation fields and
+ * `?max_contact_ms=`), as a fastify plugin. The decision is the pure `evaluateHealth`.
+ */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { StateEngine } from '@patina/core'
+import type { MemberInfo } from '@patina/api'
+import { toPatinaError } from '../errors.js'
+import { evaluateHealth, parseHealthThresholds, type HealthFacts } from '../health.js'
+
+/** What the node reports for `/v1/health` (see `ApiDeps.health`). */
+export interface HealthSnapshot {
+  queueSize: number
+  /** p99 commit lag in seconds; null when there are no samples (health then fails, as Corrosion's). */
+  p99LagSec: number | null
+  /** Isolation (the cluster's `isolation()`); without it a node reports itself not isolated. */
+  isolated?: boolean
+  lastContactMs?: number | null
+  reachableMembers?: number
+}
+
+export interface HealthRouteOptions {
+  engine: StateEngine
+  members: () => MemberInfo[]
+  health: () => HealthSnapshot
+  /** The route's concurrency limit. */
+  limit: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>
+}
+
+export const healthRoute: FastifyPluginAsync<HealthRouteOptions> = async (app, o) => {
+  app.get('/v1/health', { onRequest: o.limit }, async (req, reply) => {
+    const t = parseHealthThresholds(req.query as Record<string, unknown>)
+    let facts: HealthFacts
+    try {
+      const h = o.health()
+      const members = o.members()
+      facts = {
+        gaps: o.engine.stats().gaps,
+        members: members.filter((m) => m.state === 'alive').length,
+        p99LagSec: h.p99LagSec,
+        queueSize: h.queueSize,
+        isolated: h.isolated ?? false,
+        lastContactMs: h.lastContactMs ?? null,
+        reachableMembers: h.reachableMembers ?? members.filter((m) => m.state === 'alive' && !m.self).length,
+      }
+    } catch (err) {
+      return reply.code(500).send({ error: toPatinaError(err).message })
+    }
+    const { status, body } = evaluateHealth(facts, t)
+    return reply.code(status).send(body)
+  })
+}
