@@ -31,6 +31,7 @@ import { createPartitionNet, type PartitionNet } from './partition-net.js'
 import { createRecorder, type Recorder } from './recorder.js'
 import { ChaosEdge, ChaosWorker } from './procs.js'
 import { SubscriptionFollower } from './subscription.js'
+import { canon, dump, missingVersions, sleep, waitUntil } from './inspect.js'
 import { CHAOS_QUERY, CHAOS_SCHEMA, makeOp, stepSql } from './workload.js'
 
 export type { FaultKind } from './nemesis.js'
@@ -81,71 +82,6 @@ export interface CampaignReport {
   history: string[]
   dir?: string
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-async function waitUntil(what: string, timeoutMs: number, fn: () => Promise<boolean>): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      if (await fn()) return true
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) return false
-    await sleep(1000)
-  }
-}
-
-async function dump(w: ChaosWorker): Promise<Row[]> {
-  const res = await fetch(`${w.apiUrl}/v1/queries`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(`${CHAOS_QUERY} ORDER BY k`),
-    signal: AbortSignal.timeout(15_000),
-  })
-  const text = await res.text()
-  if (res.status !== 200) throw new Error(`${w.name} query ${res.status}: ${text}`)
-  const rows: Row[] = []
-  for (const line of text.split('\n')) {
-    if (!line) continue
-    const ev = JSON.parse(line) as {
-      row?: [number, [number, string | null, string | null, number]]
-      error?: string
-    }
-    if (ev.error !== undefined) throw new Error(ev.error)
-    if (ev.row) rows.push({ k: ev.row[1][0], a: ev.row[1][1], b: ev.row[1][2], n: ev.row[1][3] })
-  }
-  return rows
-}
-
-interface SyncStatus {
-  actorId: string
-  heads: Record<string, number>
-  need: Record<string, [number, number][]>
-  partialNeed: Record<string, Record<string, unknown>>
-  stats: { version: number }
-}
-
-/** Acknowledged versions (actor/version) this worker does not hold. */
-async function missingVersions(w: ChaosWorker, acked: readonly WriteRecord[]): Promise<string[]> {
-  const s = (await w.admin({ cmd: 'sync-status' })) as SyncStatus
-  const missing: string[] = []
-  for (const r of acked) {
-    if (r.outcome.status !== 'ok' || r.outcome.version === null) continue
-    const { actor, version: v } = r.outcome
-    const have =
-      actor === s.actorId
-        ? v <= s.stats.version
-        : v <= (s.heads[actor] ?? 0) &&
-          !(s.need[actor] ?? []).some(([a, b]) => v >= a && v <= b) &&
-          s.partialNeed[actor]?.[String(v)] === undefined
-    if (!have) missing.push(`${actor.slice(0, 8)}/${v}`)
-  }
-  return missing
-}
-
-const canon = (rows: readonly Row[]): string => JSON.stringify(rows)
 
 export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
   const opts = { ...CAMPAIGN_DEFAULTS, ...o }
@@ -288,6 +224,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     log(`faults stopped after ${writes.length} writes (${acked.length} acknowledged); healing`)
 
     // 1. one cluster again, convergence and durability
+    const healStart = Date.now()
     let dumps: Row[][] = []
     let missing: string[][] = []
     let split: string[] = []
@@ -301,6 +238,9 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
         missing.every((m) => m.length === 0)
       )
     })
+    log(
+      `${converged ? 'one cluster and converged' : 'not converged'} ${((Date.now() - healStart) / 1000).toFixed(1)} s after healing`,
+    )
     if (split.length > 0)
       violations.push({
         kind: 'membership',
@@ -482,7 +422,7 @@ export function formatReport(r: CampaignReport): string {
     `subscriptions: ${r.subscriptions.followers} followed, ${r.subscriptions.resumes} resumes, ${r.subscriptions.changes} changes replayed, ${r.subscriptions.lost} lost`,
     `recorder: ${r.recorded.changesets} changesets in ${r.recorded.sessions} sync sessions (the reference model's input)`,
     `proxy: ${r.partitionNet.connections} connections, ${r.partitionNet.refused} refused, ${r.partitionNet.bytesDropped} bytes dropped, ${r.partitionNet.unidentified} unidentified`,
-    `membership: ${r.membership.suspicions} suspicions, ${r.membership.downs} downs, flaps ${r.membership.flapsFromSuspect} from suspect and ${r.membership.flapsFromDown} from down (false positives: the member had not restarted)`,
+    `membership: ${r.membership.suspicions} suspicions, ${r.membership.downs} downs, flaps ${r.membership.flapsFromSuspect} from suspect and ${r.membership.flapsFromDown} from down (back alive without a restart)`,
     `writes lost: ${r.lost}, divergences: ${r.divergences}, violations: ${r.violations.length}`,
   ]
   for (const v of r.violations.slice(0, 30)) lines.push(`  ✗ ${v.kind}: ${v.detail}`)

@@ -6,9 +6,12 @@
 import type { ChaosWorker } from './procs.js'
 
 export interface MembershipFigures {
-  /** Members seen alive again, without a restart, after being held suspect (false suspicions). */
+  /**
+   * Members seen alive again, without a restart, after being held suspect: false suspicions
+   * when nothing cut the member off, the expected outcome of a pause or a partition otherwise.
+   */
   flapsFromSuspect: number
-  /** …after being held down (false downs: pauses, isolations, partitions). */
+  /** …after being held down (after a pause, an isolation or a partition that lasted long enough). */
   flapsFromDown: number
   /** Every transition to suspect / down seen by any worker. */
   suspicions: number

@@ -118,7 +118,11 @@ export async function runNemesis(o: NemesisOptions): Promise<void> {
       [victim.name],
       others.map((w) => w.name),
     )
-    const deadline = Date.now() + (o.isolateMaxMs ?? 20_000)
+    // bounded, and never much past the end of the fault phase (the CI run has a time budget)
+    const deadline = Math.min(
+      Date.now() + (o.isolateMaxMs ?? 20_000),
+      Math.max(Date.now() + 2000, faultEnd + 3000),
+    )
     let declared = false
     while (actor !== null && !declared && Date.now() < deadline) {
       await sleep(250)
