@@ -94,6 +94,15 @@ export function createConnections(
   }
 
   const contact = async (e: BootstrapEntry): Promise<BootstrapResult> => {
+    // still connected to the peer this entry led to: exchange tables over that connection
+    if (e.peer !== null && transport.connectedPeers().includes(e.peer)) {
+      try {
+        await pushPull.exchange(e.peer)
+        return { kind: 'ok', peer: e.peer }
+      } catch (err) {
+        log.debug({ entry: e.addr, peer: e.peer, err: (err as Error).message }, 'bootstrap push-pull failed')
+      }
+    }
     const addrs = await resolve(e.addr)
     if (addrs.length > 0 && addrs.every(isOwnAddress)) return { kind: 'self' }
     for (const a of addrs) {

@@ -52,7 +52,8 @@ describe('cluster formation in every start order (in-memory network)', () => {
 
   it('reports the time to form', () => {
     const sorted = [...times].sort((a, b) => a - b)
-    const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
+    const at = (q: number): number =>
+      Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0)
     process.stderr.write(
       `[formation] ${sorted.length} runs: formed after p50 ${at(0.5)} ms, p95 ${at(0.95)} ms, max ${at(1)} ms of virtual time after the last start\n`,
     )
