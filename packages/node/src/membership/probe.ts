@@ -159,6 +159,7 @@ export function createProber(
     const helperAnswers = answers.filter((a) => a.answered).length
     if (answers.some((a) => a.ok)) {
       metrics.probes.inc({ result: 'indirect_ok' })
+      adjust(stalled ? 1 : -1) // the round succeeded (memberlist counts it like a direct ack)
       return
     }
     adjust(probeAwarenessDelta({ direct: false, helpers: helpers.length, helperAnswers, stalled }))
