@@ -137,7 +137,11 @@ export function createMembership(deps: MembershipDeps, opts: MembershipOptions):
         () => opts.pushPullIntervalMs,
         async () => {
           const peer = shuffled(transport.connectedPeers(), random)[0]
-          if (peer !== undefined) await pushPull.exchange(peer)
+          if (peer === undefined) return
+          // a peer that is no member (a sync-only client) or a connection closing: nothing to report
+          await pushPull
+            .exchange(peer)
+            .catch((err: unknown) => env.log.debug({ peer, err: (err as Error).message }, 'push-pull failed'))
         },
       )
       for (const p of transport.connectedPeers()) connections.onPeer(p, 'connect')
