@@ -81,7 +81,9 @@ export async function runNemesis(o: NemesisOptions): Promise<void> {
         log(`nemesis: SIGKILL ${w.name} for ${hold} ms`)
         await kill(w)
         await sleep(hold)
+        const t0 = Date.now()
         await w.start()
+        log(`nemesis: ${w.name} answers again ${Date.now() - t0} ms after its restart`)
       } else if (kind === 'restart-subset') {
         const subset = [...workers].sort(() => r() - 0.5).slice(0, between(r, 2, workers.length - 1))
         const order = [...subset].sort(() => r() - 0.5)
