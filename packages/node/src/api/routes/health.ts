@@ -1,10 +1,9 @@
 /**
- * `GET /v1/health` (Corrosion's thresholds, plus Patina's isolation fields and
- * `?max_contact_ms=`), as a fastify plugin. The decision is the pure `evaluateHealth`.
+ * `GET /v1/health` (Corrosion §1.7, plus Patina's isolation fields and `?max_contact_ms=`).
+ * The decision is the pure `evaluateHealth`.
  */
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import type { StateEngine } from '@patina/core'
-import type { MemberInfo } from '@patina/api'
+import type { FastifyInstance } from 'fastify'
+import type { RouteContext } from '../context.js'
 import { toPatinaError } from '../errors.js'
 import { evaluateHealth, parseHealthThresholds, type HealthFacts } from '../health.js'
 
@@ -19,23 +18,16 @@ export interface HealthSnapshot {
   reachableMembers?: number
 }
 
-export interface HealthRouteOptions {
-  engine: StateEngine
-  members: () => MemberInfo[]
-  health: () => HealthSnapshot
-  /** The route's concurrency limit. */
-  limit: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>
-}
-
-export const healthRoute: FastifyPluginAsync<HealthRouteOptions> = async (app, o) => {
-  app.get('/v1/health', { onRequest: o.limit }, async (req, reply) => {
+export async function healthRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
+  const { deps } = ctx
+  app.get('/v1/health', { onRequest: ctx.limit('health') }, async (req, reply) => {
     const t = parseHealthThresholds(req.query as Record<string, unknown>)
     let facts: HealthFacts
     try {
-      const h = o.health()
-      const members = o.members()
+      const h = deps.health()
+      const members = deps.members()
       facts = {
-        gaps: o.engine.stats().gaps,
+        gaps: deps.engine.stats().gaps,
         members: members.filter((m) => m.state === 'alive').length,
         p99LagSec: h.p99LagSec,
         queueSize: h.queueSize,
