@@ -34,7 +34,19 @@ export interface HealthResponse {
     last_contact_ms?: number | null
     /** Patina: other members currently alive in this node's view. */
     reachable_members?: number
+    /**
+     * Patina: per actor id, the highest version of that actor this node knows of (`max`) and the
+     * highest version `V` such that every version `1..V` of it is applied here (`complete`,
+     * `<= max`). Actors with no version known are left out. Clients compare workers with it.
+     */
+    heads?: Record<string, ActorHeadInfo>
   }
+}
+
+/** One actor's versions on a node, in `HealthResponse.response.heads`. */
+export interface ActorHeadInfo {
+  max: number
+  complete: number
 }
 
 export type MemberState = 'alive' | 'suspect' | 'down' | 'left'

@@ -1,4 +1,5 @@
-import { PatinaError, type HealthResponse } from '@patina/api'
+import { PatinaError, type ActorHeadInfo, type HealthResponse } from '@patina/api'
+import type { SyncState } from '@patina/core'
 
 /** Thresholds of `GET /v1/health` (Corrosion's `HealthQuery`); unset = not checked. */
 export interface HealthThresholds {
@@ -27,15 +28,36 @@ export interface HealthFacts {
   lastContactMs: number | null
   /** Other members currently alive. */
   reachableMembers: number
+  /** Per actor, the highest version known and the highest with every version below it applied. */
+  heads: Record<string, ActorHeadInfo>
+}
+
+/**
+ * The `heads` of `/v1/health` from the engine's sync state. Pure. `max` is the actor's head (the
+ * highest version seen, even partly); `complete` is one below the lowest version that is missing
+ * (a gap) or only partly received, or the head when none is: every version `1..complete` is
+ * applied (or cleared) here.
+ */
+export function actorHeads(state: SyncState): Record<string, ActorHeadInfo> {
+  const out: Record<string, ActorHeadInfo> = {}
+  for (const [actor, max] of Object.entries(state.heads)) {
+    if (max <= 0) continue
+    let lowestMissing = max + 1
+    for (const [start] of state.need[actor] ?? []) lowestMissing = Math.min(lowestMissing, start)
+    for (const v of Object.keys(state.partialNeed[actor] ?? {}))
+      lowestMissing = Math.min(lowestMissing, Number(v))
+    out[actor] = { max, complete: Math.max(0, lowestMissing - 1) }
+  }
+  return out
 }
 
 /**
  * Pure decision of `GET /v1/health`, as Corrosion's `api_v1_health`: unhealthy when
  * `gaps > gaps`, or `queue_size > max_queue`, or `p99_lag > p99_lag` and (no `queue_size`
  * threshold, or `queue_size > queue_size`). Without lag samples the answer is the failure
- * status with `no p99 lag information available`. Patina adds `isolated`, `last_contact_ms` and
- * `reachable_members` to the answer, and the `max_contact_ms` threshold: unhealthy when
- * `last_contact_ms` is null or above it.
+ * status with `no p99 lag information available`. Patina adds `isolated`, `last_contact_ms`,
+ * `reachable_members` and `heads` to the answer, and the `max_contact_ms` threshold: unhealthy
+ * when `last_contact_ms` is null or above it.
  */
 export function evaluateHealth(
   facts: HealthFacts,
@@ -64,6 +86,7 @@ export function evaluateHealth(
         isolated: facts.isolated,
         last_contact_ms: facts.lastContactMs,
         reachable_members: facts.reachableMembers,
+        heads: facts.heads,
       },
     },
   }

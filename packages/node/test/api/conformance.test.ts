@@ -224,6 +224,7 @@ describe.each(PROTOCOLS)('over %s', (proto) => {
           isolated: false,
           last_contact_ms: null,
           reachable_members: 0,
+          heads: {},
         },
       })
       const bad = await s.conn.request('GET', '/v1/health?p99_lag=0.1&failure_status=418')

@@ -393,6 +393,7 @@ describe('other endpoints', () => {
         isolated: false,
         last_contact_ms: 120,
         reachable_members: 2,
+        heads: {},
       },
     })
     expect((await get('?max_contact_ms=1000')).statusCode).toBe(200)

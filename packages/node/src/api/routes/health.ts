@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { RouteContext } from '../context.js'
 import { toPatinaError } from '../errors.js'
-import { evaluateHealth, parseHealthThresholds, type HealthFacts } from '../health.js'
+import { actorHeads, evaluateHealth, parseHealthThresholds, type HealthFacts } from '../health.js'
 
 /** What the node reports for `/v1/health` (see `ApiDeps.health`). */
 export interface HealthSnapshot {
@@ -34,6 +34,7 @@ export async function healthRoutes(app: FastifyInstance, ctx: RouteContext): Pro
         isolated: h.isolated ?? false,
         lastContactMs: h.lastContactMs ?? null,
         reachableMembers: h.reachableMembers ?? members.filter((m) => m.state === 'alive' && !m.self).length,
+        heads: actorHeads(deps.engine.syncState()),
       }
     } catch (err) {
       return reply.code(500).send({ error: toPatinaError(err).message })
