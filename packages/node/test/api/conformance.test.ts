@@ -214,7 +214,19 @@ describe.each(PROTOCOLS)('over %s', (proto) => {
       s.api.health = { queueSize: 0, p99LagSec: 0.21 }
       const ok = await s.conn.request('GET', '/v1/health')
       expect(ok.status).toBe(200)
-      expect(ok.json()).toEqual({ response: { gaps: 0, members: 1, p99_lag: 0.21, queue_size: 0 } })
+      // Corrosion's four fields, plus Patina's isolation fields
+      expect(ok.json()).toEqual({
+        response: {
+          gaps: 0,
+          members: 1,
+          p99_lag: 0.21,
+          queue_size: 0,
+          isolated: false,
+          last_contact_ms: null,
+          reachable_members: 0,
+          heads: {},
+        },
+      })
       const bad = await s.conn.request('GET', '/v1/health?p99_lag=0.1&failure_status=418')
       expect(bad.status).toBe(418)
     })
