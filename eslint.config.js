@@ -2,7 +2,8 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'bench/results/**'] },
+  // .pnpm-store: pnpm puts its store inside the checkout when the checkout is a mount point.
+  { ignores: ['**/dist/**', '**/node_modules/**', '**/.pnpm-store/**', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -13,6 +14,20 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         { patterns: [{ group: ['@patina/*/src/*'], message: 'import packages by their exports only' }] },
+      ],
+    },
+  },
+  {
+    files: ['packages/*/src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "CallExpression[callee.property.name='child'] > ObjectExpression > Property[key.name='component']",
+          message:
+            "use componentLogger(parent, 'name'): a child bound to `component` under another component writes the key twice",
+        },
       ],
     },
   },
