@@ -24,6 +24,7 @@ import {
 import { createLiveSubscription, type LiveSubscription, type WatchOptions } from './live.js'
 import type { WorkerStatus } from './workers.js'
 import type { SwitchPolicy } from './workers.js'
+import { componentLogger } from './log.js'
 
 /** Minimal logger interface (pino's `Logger` fits). */
 export interface ClientLogger {
@@ -237,7 +238,7 @@ export function createClient(opts: ClientOptions): PatinaClient {
   const maxLineBytes = opts.maxLineBytes ?? CLIENT_DEFAULTS.maxLineBytes
   const now = opts.now ?? Date.now
   const random = opts.random ?? Math.random
-  const logger = (opts.logger ?? noopLogger).child({ component: 'client' })
+  const logger = componentLogger(opts.logger ?? noopLogger, 'client')
   const http = createHttpTransport({
     token: opts.token,
     headers: opts.headers,

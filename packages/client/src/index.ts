@@ -108,3 +108,4 @@ export {
   type EdgeQueryConfig,
 } from './edge/config.js'
 export { saveEdgeState, loadEdgeState, type EdgeState, type SavedView } from './edge/state-file.js'
+export { componentLogger, type ChildLogger } from './log.js'

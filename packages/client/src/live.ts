@@ -6,6 +6,7 @@ import type { WorkerPool } from './pool.js'
 import type { SubscriptionStream } from './streams.js'
 import { createMaterializedView, type ViewDelta } from './view.js'
 import { shouldSwitchWorker } from './workers.js'
+import { componentLogger } from './log.js'
 
 /** Options of {@link PatinaClient.watch}. */
 export interface WatchOptions {
@@ -165,7 +166,7 @@ export function createLiveSubscription(
   opts: WatchOptions,
 ): LiveSubscription {
   const { client, pool, now, random } = deps
-  const log = deps.logger.child({ component: 'live-subscription' })
+  const log = componentLogger(deps.logger, 'live-subscription')
   const backoff: BackoffOptions = { ...BACKOFF_DEFAULTS, ...opts.backoff }
   const resumeAttempts = opts.resumeAttempts ?? WATCH_DEFAULTS.resumeAttempts
   const connectTimeoutMs = opts.connectTimeoutMs ?? WATCH_DEFAULTS.connectTimeoutMs

@@ -30,6 +30,7 @@ import { createApplyQueue, type ApplyQueue, type ApplyQueueOptions } from './bro
 import { createBroadcaster, type BroadcastOptions, type Broadcaster } from './broadcast/broadcaster.js'
 import { SYNC_PROTOCOL, createSyncServer, type SyncResult, type SyncSessionOptions } from './sync/session.js'
 import { createSyncScheduler, type SyncScheduleOptions } from './sync/scheduler.js'
+import { componentLogger } from './log.js'
 
 export type { Transition as MemberTransition } from './membership/members.js'
 export type { SyncResult } from './sync/session.js'
@@ -283,7 +284,7 @@ export function createCluster(deps: ClusterDeps, opts: ClusterOptions = {}): Clu
   const { engine, transport } = deps
   const clock = deps.clock ?? systemClock
   const random = deps.random ?? Math.random
-  const logger = deps.logger.child({ component: 'cluster', cluster: clusterId })
+  const logger = componentLogger(deps.logger, 'cluster', { cluster: clusterId })
   const metrics = clusterMetrics(deps.registry)
 
   const queue: ApplyQueue = createApplyQueue({ engine, logger, metrics, clock }, tuning.apply)

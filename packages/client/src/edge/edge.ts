@@ -13,6 +13,7 @@ import {
   type EdgeQueryConfig,
 } from './config.js'
 import { loadEdgeState, saveEdgeState, type EdgeState } from './state-file.js'
+import { componentLogger } from '../log.js'
 
 /** What the edge needs from its caller; everything is optional. */
 export interface EdgeDeps {
@@ -145,7 +146,7 @@ function savedMatches(q: EdgeQueryConfig, s: EdgeState['queries'][string] | unde
 export function createEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps = {}): Edge {
   const config = validateEdgeConfig(input)
   const now = deps.now ?? Date.now
-  const log = (deps.logger ?? pino({ level: 'silent' })).child({ component: 'edge' })
+  const log = componentLogger(deps.logger ?? pino({ level: 'silent' }), 'edge')
   const registry = deps.registry ?? new Registry()
   const startedAt = now()
   const client = createClient({

@@ -26,6 +26,7 @@ import { createNdjsonSink, type NdjsonSink } from './ndjson.js'
 import { createApiOptions, type ApiOptionsInit, type LimitedRoute, type TokenRole } from './options.js'
 import { parseStatement } from './statements.js'
 import { parseTimeoutSec, parseWaitParams, waitForVersion } from './wait.js'
+import { componentLogger } from '../log.js'
 
 /** What the HTTP API needs from the node. */
 export interface ApiDeps {
@@ -61,7 +62,7 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
   const opts = createApiOptions(init)
   const { engine, subscriptions: hub } = deps
   const app = Fastify({
-    loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
+    loggerInstance: componentLogger(deps.logger, 'api') as FastifyBaseLogger,
     // Per-request log lines are off; errors are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimitBytes,

@@ -42,6 +42,14 @@ export interface CliDeps {
   selfCommand?: { command: string; args: string[] }
 }
 
+/**
+ * Where a command's log lines go: file descriptor 1 (synchronous, as pino writes best) when
+ * `deps.stdout` is this process's stdout, else `deps.stdout` itself (a test capturing output).
+ */
+export function logDestination(deps: CliDeps): 1 | { write(line: string): unknown } {
+  return deps.stdout === process.stdout ? 1 : deps.stdout
+}
+
 /** Global flags, as commander gives them to every command (`cmd.optsWithGlobals()`). */
 export interface GlobalOptions {
   config?: string

@@ -37,6 +37,7 @@ import {
 import { membershipBody, validateMembershipBody } from './codec.js'
 import { expectedConfirmations, remainingSuspicionMs, retransmitLimit, suspicionMinMs } from './suspicion.js'
 import { loadMembers, saveMembers } from './store.js'
+import { componentLogger } from '../log.js'
 
 export const PROBE_PROTOCOL = '/patina/probe/1'
 export const PUSH_PULL_PROTOCOL = '/patina/members/1'
@@ -122,7 +123,7 @@ const MAX_PIGGYBACK = 32
 
 export function createMembership(deps: MembershipDeps, opts: MembershipOptions): Membership {
   const { transport, metrics, clock, random } = deps
-  const log = deps.logger.child({ component: 'membership' })
+  const log = componentLogger(deps.logger, 'membership')
   const topic = membershipTopic(opts.clusterId)
   const table = new Map<string, Member>()
   /** peer id → actor id, a cache of `table` validated on every read (see `actorOfPeer`). */

@@ -15,6 +15,7 @@ import { lines, rowJson } from '../api/json.js'
 import { decodeKey, decodeParams, encodeKey, encodeParams } from './keys.js'
 import { isRelevant, planSubscription, restrictedSql, type QueryPlan } from './matcher.js'
 import { trimStatement } from './sql-text.js'
+import { componentLogger } from '../log.js'
 
 /** Where a subscription or updates stream writes its NDJSON lines (an `NdjsonSink`). */
 export interface EventSink {
@@ -145,7 +146,7 @@ export function createSubscriptionHub(
 ): SubscriptionHub {
   const opts: SubscriptionHubOptions = { ...DEFAULT_SUBSCRIPTION_HUB_OPTIONS, ...init }
   const { engine, store } = deps
-  const log = deps.logger.child({ component: 'subs' })
+  const log = componentLogger(deps.logger, 'subs')
   const now = deps.now ?? Date.now
   const newId = deps.newId ?? randomUUID
 
