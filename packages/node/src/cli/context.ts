@@ -9,6 +9,7 @@ import { httpUrlFor } from '../config/addr.js'
 import { loadConfig, parseSetArg, type ConfigOverride, type LoadedConfig } from '../config/load.js'
 import type { PatinaConfig } from '../config/schema.js'
 import type { CliApi, CreateCliApi } from './api.js'
+import { retryWhileRefused } from './connect-retry.js'
 
 export interface Output {
   write(chunk: string): unknown
@@ -40,6 +41,8 @@ export interface CliDeps {
   runEdge?: RunEdge
   /** Command that runs this CLI in a child process (`patina dev`): executable and leading args. */
   selfCommand?: { command: string; args: string[] }
+  /** How long one-shot commands retry a refused connection (default `CONNECT_RETRY_MS`). */
+  connectRetryMs?: number
 }
 
 /**
@@ -121,6 +124,19 @@ export async function apiOf(cmd: Command, deps: CliDeps): Promise<{ api: CliApi;
   const token = tokenOf(g, deps, config)
   const api = await deps.createApi(token === undefined ? { url } : { url, token })
   return { api, url }
+}
+
+/**
+ * The first request of a one-shot command: retried for a short while when the agent refuses the
+ * connection (it may be starting), with a note on stderr (see `connect-retry.ts`).
+ */
+export function firstRequest<T>(deps: CliDeps, url: string, attempt: () => Promise<T>): Promise<T> {
+  return retryWhileRefused(attempt, {
+    url,
+    budgetMs: deps.connectRetryMs,
+    onWait: (m) => void deps.stderr.write(`${m}\n`),
+    signal: deps.shutdown,
+  })
 }
 
 /** Runs `fn` with a client and closes it afterwards. */

@@ -23,6 +23,8 @@ export function registerAgentCommand(program: Command, deps: CliDeps): void {
       const startAgent = deps.startAgent ?? (await defaultStartAgent())
       const agent = await startAgent(config, { logger })
       log.info({ api: agent.apiUrl, admin: config.admin.path }, 'agent running')
+      // One plain line for whoever waits in the terminal (the JSON log may go elsewhere).
+      deps.stderr.write(`patina agent ready: API ${agent.apiUrl} (Ctrl-C stops it)\n`)
       await new Promise<void>((resolve) => {
         if (deps.shutdown.aborted) resolve()
         deps.shutdown.addEventListener('abort', () => resolve(), { once: true })

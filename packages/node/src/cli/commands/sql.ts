@@ -2,7 +2,7 @@
 import type { Command } from 'commander'
 import { InvalidArgumentError, Option } from 'commander'
 import type { JsonSqlValue } from '@patina/api'
-import { collect, ExitError, withApi, type CliDeps } from '../context.js'
+import { collect, ExitError, firstRequest, withApi, type CliDeps } from '../context.js'
 import {
   formatPlainRow,
   QUERY_FORMATS,
@@ -47,8 +47,10 @@ export function registerSqlCommands(program: Command, deps: CliDeps): void {
     )
     .action(
       async (sql: string, opts: { param: string[]; timer?: boolean; timeout?: number }, cmd: Command) => {
-        await withApi(cmd, deps, async (api) => {
-          const res = await api.transaction([statementOf(sql, opts.param)], timeoutOpts(opts.timeout))
+        await withApi(cmd, deps, async (api, url) => {
+          const res = await firstRequest(deps, url, () =>
+            api.transaction([statementOf(sql, opts.param)], timeoutOpts(opts.timeout)),
+          )
           let failed = false
           for (const r of res.results) {
             if ('error' in r) {
@@ -91,8 +93,10 @@ export function registerSqlCommands(program: Command, deps: CliDeps): void {
         opts: { columns?: boolean; param: string[]; timer?: boolean; timeout?: number; format: QueryFormat },
         cmd: Command,
       ) => {
-        await withApi(cmd, deps, async (api) => {
-          const stream = await api.query(statementOf(sql, opts.param), timeoutOpts(opts.timeout))
+        await withApi(cmd, deps, async (api, url) => {
+          const stream = await firstRequest(deps, url, () =>
+            api.query(statementOf(sql, opts.param), timeoutOpts(opts.timeout)),
+          )
           let columns: string[] = []
           const buffered: JsonSqlValue[][] = []
           for await (const ev of stream) {
