@@ -87,7 +87,7 @@ if [ -d /usr/include/node ]; then export npm_config_nodedir=/usr; fi
 if compgen -G 'node_modules/.pnpm/better-sqlite3@*/node_modules/better-sqlite3/build/Release/better_sqlite3.node' >/dev/null; then
   step "installing the workspace dependencies (a few seconds)" pnpm install --frozen-lockfile
 else
-  step "installing the workspace dependencies; the first time this compiles better-sqlite3 from source (about a minute)" \
+  step "installing the workspace dependencies; the first time this compiles better-sqlite3 from source (about a minute, more on a busy machine)" \
     pnpm install --frozen-lockfile
 fi
 
