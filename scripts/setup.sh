@@ -108,7 +108,7 @@ if [ "$want_docker" = 1 ]; then
     step "starting dockerd (a few seconds)" start_dockerd
   fi
   if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
-    apt_install "installing docker-compose (a few seconds)" docker-compose
+    apt_install "installing docker-compose (about a minute)" docker-compose
   fi
   say "docker is ready"
 fi
