@@ -62,6 +62,8 @@ export function portsTakenMessage(
 export type WorkerAnswer =
   /** A Patina worker whose own gossip address is the one we gave this worker. */
   | 'ours'
+  /** A Patina worker still starting: its API listens, its cluster (member list) is not up yet. */
+  | 'starting'
   /** A Patina worker, but another one (its gossip port differs). */
   | 'other-patina'
   /** Something that is not a Patina worker. */
@@ -70,8 +72,9 @@ export type WorkerAnswer =
 /**
  * Classifies the answer to `GET /v1/cluster/members`: a Patina worker answers 200 with
  * `{"members":[...]}` where the entry with `self: true` lists its gossip addresses; ours is the
- * one listening on `gossipPort`. Any other answer (another server's page, a 404, bad JSON) is
- * not a Patina worker.
+ * one listening on `gossipPort`. An agent answers `{"members":[]}` (no self entry, or one without
+ * addresses) for the moment between its API listening and its cluster starting. Any other answer
+ * (another server's page, a 404, bad JSON) is not a Patina worker.
  */
 export function classifyWorkerAnswer(status: number, body: string, gossipPort: number): WorkerAnswer {
   if (status !== 200) return 'not-patina'
@@ -84,13 +87,14 @@ export function classifyWorkerAnswer(status: number, body: string, gossipPort: n
   const members = (parsed as { members?: unknown } | null)?.members
   if (!Array.isArray(members)) return 'not-patina'
   const self = members.find(
-    (m): m is { gossip_addrs: unknown[] } =>
+    (m): m is { gossip_addrs?: unknown } =>
       typeof m === 'object' && m !== null && (m as { self?: unknown }).self === true,
   )
-  if (self === undefined || !Array.isArray(self.gossip_addrs)) return 'not-patina'
+  const addrs = self?.gossip_addrs
+  if (!Array.isArray(addrs) || addrs.length === 0) return 'starting'
   const onPort = (a: unknown) =>
     typeof a === 'string' && (a.endsWith(`:${gossipPort}`) || new RegExp(`/tcp/${gossipPort}(/|$)`).test(a))
-  return self.gossip_addrs.some(onPort) ? 'ours' : 'other-patina'
+  return addrs.some(onPort) ? 'ours' : 'other-patina'
 }
 
 /** Whether `port` can be listened on at {@link DEV_HOST} right now (listens, then closes). */

@@ -275,8 +275,9 @@ async function runDev(opts: DevCliOptions, deps: CliDeps): Promise<void> {
         const answer = await fetch(`${w.apiUrl}/v1/cluster/members`, { signal: AbortSignal.timeout(1_000) })
           .then(async (res) => classifyWorkerAnswer(res.status, await res.text(), w.gossipPort))
           .catch(() => undefined) // not listening yet
+        // 'starting': its API listens, its cluster is about to start
         if (answer === 'ours') break
-        if (answer !== undefined)
+        if (answer !== undefined && answer !== 'starting')
           throw new PatinaError(
             'PATINA_ERR_ADDR_IN_USE',
             `${w.apiUrl} answers, but not as ${w.name}: port ${w.apiPort} (${w.name} API) is in use by ` +
