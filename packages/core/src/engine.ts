@@ -1,9 +1,169 @@
-import type { StateEngine } from './types.js'
-import { StateStore, type StateEngineOptions } from './store/state-store.js'
+import { PatinaError } from '@patina/api'
+import type {
+  ActorId,
+  ApplyResult,
+  Changeset,
+  CommitEvent,
+  EngineStats,
+  QueryCursor,
+  SchemaModel,
+  StateEngine,
+  Statement,
+  SyncState,
+  TransactionResult,
+} from './types.js'
+import { Apply } from './store/apply.js'
+import { backupTo } from './store/backup.js'
+import { Capture } from './store/capture.js'
+import { StoreContext, type StateEngineOptions } from './store/context.js'
+import { guard, guardIter } from './store/driver.js'
+import { query, tableStats } from './store/reads.js'
+import { executePlan, parseSchema, planSchemaChange } from './store/schema-store.js'
+import { Serve } from './store/serve.js'
+import { Writes } from './store/writes.js'
 
 export type { StateEngineOptions }
 
 /** Open (or create) a state engine on a SQLite database. */
 export function createStateEngine(opts: StateEngineOptions): StateEngine {
-  return new StateStore(opts)
+  return guard(() => new Engine(opts))
+}
+
+/**
+ * The state engine as callers see it: a facade over the store's parts, which share one
+ * `StoreContext`. It owns what spans them: the open/closed state, schema changes (which
+ * re-prepare every part's statements), the commit listeners, and the rule that no driver error
+ * leaves core untyped (every call runs under `guard`).
+ *
+ * Where things happen: local writes in `store/writes.ts` and `store/capture.ts`; remote
+ * changesets in `store/apply.ts` with the row decision in `crdt/row-merge.ts`; sync in
+ * `store/serve.ts`; reads in `store/reads.ts`; the per-actor books in `store/books.ts`.
+ */
+class Engine implements StateEngine {
+  readonly actorId: ActorId
+  private readonly ctx: StoreContext
+  private readonly capture: Capture
+  private readonly writes: Writes
+  private readonly applier: Apply
+  private readonly server: Serve
+  private readonly listeners = new Set<(e: CommitEvent) => void>()
+
+  constructor(opts: StateEngineOptions) {
+    this.ctx = new StoreContext(opts)
+    this.actorId = this.ctx.actorId
+    this.capture = new Capture(this.ctx)
+    this.writes = new Writes(this.ctx, this.capture)
+    this.applier = new Apply(this.ctx)
+    this.server = new Serve(this.ctx)
+    this.refreshSchema()
+    if (opts.schema !== undefined) this.applySchema(opts.schema)
+  }
+
+  schema(): SchemaModel {
+    return this.ctx.schema
+  }
+
+  applySchema(sql: string): { tablesCreated: string[]; columnsAdded: string[]; indexesChanged: string[] } {
+    this.assertOpen()
+    return guard(() => {
+      const plan = planSchemaChange(this.ctx.schema, parseSchema(sql))
+      this.ctx.db.transaction(() => executePlan(this.ctx.db, plan))()
+      this.refreshSchema()
+      return {
+        tablesCreated: plan.newTables.map((t) => t.name),
+        columnsAdded: plan.addColumns.flatMap((a) => a.columns.map((c) => `${a.table}.${c.name}`)),
+        indexesChanged: [...plan.createIndexes, ...plan.dropIndexes].map((i) => i.name),
+      }
+    })
+  }
+
+  /** Re-reads the replicated tables and re-prepares what depends on them, triggers included. */
+  private refreshSchema(): void {
+    this.ctx.loadTables()
+    this.writes.clearCache()
+    this.applier.clearCache()
+    this.capture.installTriggers()
+  }
+
+  transaction(statements: Statement[], opts: { timeoutMs?: number } = {}): TransactionResult {
+    this.assertOpen()
+    const { result, commit } = guard(() => this.writes.run(statements, opts))
+    if (commit.version !== null) {
+      this.emit({
+        source: 'local',
+        rows: commit.rows,
+        versions: [{ actorId: this.actorId, version: commit.version }],
+        timestamps: [commit.ts],
+      })
+    }
+    return result
+  }
+
+  query(sql: string, params?: Statement['params']): QueryCursor {
+    this.assertOpen()
+    return guard(() => query(this.ctx, sql, params))
+  }
+
+  apply(changesets: Changeset[]): ApplyResult {
+    this.assertOpen()
+    const { result, event } = guard(() => this.applier.apply(changesets))
+    if (event !== null) this.emit(event)
+    return result
+  }
+
+  syncState(): SyncState {
+    return this.server.syncState()
+  }
+
+  changesFor(theirs: SyncState, opts: { maxChunkBytes?: number } = {}): Generator<Changeset> {
+    return guardIter(this.server.changesFor(theirs, opts))
+  }
+
+  contains(actorId: ActorId, version: number): boolean {
+    const ord = this.ctx.knownSiteOrd(actorId)
+    if (ord === undefined) return false
+    return this.ctx.books.find(ord)?.contains(version) ?? false
+  }
+
+  onCommit(listener: (e: CommitEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  private emit(e: CommitEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e)
+      } catch {
+        // A listener's failure must not affect the write path or other listeners.
+      }
+    }
+  }
+
+  tableStats(tables: string[]): { totalRowCount: number; invalidTables: string[] } {
+    return guard(() => tableStats(this.ctx, tables))
+  }
+
+  stats(): EngineStats {
+    let gaps = 0
+    let partials = 0
+    for (const [, b] of this.ctx.books.entries()) {
+      gaps += b.gaps.count()
+      partials += b.partials.size
+    }
+    return { gaps, partials, actors: this.ctx.books.size, version: this.ctx.dbVersion }
+  }
+
+  async backup(path: string): Promise<void> {
+    this.assertOpen()
+    backupTo(this.ctx.db, path)
+  }
+
+  close(): void {
+    guard(() => this.ctx.close())
+  }
+
+  private assertOpen(): void {
+    if (this.ctx.closed) throw new PatinaError('PATINA_ERR_CLOSED', 'the state engine is closed')
+  }
 }

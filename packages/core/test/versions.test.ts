@@ -80,4 +80,23 @@ describe('BookedVersions', () => {
     expect(b.partials.size).toBe(0)
     expect(b.contains(5)).toBe(true)
   })
+  it('clones into an independent copy that later changes to either side do not reach', () => {
+    const b = new BookedVersions()
+    b.markComplete(2)
+    b.markPartial(5, 0, 1, 3, 77)
+    const c = b.clone()
+    expect(c).toEqual(b)
+    b.markPartial(5, 2, 3, 3, 77)
+    b.markComplete(3, 5)
+    c.markComplete(9)
+    expect(b.head).toBe(5)
+    expect(b.partials.size).toBe(0)
+    expect(c.head).toBe(9)
+    expect(c.gaps.toArray()).toEqual([
+      [1, 1],
+      [3, 4],
+      [6, 8],
+    ])
+    expect(c.partials.get(5)?.seqs.toArray()).toEqual([[0, 1]])
+  })
 })

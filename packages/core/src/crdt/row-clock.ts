@@ -29,6 +29,14 @@ export interface RowClock {
 
 const packr = new Packr({ useRecords: false, moreTypes: false })
 
+/** The clock of a row never seen: causal length 0 (no life yet), no cells, no refs. */
+export const emptyRowClock = (): RowClock => ({
+  cl: 0,
+  sentinel: { site: 0, dbv: 0, seq: 0 },
+  cols: new Map(),
+  refs: new Map(),
+})
+
 export const refKey = (site: number, dbv: number): string => `${site}:${dbv}`
 
 export function encodeRowClock(c: RowClock): Buffer {

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
+import { openError } from './driver.js'
 
 /** Internal tables; every name starts with `__patina` and user SQL may not write them. */
 const INTERNAL_DDL = `
@@ -27,22 +28,33 @@ export interface OpenOptions {
   cacheSizeKib?: number
 }
 
+/** Opens the writer connection and creates the internal tables; failures name the file. */
 export function openWriter(path: string, opts: OpenOptions = {}): Db {
-  const db = new Database(path)
-  if (path !== ':memory:') db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = NORMAL')
-  db.pragma('foreign_keys = OFF')
-  db.pragma('recursive_triggers = OFF')
-  db.pragma('busy_timeout = 5000')
-  db.pragma(`cache_size = -${opts.cacheSizeKib ?? 65536}`)
-  db.exec(INTERNAL_DDL)
-  return db
+  let db: Db | undefined
+  try {
+    db = new Database(path)
+    if (path !== ':memory:') db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = NORMAL')
+    db.pragma('foreign_keys = OFF')
+    db.pragma('recursive_triggers = OFF')
+    db.pragma('busy_timeout = 5000')
+    db.pragma(`cache_size = -${opts.cacheSizeKib ?? 65536}`)
+    db.exec(INTERNAL_DDL)
+    return db
+  } catch (err) {
+    db?.close()
+    throw openError(path, err)
+  }
 }
 
 export function openReader(path: string): Db {
-  const db = new Database(path, { readonly: true, fileMustExist: true })
-  db.pragma('busy_timeout = 5000')
-  return db
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true })
+    db.pragma('busy_timeout = 5000')
+    return db
+  } catch (err) {
+    throw openError(path, err)
+  }
 }
 
 /**

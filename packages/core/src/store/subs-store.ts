@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3'
+import { guardMethods, openError } from './driver.js'
 
 /**
  * Persistence of live subscriptions (Corrosion keeps one SQLite file per subscription; Patina
@@ -124,8 +125,19 @@ function toRecord(r: SubRow): SubRecord {
   }
 }
 
-/** Opens (creating if needed) the subscription store at `path` (`:memory:` for tests). */
+/**
+ * Opens (creating if needed) the subscription store at `path` (`:memory:` for tests). Driver
+ * errors, on opening or from any method, come out as `PatinaError` (see `driver.ts`).
+ */
 export function openSubsStore(path: string): SubsStore {
+  try {
+    return guardMethods(openRaw(path))
+  } catch (err) {
+    throw openError(path, err)
+  }
+}
+
+function openRaw(path: string): SubsStore {
   const db = new Database(path)
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')

@@ -18,6 +18,17 @@ export class BookedVersions {
   readonly gaps = new RangeSet()
   readonly partials = new Map<number, PartialVersion>()
 
+  /** An independent copy: what a rolled-back transaction restores. */
+  clone(): BookedVersions {
+    const c = new BookedVersions()
+    c.head = this.head
+    for (const [a, b] of this.gaps.toArray()) c.gaps.add(a, b)
+    for (const [v, p] of this.partials) {
+      c.partials.set(v, { seqs: RangeSet.from(p.seqs.toArray()), lastSeq: p.lastSeq, ts: p.ts })
+    }
+    return c
+  }
+
   contains(version: number): boolean {
     return version >= 1 && version <= this.head && !this.gaps.has(version) && !this.partials.has(version)
   }

@@ -10,8 +10,10 @@ import type { FastifyInstance } from 'fastify'
 
 /**
  * The one place where errors become HTTP answers: `PatinaError` codes map to statuses
- * through `ERROR_CODES` (`@patina/api`), fastify's own errors (body too large, malformed
- * JSON, unsupported content type) and raw SQLite errors are first turned into typed errors.
+ * through `ERROR_CODES` (`@patina/api`); fastify's own errors (body too large, malformed
+ * JSON, unsupported content type) are first turned into typed errors. The engine throws only
+ * `PatinaError` (core translates its driver's errors), so anything else here is a fault of
+ * ours: `PATINA_ERR_INTERNAL`.
  */
 export function toPatinaError(err: unknown): PatinaError {
   if (err instanceof PatinaError) return err
@@ -39,12 +41,6 @@ export function toPatinaError(err: unknown): PatinaError {
         cause: err,
       })
     }
-    if (e.name === 'SqliteError') return new PatinaError('PATINA_ERR_SQL', message, { cause: err })
-    if (e.name === 'RangeError' || e.name === 'TypeError') {
-      // better-sqlite3 reports binding problems (wrong parameter count, unknown named parameter) this way.
-      if (/bind|parameter/i.test(message))
-        return new PatinaError('PATINA_ERR_PARAM_INVALID', message, { cause: err })
-    }
     if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
       return new PatinaError('PATINA_ERR_BODY_INVALID', message, { cause: err })
     }
@@ -61,10 +57,7 @@ export function errorBody(err: PatinaError): ErrorBody {
   return { error: err.message, code: err.code }
 }
 
-/**
- * Installs the error handler that turns every thrown error into `{"error","code"}` with its
- * status; errors of `execRoute` (`/v1/transactions`) keep Corrosion's `ExecResponse` shape.
- */
+/** Codes answered with 5xx that the request itself caused: logged quietly, without a stack. */
 const CLIENT_CAUSED = new Set<string>([
   'PATINA_ERR_SQL',
   'PATINA_ERR_WAIT_TIMEOUT',
@@ -73,6 +66,10 @@ const CLIENT_CAUSED = new Set<string>([
   'PATINA_ERR_SLOW_CONSUMER',
 ])
 
+/**
+ * Installs the error handler that turns every thrown error into `{"error","code"}` with its
+ * status; errors of `execRoute` (`/v1/transactions`) keep Corrosion's `ExecResponse` shape.
+ */
 export function installErrorHandler(app: FastifyInstance, o: { execRoute: string; actorId: string }): void {
   app.setErrorHandler((err, request, reply) => {
     const pe = toPatinaError(err)

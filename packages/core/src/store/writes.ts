@@ -1,0 +1,156 @@
+import { PatinaError } from '@patina/api'
+import type { Statement as DbStatement } from 'better-sqlite3'
+import { leadingKeyword } from '../schema/split.js'
+import type { Statement, TransactionResult } from '../types.js'
+import type { Capture, LocalCommit } from './capture.js'
+import type { StoreContext } from './context.js'
+import { bindParams, statementError } from './driver.js'
+
+/**
+ * Client write transactions: each statement is checked (its leading keyword, and the tables
+ * SQLite's own `EXPLAIN` program opens for writing: only replicated tables), prepared (and
+ * cached when worth reusing), then all run in one `BEGIN IMMEDIATE` transaction with change
+ * capture on, ending in the capture's commit.
+ */
+
+/** Prepared write statements kept for reuse, and the longest SQL text that is cached. */
+const MAX_CACHED_STATEMENTS = 256
+const MAX_CACHED_SQL_CHARS = 4096
+
+const WRITE_KEYWORDS = new Set(['INSERT', 'REPLACE', 'UPDATE', 'DELETE', 'SELECT', 'WITH', 'VALUES'])
+
+/** A committed local transaction: the answer, and what the commit listeners are told. */
+export interface LocalTransaction {
+  result: TransactionResult
+  commit: LocalCommit
+}
+
+export class Writes {
+  private readonly stmtCache = new Map<string, { stmt: DbStatement; writes: string[] }>()
+
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly capture: Capture,
+  ) {}
+
+  /** Forgets the prepared statements (the schema changed, so their checks may no longer hold). */
+  clearCache(): void {
+    this.stmtCache.clear()
+  }
+
+  run(statements: Statement[], opts: { timeoutMs?: number } = {}): LocalTransaction {
+    if (statements.length === 0) {
+      throw new PatinaError('PATINA_ERR_STATEMENT_INVALID', 'at least 1 statement is required')
+    }
+    const started = performance.now()
+    const deadline = opts.timeoutMs === undefined ? Infinity : started + opts.timeoutMs
+    const prepared = statements.map((st, i) => this.prepareWrite(st, i))
+    const results: { rowsAffected: number; time: number }[] = []
+    let committed: LocalCommit | undefined
+    this.capture.begin()
+    try {
+      this.ctx.db
+        .transaction(() => {
+          prepared.forEach((stmt, i) => {
+            if (performance.now() > deadline) {
+              throw new PatinaError(
+                'PATINA_ERR_TIMEOUT',
+                `transaction timed out after ${opts.timeoutMs} ms (before statement ${i})`,
+              )
+            }
+            const t0 = performance.now()
+            let rowsAffected: number
+            try {
+              const args = bindParams((statements[i] as Statement).params)
+              if (stmt.reader) rowsAffected = stmt.all(...args).length
+              else rowsAffected = stmt.run(...args).changes
+            } catch (err) {
+              throw statementError(err, statements.length > 1 ? `statement ${i}: ` : '')
+            }
+            results.push({ rowsAffected, time: (performance.now() - t0) / 1000 })
+          })
+          committed = this.capture.commit()
+        })
+        .immediate()
+    } finally {
+      this.capture.end()
+    }
+    const c = committed as LocalCommit
+    return {
+      result: {
+        results,
+        version: c.version,
+        actorId: this.ctx.actorId,
+        changesets: c.changesets,
+        time: (performance.now() - started) / 1000,
+      },
+      commit: c,
+    }
+  }
+
+  private prepareWrite(st: Statement, i: number): DbStatement {
+    if (typeof st.sql !== 'string' || st.sql.trim() === '') {
+      throw new PatinaError('PATINA_ERR_STATEMENT_INVALID', `statement ${i}: SQL must be a non-empty string`)
+    }
+    const cached = this.stmtCache.get(st.sql)
+    if (cached !== undefined) return cached.stmt
+    const kw = leadingKeyword(st.sql)
+    if (!WRITE_KEYWORDS.has(kw)) {
+      throw new PatinaError(
+        'PATINA_ERR_STATEMENT_REFUSED',
+        `statement ${i}: ${kw || 'this'} statements are not allowed in transactions (allowed: ${[...WRITE_KEYWORDS].join(', ')}); schema changes go through schema files`,
+      )
+    }
+    let stmt: DbStatement
+    try {
+      stmt = this.ctx.db.prepare(st.sql)
+    } catch (err) {
+      throw statementError(err, `statement ${i}: `)
+    }
+    stmt.safeIntegers(true)
+    let writes: string[]
+    try {
+      writes = this.writeTargets(st.sql, bindParams(st.params))
+    } catch (err) {
+      throw statementError(err, `statement ${i}: `)
+    }
+    for (const t of writes) {
+      if (t === 'sqlite_sequence') continue
+      if (!this.ctx.tables.has(t)) {
+        throw new PatinaError(
+          'PATINA_ERR_STATEMENT_REFUSED',
+          `statement ${i}: writes to "${t}" are not allowed: only replicated tables (${[...this.ctx.tables.keys()].join(', ') || 'none'}) can be written`,
+        )
+      }
+    }
+    // Only statements worth reusing are cached: a one-off bulk INSERT with thousands of literal
+    // rows compiles to a program of megabytes, and 512 of those held native memory for good.
+    if (st.sql.length <= MAX_CACHED_SQL_CHARS) {
+      if (this.stmtCache.size >= MAX_CACHED_STATEMENTS)
+        this.stmtCache.delete(this.stmtCache.keys().next().value as string)
+      this.stmtCache.set(st.sql, { stmt, writes })
+    }
+    return stmt
+  }
+
+  /** Tables a statement opens for writing, read from SQLite's own query plan (EXPLAIN). */
+  private writeTargets(sql: string, args: unknown[]): string[] {
+    const ops = this.ctx.db
+      .prepare<unknown[], { opcode: string; p1: number; p2: number; p3: number }>(`EXPLAIN ${sql}`)
+      .all(...args)
+    const out = new Set<string>()
+    for (const op of ops) {
+      let root: number | undefined
+      let dbIdx: number | undefined
+      if (op.opcode === 'OpenWrite') [root, dbIdx] = [op.p2, op.p3]
+      else if (op.opcode === 'Clear' || op.opcode === 'Destroy') [root, dbIdx] = [op.p1, op.p2]
+      if (root === undefined) continue
+      if (dbIdx !== 0) {
+        out.add('(temp or attached database)')
+        continue
+      }
+      out.add(this.ctx.rootPages.get(root) ?? `(root page ${root})`)
+    }
+    return [...out]
+  }
+}
