@@ -75,6 +75,12 @@ if ! command -v g++ >/dev/null || ! command -v make >/dev/null || ! command -v p
   apt_install "installing the native build toolchain: g++, make, python3 (about a minute)" g++ make python3
 fi
 
+# The API tests drive the server with Debian's curl over HTTP/2 with prior knowledge (h2c).
+if ! command -v curl >/dev/null || ! curl -V | grep -q '^Features:.*HTTP2'; then
+  log "installing curl with HTTP/2 support"
+  apt_install curl
+fi
+
 if ! command -v pnpm >/dev/null || [ "$(pnpm --version)" != "10.34.9" ]; then
   npm_sudo=""
   if [ ! -w "$(npm prefix -g)" ]; then npm_sudo="$SUDO"; fi

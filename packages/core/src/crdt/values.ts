@@ -54,6 +54,11 @@ export function normalizeInt(v: bigint): number | bigint {
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v
 }
 
+/** A value read from SQLite with safe integers on, keeping its storage class (INTEGER as `bigint`). */
+export function exactValue(v: unknown): SqlValue {
+  return v === undefined ? null : (v as SqlValue)
+}
+
 /** Normalize a value read from SQLite with safe integers on. */
 export function normalizeValue(v: unknown): SqlValue {
   if (typeof v === 'bigint') return normalizeInt(v)

@@ -5,7 +5,9 @@ import { createHlc, type Clock, type Hlc } from '../clock.js'
 import { DEFAULT_CHUNK_BYTES } from '../codec/limits.js'
 import { SENTINEL, type ActorId, type SchemaModel, type TableModel } from '../types.js'
 import { Books } from './books.js'
+import { installCompat } from './compat.js'
 import { openWriter, ReaderPool } from './db.js'
+import { validateLocalTables } from '../schema/local.js'
 import { clockTable, loadSchema, q } from './schema-store.js'
 
 export interface StateEngineOptions {
@@ -18,6 +20,11 @@ export interface StateEngineOptions {
   maxChunkBytes?: number
   /** Writer page cache in KiB. */
   cacheSizeKib?: number
+  /**
+   * Non-replicated tables client transactions may write (names; a trailing `*` matches a
+   * prefix), created outside the schema files. See `schema/local.ts`.
+   */
+  localTables?: string[]
 }
 
 /**
@@ -151,6 +158,8 @@ export class StoreContext {
   readonly tablesByOrd = new Map<number, TableRuntime>()
   /** Root page → table name: how a statement's `EXPLAIN` program names the tables it writes. */
   rootPages = new Map<number, string>()
+  /** Declared local tables (`db.local_tables`): writable, never replicated. */
+  readonly localTables: string[]
   closed = false
   private readonly sites = new Map<number, ActorId>()
   private readonly siteOrds = new Map<ActorId, number>()
@@ -160,9 +169,13 @@ export class StoreContext {
       opts.path,
       opts.cacheSizeKib === undefined ? {} : { cacheSizeKib: opts.cacheSizeKib },
     )
-    this.readers = opts.path === ':memory:' ? null : new ReaderPool(opts.path)
+    const compat = { actorId: '', dbVersion: () => this.dbVersion }
+    this.readers =
+      opts.path === ':memory:' ? null : new ReaderPool(opts.path, 8, (db) => installCompat(db, compat))
     this.hlc = createHlc(opts.clock)
     this.maxChunkBytes = opts.maxChunkBytes ?? DEFAULT_CHUNK_BYTES
+    validateLocalTables(opts.localTables ?? [])
+    this.localTables = [...(opts.localTables ?? [])]
     this.stmts = prepareStatements(this.db)
 
     // Identity: an actor id persisted in the database (a restored backup gets a new one).
@@ -187,6 +200,8 @@ export class StoreContext {
     this.dbVersion = Number(this.stmts.getMeta.get('db_version')?.value ?? 0)
     this.books = new Books(this.stmts)
     this.books.load(this.db, this.selfOrd, this.dbVersion)
+    compat.actorId = this.actorId
+    installCompat(this.db, compat)
   }
 
   /** The ordinal of an actor, registering it on first sight. */
@@ -226,6 +241,11 @@ export class StoreContext {
       this.tables.set(model.name, rt)
       this.tablesByOrd.set(rt.ord, rt)
     }
+    this.loadRootPages()
+  }
+
+  /** Re-read which table each root page belongs to. */
+  loadRootPages(): void {
     this.rootPages = new Map(
       this.db
         .prepare<[], { rootpage: number; tbl_name: string }>(

@@ -3,7 +3,8 @@ import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
 import { checkTableRules, planSchemaChange, type SchemaPlan } from '../schema/diff.js'
 import { leadingKeyword, splitStatements, stripComments } from '../schema/split.js'
-import type { ColumnModel, SchemaModel, TableModel } from '../types.js'
+import { columnDefinitions } from '../schema/columns.js'
+import type { ColumnModel, GeneratedColumn, SchemaModel, TableModel } from '../types.js'
 
 export const q = (name: string): string => `"${name.replace(/"/g, '""')}"`
 export const clockTable = (table: string): string => q(`__patina_clock_${table}`)
@@ -52,6 +53,10 @@ export function introspectTable(db: Db, name: string): { model: TableModel; extr
     { sql: string } | undefined
   const wr = db.prepare(`SELECT wr FROM pragma_table_list WHERE name = ? AND schema = 'main'`).get(name) as
     { wr: number } | undefined
+  const defs = columnDefinitions(sqlRow?.sql ?? '')
+  const generated: GeneratedColumn[] = cols
+    .filter((c) => c.hidden === 2 || c.hidden === 3)
+    .map((c) => ({ name: c.name, stored: c.hidden === 3, sql: defs.get(c.name) ?? '' }))
   return {
     model: {
       name,
@@ -60,6 +65,7 @@ export function introspectTable(db: Db, name: string): { model: TableModel; extr
       nonPk: columns.filter((c) => c.pk === 0).map((c) => c.name),
       sql: sqlRow?.sql ?? '',
       indexes,
+      ...(generated.length > 0 ? { generated } : {}),
     },
     extras: {
       foreignKeys: (
@@ -158,6 +164,16 @@ export function executePlan(db: Db, plan: SchemaPlan): void {
       `CREATE TABLE IF NOT EXISTS ${clockTable(t.name)} (pk BLOB PRIMARY KEY, cl INTEGER NOT NULL, clock BLOB NOT NULL) WITHOUT ROWID`,
     )
     db.prepare(`INSERT OR IGNORE INTO __patina_tables (name) VALUES (?)`).run(t.name)
+  }
+  for (const { table, column } of plan.addGenerated) {
+    try {
+      db.exec(`ALTER TABLE ${q(table)} ADD COLUMN ${column.sql}`)
+    } catch (err) {
+      throw new PatinaError(
+        'PATINA_ERR_SCHEMA_INVALID',
+        `table "${table}": cannot add generated column "${column.name}": ${(err as Error).message}`,
+      )
+    }
   }
   for (const { table, columns } of plan.addColumns) {
     for (const c of columns) {

@@ -4,6 +4,7 @@ import { leadingKeyword } from '../schema/split.js'
 import type { Statement, TransactionResult } from '../types.js'
 import type { Capture, LocalCommit } from './capture.js'
 import type { StoreContext } from './context.js'
+import { isLocalTable } from '../schema/local.js'
 import { bindParams, statementError } from './driver.js'
 
 /**
@@ -61,7 +62,7 @@ export class Writes {
             const t0 = performance.now()
             let rowsAffected: number
             try {
-              const args = bindParams((statements[i] as Statement).params)
+              const args = bindParams((statements[i] as Statement).sql, (statements[i] as Statement).params)
               if (stmt.reader) rowsAffected = stmt.all(...args).length
               else rowsAffected = stmt.run(...args).changes
             } catch (err) {
@@ -110,16 +111,16 @@ export class Writes {
     stmt.safeIntegers(true)
     let writes: string[]
     try {
-      writes = this.writeTargets(st.sql, bindParams(st.params))
+      writes = this.writeTargets(st.sql, bindParams(st.sql, st.params))
     } catch (err) {
       throw statementError(err, `statement ${i}: `)
     }
     for (const t of writes) {
       if (t === 'sqlite_sequence') continue
-      if (!this.ctx.tables.has(t)) {
+      if (!this.ctx.tables.has(t) && !isLocalTable(t, this.ctx.localTables)) {
         throw new PatinaError(
           'PATINA_ERR_STATEMENT_REFUSED',
-          `statement ${i}: writes to "${t}" are not allowed: only replicated tables (${[...this.ctx.tables.keys()].join(', ') || 'none'}) can be written`,
+          `statement ${i}: writes to "${t}" are not allowed: only replicated tables (${[...this.ctx.tables.keys()].join(', ') || 'none'}) and tables declared in db.local_tables can be written`,
         )
       }
     }
@@ -149,6 +150,9 @@ export class Writes {
         out.add('(temp or attached database)')
         continue
       }
+      // A table created after the schema was loaded (a local table made by its own tool) is
+      // not in the map yet: read the map again once.
+      if (!this.ctx.rootPages.has(root)) this.ctx.loadRootPages()
       out.add(this.ctx.rootPages.get(root) ?? `(root page ${root})`)
     }
     return [...out]
