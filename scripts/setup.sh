@@ -77,8 +77,7 @@ fi
 
 # The API tests drive the server with Debian's curl over HTTP/2 with prior knowledge (h2c).
 if ! command -v curl >/dev/null || ! curl -V | grep -q '^Features:.*HTTP2'; then
-  log "installing curl with HTTP/2 support"
-  apt_install curl
+  apt_install "installing curl with HTTP/2 support (a few seconds)" curl
 fi
 
 if ! command -v pnpm >/dev/null || [ "$(pnpm --version)" != "10.34.9" ]; then
