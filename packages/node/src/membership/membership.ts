@@ -33,6 +33,7 @@ import {
   type MemberRecord,
   type MembershipUpdate,
   type Transition,
+  transitionLogLevel,
 } from './members.js'
 import { membershipBody, validateMembershipBody } from './codec.js'
 import { expectedConfirmations, remainingSuspicionMs, retransmitLimit, suspicionMinMs } from './suspicion.js'
@@ -243,8 +244,10 @@ export function createMembership(deps: MembershipDeps, opts: MembershipOptions):
   }
 
   const emitTransition = (t: Transition): void => {
-    const level = t.to === 'alive' ? 'info' : 'warn'
-    log[level]({ member: t.actorId, from: t.from, to: t.to }, `member ${t.actorId} is ${t.to}`)
+    log[transitionLogLevel(t.to)](
+      { member: t.actorId, from: t.from, to: t.to },
+      `member ${t.actorId} is ${t.to}`,
+    )
     metrics.membershipTransitions.inc({ to: t.to })
     updateGauges()
     schedulePersist()
