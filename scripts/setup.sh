@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Patina needs on a fresh Debian 12 machine with Node 20:
 # pnpm 10, the toolchain for better-sqlite3 (compiled from source against /usr/include/node),
-# the workspace dependencies, and — with --docker — Debian's docker.io with a running dockerd.
+# Debian's nginx and an HTTP/2 curl (for tests), the workspace dependencies, and — with --docker —
+# Debian's docker.io with a running dockerd.
 #
 # Each step says what it does and about how long it takes; the tools' own output (apt, npm,
 # pnpm, the compiler's warnings) goes to a log file, which is shown when a step fails.
@@ -73,6 +74,12 @@ say "setting up Patina with Node $node_version; the tools' output goes to $log_f
 
 if ! command -v g++ >/dev/null || ! command -v make >/dev/null || ! command -v python3 >/dev/null; then
   apt_install "installing the native build toolchain: g++, make, python3 (about a minute)" g++ make python3
+fi
+
+# Debian's nginx: the template tests (test/process/template-nginx.test.ts, readme-nginx.test.ts)
+# run it as a plain process with their own config on loopback ports.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  apt_install "installing nginx, for the template tests (a few seconds)" nginx
 fi
 
 # The API tests drive the server with Debian's curl over HTTP/2 with prior knowledge (h2c).

@@ -6,7 +6,16 @@
  * exist (a helper renamed in a merge, say) fails here as it would on a newcomer's machine.
  */
 import { spawnSync } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -32,7 +41,11 @@ const PACKAGE_BINS: Record<string, Record<string, string>> = {
     ].join('\n'),
   },
   'docker-compose': { 'docker-compose': 'exit 0' },
+  nginx: { nginx: 'exit 0' },
 }
+
+/** setup.sh also looks for nginx at /usr/sbin/nginx, outside the stub PATH: this machine's answer. */
+const HOST_HAS_NGINX = existsSync('/usr/sbin/nginx')
 
 const dirs: string[] = []
 afterEach(() => {
@@ -165,6 +178,7 @@ describe('scripts/setup.sh', () => {
     expect(done).toEqual([
       "[setup] updating apt's package lists (a few seconds)",
       '[setup] installing the native build toolchain: g++, make, python3 (about a minute)',
+      ...(HOST_HAS_NGINX ? [] : ['[setup] installing nginx, for the template tests (a few seconds)']),
       '[setup] installing curl with HTTP/2 support (a few seconds)',
       '[setup] installing pnpm 10.34.9 (a few seconds)',
       '[setup] installing the workspace dependencies; the first time this compiles better-sqlite3 from source (about a minute, more on a busy machine)',
@@ -176,6 +190,7 @@ describe('scripts/setup.sh', () => {
     expect(r.calls.filter((c) => /^(apt-get|pnpm install|npm install)/.test(c))).toEqual([
       'apt-get update',
       'apt-get install -y --no-install-recommends g++ make python3',
+      ...(HOST_HAS_NGINX ? [] : ['apt-get install -y --no-install-recommends nginx']),
       'apt-get install -y --no-install-recommends curl',
       'npm install -g --no-fund --no-audit pnpm@10.34.9',
       'pnpm install --frozen-lockfile',
@@ -186,7 +201,9 @@ describe('scripts/setup.sh', () => {
   })
 
   it('on a machine that has everything: installs nothing but the workspace, in seconds', () => {
-    const r = setup(machine({ has: ['g++', 'make', 'python3', 'curl'], pnpm: true, betterSqliteBuilt: true }))
+    const r = setup(
+      machine({ has: ['g++', 'make', 'python3', 'nginx', 'curl'], pnpm: true, betterSqliteBuilt: true }),
+    )
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
     expect(r.calls.filter((c) => !c.startsWith('pnpm --version'))).toEqual(['pnpm install --frozen-lockfile'])

@@ -1,9 +1,13 @@
 /**
  * A fault campaign against a real multi-process cluster on loopback: `workers` agents and
- * `edges` edge daemons, a seeded random workload on random workers, and a seeded nemesis that
- * kills (SIGKILL) and restarts workers, pauses them (SIGSTOP/SIGCONT), partitions them (two-way
- * and one-way, in the TCP path between their gossip ports) and steps their wall clocks. Then the
- * faults stop, the cluster heals, and the checker runs (see `history.ts` and `finish`).
+ * `edges` edge daemons, a seeded random workload on random workers, and a seeded nemesis
+ * (`nemesis.ts`) that kills (SIGKILL) and restarts workers one at a time or a random subset at
+ * once (back in random order), pauses them (SIGSTOP/SIGCONT), partitions them (two-way and
+ * one-way, in the TCP path between their gossip ports), isolates one until the others declare
+ * it down, and steps their wall clocks. Then the faults stop, the cluster heals, and the
+ * checker runs: one cluster again, every acknowledged write everywhere, the reference model,
+ * the history checks, edges and subscriptions (see `history.ts`). Membership flaps are counted
+ * throughout (`membership-watch.ts`).
  *
  * Entry points: `test/chaos/multiprocess.test.ts` (short, in CI) and `scripts/chaos.ts`
  * (`pnpm chaos --seed S --minutes M`).
@@ -21,11 +25,16 @@ import {
   type WriteRecord,
 } from './history.js'
 import { modelKv } from './model.js'
+import { createMembershipWatch, oneClusterProblems, type MembershipFigures } from './membership-watch.js'
+import { FAULT_KINDS, runNemesis, type FaultKind } from './nemesis.js'
 import { createPartitionNet, type PartitionNet } from './partition-net.js'
 import { createRecorder, type Recorder } from './recorder.js'
 import { ChaosEdge, ChaosWorker } from './procs.js'
 import { SubscriptionFollower } from './subscription.js'
-import { between, CHAOS_QUERY, CHAOS_SCHEMA, makeOp, pick, rng, stepSql } from './workload.js'
+import { canon, dump, missingVersions, sleep, waitUntil } from './inspect.js'
+import { CHAOS_QUERY, CHAOS_SCHEMA, makeOp, stepSql } from './workload.js'
+
+export type { FaultKind } from './nemesis.js'
 
 export interface CampaignOptions {
   seed: number
@@ -51,8 +60,6 @@ export const CAMPAIGN_DEFAULTS = {
   healTimeoutMs: 180_000,
 } as const
 
-export type FaultKind = 'kill' | 'pause' | 'partition' | 'one-way' | 'skew'
-
 export interface CampaignReport {
   seed: number
   faultMs: number
@@ -63,6 +70,8 @@ export interface CampaignReport {
   lost: number
   /** Workers whose final contents differ from the others' (0 when converged). */
   divergences: number
+  /** Membership over the whole run: flaps (false positives) and transitions, summed over workers. */
+  membership: MembershipFigures
   subscriptions: { followers: number; resumes: number; changes: number; lost: number }
   edges: number
   /** Changesets the sync-only recorder collected (the history the reference model is applied to). */
@@ -73,71 +82,6 @@ export interface CampaignReport {
   history: string[]
   dir?: string
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-async function waitUntil(what: string, timeoutMs: number, fn: () => Promise<boolean>): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      if (await fn()) return true
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) return false
-    await sleep(1000)
-  }
-}
-
-async function dump(w: ChaosWorker): Promise<Row[]> {
-  const res = await fetch(`${w.apiUrl}/v1/queries`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(`${CHAOS_QUERY} ORDER BY k`),
-    signal: AbortSignal.timeout(15_000),
-  })
-  const text = await res.text()
-  if (res.status !== 200) throw new Error(`${w.name} query ${res.status}: ${text}`)
-  const rows: Row[] = []
-  for (const line of text.split('\n')) {
-    if (!line) continue
-    const ev = JSON.parse(line) as {
-      row?: [number, [number, string | null, string | null, number]]
-      error?: string
-    }
-    if (ev.error !== undefined) throw new Error(ev.error)
-    if (ev.row) rows.push({ k: ev.row[1][0], a: ev.row[1][1], b: ev.row[1][2], n: ev.row[1][3] })
-  }
-  return rows
-}
-
-interface SyncStatus {
-  actorId: string
-  heads: Record<string, number>
-  need: Record<string, [number, number][]>
-  partialNeed: Record<string, Record<string, unknown>>
-  stats: { version: number }
-}
-
-/** Acknowledged versions (actor/version) this worker does not hold. */
-async function missingVersions(w: ChaosWorker, acked: readonly WriteRecord[]): Promise<string[]> {
-  const s = (await w.admin({ cmd: 'sync-status' })) as SyncStatus
-  const missing: string[] = []
-  for (const r of acked) {
-    if (r.outcome.status !== 'ok' || r.outcome.version === null) continue
-    const { actor, version: v } = r.outcome
-    const have =
-      actor === s.actorId
-        ? v <= s.stats.version
-        : v <= (s.heads[actor] ?? 0) &&
-          !(s.need[actor] ?? []).some(([a, b]) => v >= a && v <= b) &&
-          s.partialNeed[actor]?.[String(v)] === undefined
-    if (!have) missing.push(`${actor.slice(0, 8)}/${v}`)
-  }
-  return missing
-}
-
-const canon = (rows: readonly Row[]): string => JSON.stringify(rows)
 
 export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
   const opts = { ...CAMPAIGN_DEFAULTS, ...o }
@@ -151,7 +95,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
   const edges: ChaosEdge[] = []
   const followers: SubscriptionFollower[] = []
   let recorder: Recorder | undefined
-  const faults: Record<FaultKind, number> = { kill: 0, pause: 0, partition: 0, 'one-way': 0, skew: 0 }
+  let watch = createMembershipWatch([])
+  const faults = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>
   const writes: WriteRecord[] = []
   const violations: Violation[] = []
   let tick = 0
@@ -180,6 +125,9 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     }
     for (const w of workers) w.onSpawn = (pid) => net.setPid(w.name, pid)
     await Promise.all(workers.map((w) => w.start()))
+    watch = createMembershipWatch(workers)
+    watch.start()
+    const members = watch
     log(`cluster up: ${workers.map((w) => `${w.name} ${w.apiUrl}`).join(', ')}`)
     for (let e = 0; e < opts.edges; e++) {
       const edge = new ChaosEdge({
@@ -253,60 +201,16 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
       }
     }
 
-    // --- nemesis: two lanes so that faults overlap (a partition while a worker is down, ...)
-    const names = workers.map((w) => w.name)
-    const processLane = async (r: () => number): Promise<void> => {
-      await sleep(1000)
-      while (Date.now() < faultEnd - 1000) {
-        const kind = pick<FaultKind>(r, ['kill', 'kill', 'pause', 'skew'])
-        const hold = between(r, 1000, 4000)
-        const w = pick(r, workers)
-        faults[kind]++
-        if (kind === 'kill') {
-          log(`nemesis: SIGKILL ${w.name} for ${hold} ms`)
-          await w.signal('SIGKILL')
-          net.setPid(w.name, undefined)
-          await sleep(hold)
-          await w.start()
-        } else if (kind === 'pause') {
-          log(`nemesis: SIGSTOP ${w.name} for ${hold} ms`)
-          await w.signal('SIGSTOP')
-          await sleep(hold)
-          await w.signal('SIGCONT')
-        } else {
-          const offset = (r() < 0.5 ? -1 : 1) * between(r, 1000, 300_000)
-          log(`nemesis: ${w.name} wall clock ${offset > 0 ? '+' : ''}${offset} ms`)
-          await w.skew(offset)
-        }
-        await sleep(between(r, 300, 2000))
-      }
-    }
-    const networkLane = async (r: () => number): Promise<void> => {
-      await sleep(1500)
-      while (Date.now() < faultEnd - 1000) {
-        const hold = between(r, 1000, 5000)
-        if (r() < 0.6) {
-          faults.partition++
-          const shuffled = [...names].sort(() => r() - 0.5)
-          const cut = between(r, 1, names.length - 1)
-          const a = shuffled.slice(0, cut)
-          const b = shuffled.slice(cut)
-          log(`nemesis: partition ${a.join(',')} | ${b.join(',')} for ${hold} ms`)
-          net.partition(a, b)
-        } else {
-          faults['one-way']++
-          const from = pick(r, names)
-          const tos = names.filter((n) => n !== from && r() < 0.6)
-          log(`nemesis: one-way ${from} -> ${tos.join(',') || '(none)'} for ${hold} ms`)
-          for (const to of tos) net.cut(from, to)
-        }
-        await sleep(hold)
-        net.heal()
-        await sleep(between(r, 300, 2000))
-      }
-    }
-    const nemesis = (): Promise<unknown> =>
-      Promise.all([processLane(rng(o.seed ^ 0x6e656d)), networkLane(rng(o.seed ^ 0x6e6574))])
+    const nemesis = (): Promise<void> =>
+      runNemesis({
+        seed: o.seed,
+        workers,
+        net,
+        faultEnd,
+        faults,
+        log,
+        beforeKill: (w) => members.scrape(w),
+      })
 
     await Promise.all([nemesis(), recording(), ...Array.from({ length: opts.concurrency }, () => writer())])
 
@@ -319,14 +223,30 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     const acked = writes.filter((w) => w.outcome.status === 'ok')
     log(`faults stopped after ${writes.length} writes (${acked.length} acknowledged); healing`)
 
-    // 1. convergence and durability
+    // 1. one cluster again, convergence and durability
+    const healStart = Date.now()
     let dumps: Row[][] = []
     let missing: string[][] = []
+    let split: string[] = []
     const converged = await waitUntil('convergence', opts.healTimeoutMs, async () => {
+      split = await oneClusterProblems(workers)
       dumps = await Promise.all(workers.map(dump))
       missing = await Promise.all(workers.map((w) => missingVersions(w, acked)))
-      return dumps.every((d) => canon(d) === canon(dumps[0] ?? [])) && missing.every((m) => m.length === 0)
+      return (
+        split.length === 0 &&
+        dumps.every((d) => canon(d) === canon(dumps[0] ?? [])) &&
+        missing.every((m) => m.length === 0)
+      )
     })
+    log(
+      `${converged ? 'one cluster and converged' : 'not converged'} ${((Date.now() - healStart) / 1000).toFixed(1)} s after healing`,
+    )
+    if (split.length > 0)
+      violations.push({
+        kind: 'membership',
+        detail: `the workers are not one cluster after healing: ${split.slice(0, 10).join('; ')}`,
+        keys: [],
+      })
     let divergences = 0
     let lost = 0
     if (!converged) {
@@ -469,6 +389,10 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
       },
       lost,
       divergences,
+      membership: await (async () => {
+        await watch.stop()
+        return watch.figures()
+      })(),
       subscriptions: subsStats,
       edges: edges.length,
       recorded: { changesets: rec.history.length, sessions: rec.stats.sessions },
@@ -478,6 +402,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
       ...(o.keepDir ? { dir } : {}),
     }
   } finally {
+    await watch.stop()
     await Promise.allSettled(followers.map((f) => f.stop()))
     await recorder?.stop().catch(() => undefined)
     await Promise.allSettled([...edges, ...workers].map((c) => c.stop()))
@@ -497,6 +422,7 @@ export function formatReport(r: CampaignReport): string {
     `subscriptions: ${r.subscriptions.followers} followed, ${r.subscriptions.resumes} resumes, ${r.subscriptions.changes} changes replayed, ${r.subscriptions.lost} lost`,
     `recorder: ${r.recorded.changesets} changesets in ${r.recorded.sessions} sync sessions (the reference model's input)`,
     `proxy: ${r.partitionNet.connections} connections, ${r.partitionNet.refused} refused, ${r.partitionNet.bytesDropped} bytes dropped, ${r.partitionNet.unidentified} unidentified`,
+    `membership: ${r.membership.suspicions} suspicions, ${r.membership.downs} downs, flaps ${r.membership.flapsFromSuspect} from suspect and ${r.membership.flapsFromDown} from down (back alive without a restart)`,
     `writes lost: ${r.lost}, divergences: ${r.divergences}, violations: ${r.violations.length}`,
   ]
   for (const v of r.violations.slice(0, 30)) lines.push(`  ✗ ${v.kind}: ${v.detail}`)
