@@ -141,6 +141,7 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
       path: config.db.path,
       schema,
       maxChunkBytes: Math.min(64 * 1024, config.gossip.message_max_bytes / 4),
+      readThreads: config.db.read_threads,
       localTables: [...config.db.local_tables],
     })
     stack.push({ name: 'engine', stop: () => engine.close() })
@@ -192,6 +193,8 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
         bodyLimitBytes: config.api.limits.body_max_bytes,
         maxStatementsPerTransaction: config.api.limits.statements_per_tx_max,
         defaultQueryTimeoutSec: config.api.limits.query_timeout_secs,
+        maxTimeoutSec: config.api.limits.timeout_max_secs,
+        mainThreadMaxMs: config.api.limits.main_thread_max_ms,
         defaultWaitTimeoutMs: config.api.limits.wait_timeout_default_ms,
         maxWaitTimeoutMs: config.api.limits.wait_timeout_max_ms,
         maxStreamBufferBytes: config.api.limits.stream_buffer_max_bytes,

@@ -64,6 +64,8 @@ export function apiOptionsFrom(config: PatinaConfig): ApiOptionsInit {
     bodyLimitBytes: l.body_max_bytes,
     maxStatementsPerTransaction: l.statements_per_tx_max,
     defaultQueryTimeoutSec: l.query_timeout_secs,
+    maxTimeoutSec: l.timeout_max_secs,
+    mainThreadMaxMs: l.main_thread_max_ms,
     defaultWaitTimeoutMs: l.wait_timeout_default_ms,
     maxWaitTimeoutMs: l.wait_timeout_max_ms,
     maxStreamBufferBytes: l.stream_buffer_max_bytes,
@@ -79,7 +81,9 @@ export function hubOptionsFrom(config: PatinaConfig): Partial<SubscriptionHubOpt
     retainMs: s.retention_ms,
     idleMs: s.idle_timeout_ms,
     rerunMaxRows: s.rerun_max_rows,
+    statementMaxMs: Math.min(config.api.limits.main_thread_max_ms, config.api.limits.timeout_max_secs * 1000),
     rerunMaxMs: s.rerun_max_ms,
     rerunMaxShare: s.rerun_max_share,
+    sqlMaxBytes: s.sql_max_bytes,
   }
 }
