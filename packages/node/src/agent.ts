@@ -24,7 +24,7 @@ import { startApiServer } from './api/server.js'
 import { createCluster, type Cluster, type ClusterPreset } from './cluster.js'
 import { httpUrlFor, parseHostPort, type PatinaConfig } from './config/index.js'
 import { hubOptionsFrom } from './config/options.js'
-import { setLogLevel } from './log.js'
+import { componentLogger, setLogLevel } from './log.js'
 import { createSubscriptionHub, type SubscriptionHub } from './subs/index.js'
 import { createLibp2pTransport } from './transport/libp2p.js'
 import type { Transport } from './transport/transport.js'
@@ -117,7 +117,7 @@ export function advertisedApi(config: PatinaConfig, apiUrls: string[]): string |
 
 export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise<Agent> {
   const logger = deps.logger
-  const log = logger.child({ component: 'agent' })
+  const log = componentLogger(logger, 'agent')
   const dbDir = dirname(config.db.path)
   mkdirSync(dbDir, { recursive: true })
   const registry = deps.registry ?? new Registry()
@@ -129,7 +129,7 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
       try {
         await s.stop()
       } catch (err) {
-        log.warn({ err, component: s.name }, 'error while stopping')
+        log.warn({ err, service: s.name }, 'error while stopping')
       }
     }
     stack.length = 0

@@ -23,7 +23,7 @@ export {
   type LoadedConfig,
   type ConfigOverride,
 } from './config/index.js'
-export { createLogger, setLogLevel } from './log.js'
+export { createLogger, setLogLevel, componentLogger } from './log.js'
 export { buildApi, type ApiDeps } from './api/index.js'
 export { createCluster, type Cluster, type ClusterOptions, type ClusterPreset } from './cluster.js'
 export {

@@ -20,6 +20,7 @@ import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { evaluateFull, MaintenanceLimitError } from './evaluate.js'
 import { createMaintainer } from './maintain.js'
+import { componentLogger } from '../log.js'
 import { createHubMetrics } from './metrics.js'
 import { DEFAULT_SUBSCRIPTION_HUB_OPTIONS, type SubscriptionHubOptions } from './options.js'
 import { restoreSubscriptions } from './restore.js'
@@ -90,7 +91,7 @@ export function createSubscriptionHub(
 ): SubscriptionHub {
   const opts: SubscriptionHubOptions = { ...DEFAULT_SUBSCRIPTION_HUB_OPTIONS, ...init }
   const { engine, store } = deps
-  const log = deps.logger.child({ component: 'subs' })
+  const log = componentLogger(deps.logger, 'subs')
   const now = deps.now ?? Date.now
   const newId = deps.newId ?? randomUUID
 
