@@ -6,6 +6,7 @@ import { leadingKeyword } from '../schema/split.js'
 import type { QueryCursor, Statement } from '../types.js'
 import type { StoreContext } from './context.js'
 import { bindParams, statementError } from './driver.js'
+import { explain, programFacts, refuseInternals } from './explain.js'
 import { q } from './schema-store.js'
 
 /**
@@ -15,6 +16,25 @@ import { q } from './schema-store.js'
  */
 
 const READ_KEYWORDS = new Set(['SELECT', 'WITH', 'VALUES'])
+
+/**
+ * Query texts whose `EXPLAIN` program was checked (no internal table or function), per schema:
+ * the key is the context's root-page map, replaced at every schema change.
+ */
+const checked = new WeakMap<ReadonlyMap<number, string>, Set<string>>()
+const MAX_CHECKED = 512
+const MAX_CHECKED_SQL_CHARS = 4096
+
+/** Refuses a query that calls an internal function or reads an internal table (see `explain.ts`). */
+function checkProgram(ctx: StoreContext, conn: StoreContext['db'], sql: string, args: unknown[]): void {
+  let seen = checked.get(ctx.rootPages)
+  if (seen === undefined) checked.set(ctx.rootPages, (seen = new Set()))
+  if (seen.has(sql)) return
+  refuseInternals(programFacts(explain(conn, sql, args), ctx.rootPages), '')
+  if (sql.length > MAX_CHECKED_SQL_CHARS) return
+  if (seen.size >= MAX_CHECKED) seen.clear()
+  seen.add(sql)
+}
 
 /** Runs one read-only statement; rows stream lazily and the connection returns to the pool when they end. */
 export function query(ctx: StoreContext, sql: string, params?: Statement['params']): QueryCursor {
@@ -45,7 +65,9 @@ export function query(ctx: StoreContext, sql: string, params?: Statement['params
   const columns = stmt.columns().map((c) => ({ name: c.name, table: c.table, column: c.column }))
   let iter: IterableIterator<unknown[]>
   try {
-    iter = stmt.iterate(...bindParams(params)) as IterableIterator<unknown[]>
+    const args = bindParams(params)
+    checkProgram(ctx, conn, sql, args)
+    iter = stmt.iterate(...args) as IterableIterator<unknown[]>
   } catch (err) {
     release()
     throw statementError(err)
