@@ -24,6 +24,7 @@ export default defineConfig({
       project('core', ['packages/core/test/**/*.test.ts']),
       project('node', ['packages/node/test/**/*.test.ts']),
       project('client', ['packages/client/test/**/*.test.ts']),
+      project('edge', ['packages/edge/test/**/*.test.ts']),
       project('integration', ['test/inproc/**/*.test.ts', 'test/process/**/*.test.ts'], {
         testTimeout: 120_000,
       }),

@@ -8,8 +8,11 @@
  *   FAN_RATE/s; latency from the write request to the change event at each subscriber
  * - incremental cost: one row changed under a subscription over a BIG_ROWS-row table, vs
  *   re-running the query (over HTTP and in-process)
+ * - subscription kinds (table `api-subscriptions`, in process): work per commit of a
+ *   subscription of each kind of query over a BIG_ROWS-row table, incremental and re-run
  *
- * Knobs (env): BENCH_HTTP_MS, BENCH_SUBS, BENCH_FAN_RATE, BENCH_FAN_SECONDS, BENCH_BIG_ROWS.
+ * Knobs (env): BENCH_HTTP_MS, BENCH_SUBS, BENCH_FAN_RATE, BENCH_FAN_SECONDS, BENCH_BIG_ROWS,
+ * BENCH_API_ONLY=subscriptions (run only the subscription kinds).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -19,6 +22,7 @@ import { agent, getText, postJson, postText, streamLines, type LineStream } from
 import { cdfPlot } from './lib/plot.js'
 import { startProcessCluster } from './lib/procs.js'
 import { median, percentile, progress, report, type Row } from './lib/report.js'
+import { measureSubscriptionKinds } from './lib/subscription-kinds.js'
 
 const HTTP_MS = Number(process.env['BENCH_HTTP_MS'] ?? 8000)
 const IN_FLIGHT = 64
@@ -76,6 +80,9 @@ async function closedLoop(
 }
 
 export async function run(): Promise<void> {
+  const kinds = await measureSubscriptionKinds(BIG_ROWS)
+  report('api-subscriptions', kinds.rows, kinds.extra)
+  if (process.env['BENCH_API_ONLY'] === 'subscriptions') return
   const rows: Row[] = []
   const extra: Record<string, unknown> = {}
   const dir = mkdtempSync(join(tmpdir(), 'patina-bench-api-'))

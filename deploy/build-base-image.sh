@@ -27,10 +27,13 @@ command -v docker >/dev/null || { echo "build-base-image: docker is not installe
 command -v ldd >/dev/null || { echo "build-base-image: ldd is not installed" >&2; exit 1; }
 node_bin="$(readlink -f "$(command -v node)")"
 node_major="$("$node_bin" -p 'process.versions.node.split(".")[0]')"
-if [ "$node_major" != 20 ]; then
-  echo "build-base-image: the image must run Node 20 like the official base; this machine has $("$node_bin" --version)" >&2
-  exit 1
-fi
+case "$node_major" in
+  20 | 22 | 24) ;;
+  *)
+    echo "build-base-image: the image must run a supported Node line (20, 22 or 24); this machine has $("$node_bin" --version)" >&2
+    exit 1
+    ;;
+esac
 
 # Every library the dynamic loader needs, by the path ldd prints (the loader included).
 libs="$(

@@ -34,6 +34,10 @@ export interface WorkerSpec {
   bootstrap: string[]
   schemaPath: string
   extraToml?: string
+  /** The program and its first arguments (default: the `patina` CLI from sources); `-c <config> agent` follows. */
+  command?: string[]
+  /** Working directory of the process (default: the repository root). */
+  cwd?: string
 }
 
 /** A `patina agent` child process; its config lives in `<dir>/<name>/config.toml`. */
@@ -80,8 +84,9 @@ export class WorkerProcess {
 
   /** Spawn the agent and wait until its API answers. */
   async start(timeoutMs = 60_000): Promise<void> {
-    const child = spawn(process.execPath, [...CLI, '-c', this.configPath, 'agent'], {
-      cwd: ROOT,
+    const [cmd, ...args] = this.spec.command ?? [process.execPath, ...CLI]
+    const child = spawn(cmd as string, [...args, '-c', this.configPath, 'agent'], {
+      cwd: this.spec.cwd ?? ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     this.child = child

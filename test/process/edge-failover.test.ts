@@ -11,14 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
-import {
-  createClient,
-  createEdge,
-  type Edge,
-  type LiveChange,
-  type LiveSubscription,
-  type PatinaClient,
-} from '@patina/client'
+import { createClient, type LiveChange, type LiveSubscription, type PatinaClient } from '@patina/client'
+import { createEdge, type Edge } from '@patina/edge'
 import { waitFor } from '../helpers/cluster.js'
 import {
   checkEventStream,

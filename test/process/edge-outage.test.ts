@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runEdge, type Edge, type EdgeHealth } from '@patina/client'
+import { runEdge, type Edge, type EdgeHealth } from '@patina/edge'
 import { createLogger } from '@patina/node'
 import { waitFor } from '../helpers/cluster.js'
 import {
@@ -84,7 +84,7 @@ describe('edge with every worker down (multi-process)', () => {
     edge = await runEdge(configPath, {
       logger: createLogger({ format: 'json', level: 'silent', colors: false }, { destination: 2 }),
     })
-    const addr = edge.app.server.address()
+    const addr = edge.server.address()
     edgeUrl = `http://127.0.0.1:${typeof addr === 'object' && addr !== null ? addr.port : 0}`
   }, 90_000)
 

@@ -17,3 +17,9 @@ export const WAIT_PARAMS = {
 
 /** Plain-text body of a 503 answer when a route's concurrency limit is reached (as Corrosion). */
 export const CONCURRENCY_LIMIT_BODY = 'max concurrency limit reached'
+
+/**
+ * Response header of `/v1/subscriptions` (Patina addition): how the subscription is kept up to
+ * date, `incremental` or `rerun` (the whole query runs again after a relevant commit).
+ */
+export const SUBSCRIPTION_MAINTENANCE_HEADER = 'patina-subscription-maintenance'

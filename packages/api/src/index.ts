@@ -30,4 +30,10 @@ export type {
 } from './responses.js'
 export { ERROR_CODES, PatinaError, isErrorCode } from './error-codes.js'
 export type { ErrorCode } from './error-codes.js'
-export { QUERY_ID_HEADER, QUERY_HASH_HEADER, WAIT_PARAMS, CONCURRENCY_LIMIT_BODY } from './http.js'
+export {
+  QUERY_ID_HEADER,
+  QUERY_HASH_HEADER,
+  SUBSCRIPTION_MAINTENANCE_HEADER,
+  WAIT_PARAMS,
+  CONCURRENCY_LIMIT_BODY,
+} from './http.js'

@@ -1,74 +1,28 @@
 import type {
   ExecResponse,
-  HealthResponse,
   JsonParam,
   JsonStatement,
   MembersResponse,
   TableStatsResponse,
   WaitFor,
 } from '@patina/api'
-import type { Dispatcher } from 'undici'
 import { PatinaClientError } from './errors.js'
+import { parseWorkerFreshness } from './freshness.js'
 import { createHttpTransport, errorFromResponse, type HttpResponse, type QueryParams } from './http.js'
+import { createLiveSubscription } from './live.js'
 import { NDJSON_DEFAULTS } from './ndjson.js'
 import { createWorkerPool, POOL_DEFAULTS, type WorkerPool, type WorkerPoolOptions } from './pool.js'
-import {
-  createQueryStream,
-  createSubscriptionStream,
-  createUpdatesStream,
-  type QueryResult,
-  type QueryStream,
-  type SubscriptionStream,
-  type UpdatesStream,
-} from './streams.js'
-import { createLiveSubscription, type LiveSubscription, type WatchOptions } from './live.js'
-import type { WorkerStatus } from './workers.js'
-import type { SwitchPolicy } from './workers.js'
-
-/** Minimal logger interface (pino's `Logger` fits). */
-export interface ClientLogger {
-  debug(obj: object, msg?: string): void
-  info(obj: object, msg?: string): void
-  warn(obj: object, msg?: string): void
-  child(bindings: Record<string, unknown>): ClientLogger
-}
-
-export interface ClientOptions {
-  /** One worker's base URL, e.g. `http://127.0.0.1:8080`. Either `url` or `workers` is required. */
-  url?: string
-  /** Several workers' base URLs (or `host:port`), most preferred first until probes measure RTT. */
-  workers?: string[]
-  /** Also use the workers listed by `GET /v1/cluster/members` (their `api_addr`). Default false. */
-  discover?: boolean
-  /** Bearer token for `Authorization: Bearer <token>`. */
-  token?: string
-  /** Extra headers on every request. */
-  headers?: Record<string, string>
-  /** Default deadline of a request in milliseconds (for a stream: until its headers; for a query: the whole answer). 0 = none. Default 30 000. */
-  timeoutMs?: number
-  /** TCP connect timeout in milliseconds. Default 10 000. */
-  connectTimeoutMs?: number
-  /** Longest accepted NDJSON line in bytes. Default 8 MiB. */
-  maxLineBytes?: number
-  /** Time between health probes of every worker while a live subscription runs, in milliseconds. Default 2 000. */
-  probeIntervalMs?: number
-  /** Health probe timeout in milliseconds. Default 2 000. */
-  probeTimeoutMs?: number
-  /** Consecutive failed probes before a worker counts as down. Default 2. */
-  downAfterProbeFailures?: number
-  /** Time between membership discoveries in milliseconds (with `discover`). Default 10 000. */
-  discoveryIntervalMs?: number
-  /** Hysteresis for moving to a nearer worker. Default `{ switchMarginMs: 5, switchRatio: 0.7 }`. */
-  switchPolicy?: SwitchPolicy
-  /** Logger (pino); the client logs with `component: 'client'`. */
-  logger?: ClientLogger
-  /** Wall clock in milliseconds (tests). Default `Date.now`. */
-  now?: () => number
-  /** Random numbers in [0, 1) for backoff jitter (tests). Default `Math.random`. */
-  random?: () => number
-  /** An undici dispatcher to send requests through instead of the client's own `Agent`. */
-  dispatcher?: Dispatcher
-}
+import { createQueryStream, createSubscriptionStream, createUpdatesStream } from './streams.js'
+import type {
+  CallOptions,
+  ClientLogger,
+  ClientOptions,
+  HealthResult,
+  LiveSubscription,
+  PatinaClient,
+  ReadYourWritesOptions,
+  WatchOptions,
+} from './types.js'
 
 /** Defaults of {@link ClientOptions}. */
 export const CLIENT_DEFAULTS = Object.freeze({
@@ -77,96 +31,6 @@ export const CLIENT_DEFAULTS = Object.freeze({
   maxLineBytes: NDJSON_DEFAULTS.maxLineBytes,
   ...POOL_DEFAULTS,
 })
-
-/** Options every call accepts. */
-export interface CallOptions {
-  /** Aborts the request (the promise or stream rejects with the signal's reason). */
-  signal?: AbortSignal
-  /** Deadline in milliseconds; overrides the client's `timeoutMs`. 0 = none. */
-  timeoutMs?: number
-  /** Send to this worker URL instead of the pool's best one. */
-  worker?: string
-}
-
-/** Read-your-writes: make the worker wait until a write is applied before answering. */
-export interface ReadYourWritesOptions {
-  /** `{ actor_id, version }` of a write (see {@link waitForWrite}). */
-  waitFor?: WaitFor
-  /** How long the worker may wait for it, in milliseconds (`wait_timeout_ms`); the server's default otherwise. */
-  waitTimeoutMs?: number
-}
-
-export interface QueryOptions extends CallOptions, ReadYourWritesOptions {}
-
-export interface SubscribeOptions extends CallOptions, ReadYourWritesOptions {
-  /** Replay only changes after this change id (`from`). */
-  from?: number
-  /** Send only changes, no `columns`/`row`/`eoq` (`skip_rows=true`). */
-  skipRows?: boolean
-  /** Fail the stream with `PATINA_ERR_TIMEOUT` after this many milliseconds without a byte. 0 = never (default). */
-  idleTimeoutMs?: number
-}
-
-/** `GET /v1/health` thresholds (Corrosion's query parameters). */
-export interface HealthThresholds {
-  /** Unhealthy above this many missing versions (`gaps`). */
-  gaps?: number
-  /** Unhealthy above this p99 apply lag in seconds (`p99_lag`). */
-  p99LagS?: number
-  /** Unhealthy above this apply-queue length (`max_queue`). */
-  maxQueue?: number
-  /** With `p99LagS`: only unhealthy when the queue is also longer than this (`queue_size`). */
-  queueSize?: number
-  /** Status to answer with when unhealthy (`failure_status`, default 503). */
-  failureStatus?: number
-}
-
-/** The answer of `GET /v1/health`: 2xx or not, never thrown for a non-2xx status. */
-export interface HealthResult {
-  ok: boolean
-  httpStatus: number
-  /** The health numbers, when the server sent them. */
-  health: HealthResponse['response'] | null
-  /** The server's error message, when it sent one. */
-  error: string | null
-}
-
-/**
- * A typed client for the worker HTTP API (Corrosion-compatible, plus Patina's additions).
- * Every method takes {@link CallOptions}; errors are {@link PatinaClientError}.
- */
-export interface PatinaClient {
-  /** `POST /v1/transactions`: runs the statements in one transaction. Throws `PATINA_ERR_HTTP` with the server's message when it fails. */
-  transaction(statements: JsonStatement[], opts?: CallOptions): Promise<ExecResponse>
-  /** `POST /v1/queries`: resolves once the answer starts (HTTP errors reject here); iterate the stream for rows. */
-  query(statement: JsonStatement, opts?: QueryOptions): Promise<QueryStream>
-  /** `query` then `collect()`: the whole answer in memory. */
-  queryAll(statement: JsonStatement, opts?: QueryOptions): Promise<QueryResult>
-  /** `POST /v1/subscriptions`: the raw stream (snapshot, then changes). No reconnection: see {@link PatinaClient.watch}. */
-  subscribe(statement: JsonStatement, opts?: SubscribeOptions): Promise<SubscriptionStream>
-  /** `GET /v1/subscriptions/:id`: re-attaches to a subscription, e.g. with `from` after a dropped connection. */
-  subscription(id: string, opts?: SubscribeOptions): Promise<SubscriptionStream>
-  /** `POST /v1/updates/:table`: primary-key notifications. */
-  updates(table: string, opts?: CallOptions): Promise<UpdatesStream>
-  /** `POST /v1/table_stats`. */
-  tableStats(tables: string[], opts?: CallOptions): Promise<TableStatsResponse>
-  /** `GET /v1/health` with optional thresholds; a non-2xx answer is returned, not thrown. */
-  health(thresholds?: HealthThresholds, opts?: CallOptions): Promise<HealthResult>
-  /** `GET /v1/cluster/members` (Patina addition). */
-  members(opts?: CallOptions): Promise<MembersResponse>
-  /**
-   * A live subscription: an async iterator of row changes and a materialized view that stays
-   * up to date across dropped connections and worker failures. See {@link LiveSubscription}.
-   */
-  watch(statement: JsonStatement, opts?: WatchOptions): LiveSubscription
-  watch(sql: string, params: JsonParam[] | Record<string, JsonParam>, opts?: WatchOptions): LiveSubscription
-  /** The workers, best first, with their measured state. */
-  workers(): WorkerStatus[]
-  /** The worker pool (probing, ranking). */
-  readonly pool: WorkerPool
-  /** Closes every live subscription and the connection pool. */
-  close(): Promise<void>
-}
 
 /** The read-your-writes token of a transaction result, or undefined when it changed nothing. */
 export function waitForWrite(res: ExecResponse): WaitFor | undefined {
@@ -228,6 +92,7 @@ export function createClient(opts: ClientOptions): PatinaClient {
     'probeIntervalMs',
     'probeTimeoutMs',
     'discoveryIntervalMs',
+    'maxContactMs',
   ] as const)
     nonNegative(k, opts[k])
   if (opts.maxLineBytes !== undefined && !(Number.isInteger(opts.maxLineBytes) && opts.maxLineBytes > 0))
@@ -253,6 +118,7 @@ export function createClient(opts: ClientOptions): PatinaClient {
     downAfterProbeFailures: opts.downAfterProbeFailures ?? CLIENT_DEFAULTS.downAfterProbeFailures,
     discoveryIntervalMs: opts.discoveryIntervalMs ?? CLIENT_DEFAULTS.discoveryIntervalMs,
     switchPolicy: opts.switchPolicy ?? CLIENT_DEFAULTS.switchPolicy,
+    maxContactMs: opts.maxContactMs ?? CLIENT_DEFAULTS.maxContactMs,
   }
 
   /** Errors raised before a request reached the worker: safe to retry elsewhere, even for writes. */
@@ -408,6 +274,7 @@ export function createClient(opts: ClientOptions): PatinaClient {
           max_queue: t.maxQueue,
           queue_size: t.queueSize,
           failure_status: t.failureStatus,
+          max_contact_ms: t.maxContactMs,
         },
         undefined,
         'body',
@@ -422,12 +289,13 @@ export function createClient(opts: ClientOptions): PatinaClient {
         res.close()
       }
       const r = body['response']
-      const health = typeof r === 'object' && r !== null ? (r as HealthResponse['response']) : null
+      const health = typeof r === 'object' && r !== null ? (r as HealthResult['health']) : null
       return {
         ok: res.status >= 200 && res.status < 300,
         httpStatus: res.status,
         health,
         error: typeof body['error'] === 'string' ? body['error'] : null,
+        freshness: parseWorkerFreshness(r),
       }
     },
     members(o = {}) {
@@ -468,6 +336,7 @@ export function createClient(opts: ClientOptions): PatinaClient {
               reachable: true,
               ok: h.ok,
               p99LagMs: h.health && typeof h.health.p99_lag === 'number' ? h.health.p99_lag * 1000 : null,
+              freshness: h.freshness,
             }
           } catch {
             return { reachable: false, ok: false, p99LagMs: null }

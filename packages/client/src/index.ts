@@ -1,10 +1,11 @@
 /**
  * @packageDocumentation
  *
- * `@patina/client`: the edge client of Patina. A typed client for every endpoint of the worker
- * HTTP API (Corrosion-compatible), live subscriptions that survive dropped connections and dead
- * workers without losing or repeating a change, and the `patina edge` daemon that serves lookups
- * from memory. Depends on `@patina/api` only (no native modules).
+ * `@patina/client`: the client library of Patina. A typed client for every endpoint of the
+ * worker HTTP API (Corrosion-compatible), and live subscriptions that survive dropped
+ * connections, dead workers and workers cut off from their cluster without losing or repeating a
+ * change. Depends on `@patina/api` and undici only (no native modules, no server stack). The
+ * edge daemon that serves lookups from memory is `@patina/edge`.
  *
  * @example
  * ```ts
@@ -23,39 +24,29 @@
  * routes.on('change', (c) => console.log(c.seq, c.type, c.cells))
  * for await (const ev of routes) if (ev.type === 'synced') console.log('synced from', ev.worker)
  * ```
- *
- * @example
- * ```ts
- * import { runEdge } from '@patina/client'
- * const edge = await runEdge('/etc/patina/edge.toml') // GET /v1/lookup/routes?key=a.example
- * process.on('SIGTERM', () => void edge.stop())
- * ```
  */
-export {
-  createClient,
-  waitForWrite,
-  CLIENT_DEFAULTS,
-  type PatinaClient,
-  type ClientOptions,
-  type ClientLogger,
-  type CallOptions,
-  type QueryOptions,
-  type SubscribeOptions,
-  type ReadYourWritesOptions,
-  type HealthThresholds,
-  type HealthResult,
-} from './client.js'
+export { createClient, waitForWrite, CLIENT_DEFAULTS } from './client.js'
+export type {
+  PatinaClient,
+  ClientOptions,
+  ClientLogger,
+  CallOptions,
+  QueryOptions,
+  SubscribeOptions,
+  ReadYourWritesOptions,
+  HealthThresholds,
+  HealthResult,
+  LiveSubscription,
+  LiveEvent,
+  LiveChange,
+  LiveStatus,
+  LiveState,
+  LiveListeners,
+  SyncReason,
+  WatchOptions,
+} from './types.js'
 export type { QueryStream, QueryRow, QueryResult, SubscriptionStream, UpdatesStream } from './streams.js'
-export {
-  WATCH_DEFAULTS,
-  type LiveSubscription,
-  type LiveEvent,
-  type LiveChange,
-  type LiveStatus,
-  type LiveState,
-  type SyncReason,
-  type WatchOptions,
-} from './live.js'
+export { WATCH_DEFAULTS } from './live.js'
 export { PatinaClientError, isPatinaClientError, type ClientErrorDetails } from './errors.js'
 export {
   NDJSON_DEFAULTS,
@@ -79,6 +70,15 @@ export {
   type SwitchPolicy,
 } from './workers.js'
 export {
+  parseWorkerFreshness,
+  contactAgeMs,
+  isCutOff,
+  coversHeads,
+  UNKNOWN_FRESHNESS,
+  type WorkerFreshness,
+  type ActorHead,
+} from './freshness.js'
+export {
   POOL_DEFAULTS,
   createWorkerPool,
   type WorkerPool,
@@ -88,23 +88,10 @@ export {
 } from './pool.js'
 export { createMaterializedView, keyPart, cellsEqual, type MaterializedView, type ViewDelta } from './view.js'
 export {
-  createEdge,
-  runEdge,
-  parseLookupKey,
-  type Edge,
-  type EdgeDeps,
-  type EdgeHealth,
-  type EdgeQueryHealth,
-  type LookupResult,
-  type ViewDump,
-} from './edge/edge.js'
-export {
-  edgeConfigSchema,
-  parseEdgeConfig,
-  loadEdgeConfig,
-  validateEdgeConfig,
-  type EdgeConfig,
-  type EdgeConfigInput,
-  type EdgeQueryConfig,
-} from './edge/config.js'
-export { saveEdgeState, loadEdgeState, type EdgeState, type SavedView } from './edge/state-file.js'
+  resumingSubscription,
+  isGoneError,
+  isFatalSubscriptionError,
+  type ResumableApi,
+  type ResumableStream,
+  type ResumeOptions,
+} from './resume.js'

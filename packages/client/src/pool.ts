@@ -1,4 +1,5 @@
 import type { MemberInfo } from '@patina/api'
+import { isCutOff, UNKNOWN_FRESHNESS, type WorkerFreshness } from './freshness.js'
 import {
   rankWorkers,
   smoothRtt,
@@ -17,6 +18,8 @@ export interface ProbeResult {
   ok: boolean
   /** Its reported p99 apply lag in milliseconds, when it sent one. */
   p99LagMs: number | null
+  /** How current it says it is (absent or unknown fields: {@link UNKNOWN_FRESHNESS}). */
+  freshness?: WorkerFreshness
 }
 
 /** The I/O the pool needs; the client supplies it (tests can fake it). */
@@ -47,6 +50,8 @@ export interface WorkerPoolOptions {
   discoveryIntervalMs: number
   /** Hysteresis for moving a subscription to a better worker. */
   switchPolicy: SwitchPolicy
+  /** A worker that has not heard from another member for longer than this (ms) counts as cut off (`isolated`). */
+  maxContactMs: number
 }
 
 export const POOL_DEFAULTS: Omit<WorkerPoolOptions, 'workers'> = Object.freeze({
@@ -56,6 +61,7 @@ export const POOL_DEFAULTS: Omit<WorkerPoolOptions, 'workers'> = Object.freeze({
   downAfterProbeFailures: 2,
   discoveryIntervalMs: 10_000,
   switchPolicy: SWITCH_DEFAULTS,
+  maxContactMs: 10_000,
 })
 
 /** The set of workers a client talks to, ranked by health and measured RTT. */
@@ -70,6 +76,8 @@ export interface WorkerPool {
   markDown(url: string): void
   /** Probes every worker once (and discovers, when due). Concurrent calls share one round. */
   probeNow(): Promise<void>
+  /** Probes these workers now (not a round: no discovery, no listeners called). Unknown URLs are skipped. */
+  probe(urls: readonly string[]): Promise<void>
   /** Starts periodic probing until the returned release function is called (reference counted). */
   acquire(): () => void
   /** Called after every probe round. Returns an unsubscribe function. */
@@ -94,6 +102,8 @@ export function createWorkerPool(
       state: 'unknown',
       rttMs: null,
       p99LagMs: null,
+      freshness: UNKNOWN_FRESHNESS,
+      reportedAt: null,
       failures: 0,
       lastProbeAt: null,
       lastFailureAt: null,
@@ -115,6 +125,9 @@ export function createWorkerPool(
   }
 
   const probeOne = async (w: WorkerStatus): Promise<void> => {
+    // The time the probe is sent: ages reported in the answer count from here, so that an
+    // estimate from them is never below the truth (see `contactAgeMs`).
+    const sentAt = deps.clock.now()
     const t0 = deps.clock.monotonicMs()
     let r: ProbeResult
     try {
@@ -122,14 +135,21 @@ export function createWorkerPool(
     } catch {
       r = { reachable: false, ok: false, p99LagMs: null }
     }
-    w.lastProbeAt = deps.clock.now()
+    const now = deps.clock.now()
+    w.lastProbeAt = now
     if (!r.reachable) {
       fail(w, opts.downAfterProbeFailures)
       return
     }
     w.rttMs = smoothRtt(w.state === 'down' ? null : w.rttMs, deps.clock.monotonicMs() - t0)
     w.failures = 0
-    w.state = r.ok ? 'healthy' : 'unhealthy'
+    w.freshness = r.freshness ?? UNKNOWN_FRESHNESS
+    w.reportedAt = sentAt
+    w.state = isCutOff(w.freshness, sentAt, now, opts.maxContactMs)
+      ? 'isolated'
+      : r.ok
+        ? 'healthy'
+        : 'unhealthy'
     w.p99LagMs = r.p99LagMs
   }
 
@@ -204,6 +224,10 @@ export function createWorkerPool(
       w.state = 'down'
     },
     probeNow,
+    async probe(urls) {
+      const ws = urls.map((u) => workers.get(u)).filter((w): w is WorkerStatus => w !== undefined)
+      await Promise.all(ws.map(probeOne))
+    },
     acquire() {
       holders++
       schedule()

@@ -75,7 +75,8 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
   let keyIdx: number[] | null = null
   const rows = new Map<RowId, JsonSqlValue[]>()
   /** identity string → local rowids (a multiset: full-content identities may repeat) */
-  const byIdentity = new Map<string, RowId[]>()
+  /** identity → its local rowid, or rowids when several rows share it (memory: one number per row in the usual case) */
+  const byIdentity = new Map<string, RowId | RowId[]>()
   let remoteToLocal = new Map<RowId, RowId>()
   let nextLocal = 1
 
@@ -91,23 +92,36 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
       return i
     })
   }
+  /** The text of a key: one column's value as it is (no new string for a text key), several as a JSON list. */
+  const keyText = (parts: readonly string[]): string =>
+    parts.length === 1 ? (parts[0] as string) : JSON.stringify(parts)
   const identityWith = (idx: number[] | null, cells: readonly JsonSqlValue[]): string =>
-    idx === null ? JSON.stringify(cells) : JSON.stringify(idx.map((i) => keyPart(cells[i] ?? null)))
+    idx === null ? JSON.stringify(cells) : keyText(idx.map((i) => keyPart(cells[i] ?? null)))
+  const idsOf = (k: string): readonly RowId[] => {
+    const v = byIdentity.get(k)
+    return v === undefined ? [] : typeof v === 'number' ? [v] : v
+  }
   const identity = (cells: readonly JsonSqlValue[]): string => identityWith(keyIdx, cells)
 
   const indexAdd = (id: RowId, cells: readonly JsonSqlValue[]): void => {
     const k = identity(cells)
     const l = byIdentity.get(k)
-    if (l) l.push(id)
-    else byIdentity.set(k, [id])
+    if (l === undefined) byIdentity.set(k, id)
+    else if (typeof l === 'number') byIdentity.set(k, [l, id])
+    else l.push(id)
   }
   const indexRemove = (id: RowId, cells: readonly JsonSqlValue[]): void => {
     const k = identity(cells)
     const l = byIdentity.get(k)
-    if (!l) return
+    if (l === undefined) return
+    if (typeof l === 'number') {
+      if (l === id) byIdentity.delete(k)
+      return
+    }
     const i = l.indexOf(id)
     if (i !== -1) l.splice(i, 1)
-    if (l.length === 0) byIdentity.delete(k)
+    if (l.length === 1) byIdentity.set(k, l[0] as RowId)
+    else if (l.length === 0) byIdentity.delete(k)
   }
   const put = (id: RowId, cells: JsonSqlValue[]): void => {
     const old = rows.get(id)
@@ -153,7 +167,7 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
           'PATINA_ERR_PARAM_INVALID',
           `key has ${key.length} values; keyColumns (${(keyColumns ?? []).join(', ')}) needs ${keyIdx.length}`,
         )
-      return [...(byIdentity.get(JSON.stringify(key.map((v) => keyPart(v)))) ?? [])]
+      return [...idsOf(keyText(key.map((v) => keyPart(v))))]
     },
     setColumns(cols) {
       if (cols.length === columns.length && cols.every((c, i) => c === columns[i])) return false
@@ -187,20 +201,27 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
       const deltas: ViewDelta[] = []
       const newIdx = indexesFor(cols)
       const colsChanged = !(cols.length === columns.length && cols.every((c, i) => c === columns[i]))
-      // match snapshot rows to local rows by identity, computed with each side's own columns
-      const unmatched = new Map<string, RowId[]>()
-      for (const [k, ids] of byIdentity) unmatched.set(k, [...ids])
+      // match snapshot rows to local rows by identity, computed with each side's own columns;
+      // no copy of the index: a local row is taken once (a multiset when rows repeat)
+      const matched = new Set<RowId>()
       const mapping = new Map<RowId, RowId>()
       const pending: Array<[RowId, JsonSqlValue[]]> = []
       for (const [remote, cells] of snapshot) {
-        const k = identityWith(newIdx, cells)
-        const cands = unmatched.get(k)
-        const local = cands?.shift()
-        if (cands && cands.length === 0) unmatched.delete(k)
+        const cands = byIdentity.get(identityWith(newIdx, cells))
+        let local: RowId | undefined
+        if (typeof cands === 'number') {
+          if (!matched.has(cands)) local = cands
+        } else if (cands !== undefined)
+          for (const id of cands)
+            if (!matched.has(id)) {
+              local = id
+              break
+            }
         if (local === undefined) {
           pending.push([remote, cells])
           continue
         }
+        matched.add(local)
         mapping.set(remote, local)
         const old = rows.get(local) as JsonSqlValue[]
         if (colsChanged || !cellsEqual(old, cells)) {
@@ -208,19 +229,18 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
         }
       }
       const deletes: ViewDelta[] = []
-      for (const ids of unmatched.values())
-        for (const id of ids) {
-          const old = rows.get(id) as JsonSqlValue[]
-          deletes.push({ type: 'delete', rowid: id, cells: old, previous: old })
-        }
-      // apply: deletes first (frees key identities), then updates, then inserts
+      if (matched.size < rows.size)
+        for (const [id, old] of rows)
+          if (!matched.has(id)) deletes.push({ type: 'delete', rowid: id, cells: old, previous: old })
+      // apply: deletes first (frees key identities), then updates, then inserts; the index is
+      // updated row by row, and rebuilt only when the columns (so the identities) changed
+      for (const d of deletes) remove(d.rowid)
       if (colsChanged) {
         columns = [...cols]
         keyIdx = newIdx
-      }
-      for (const d of deletes) remove(d.rowid)
-      for (const d of deltas) rows.set(d.rowid, d.cells)
-      rebuildIndex()
+        for (const d of deltas) rows.set(d.rowid, d.cells)
+        rebuildIndex()
+      } else for (const d of deltas) put(d.rowid, d.cells)
       const inserts: ViewDelta[] = []
       for (const [remote, cells] of pending) {
         const id = allocate(remote)

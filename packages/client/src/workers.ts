@@ -1,11 +1,14 @@
 import type { MemberInfo } from '@patina/api'
+import type { WorkerFreshness } from './freshness.js'
 
 /**
  * What the client knows about one worker.
  *
  * `state`: `unknown` (never probed), `healthy` (`GET /v1/health` answered 2xx), `unhealthy`
- * (answered, but not 2xx: usable when nothing better is), `down` (no answer, or a subscription
- * on it failed repeatedly).
+ * (answered, but not 2xx: usable when nothing better is), `isolated` (answers, but is cut off
+ * from its cluster: it says `isolated`, or it has not heard from another member for longer than
+ * `maxContactMs`; its rows may be arbitrarily old), `down` (no answer, or a subscription on it
+ * failed repeatedly).
  */
 export interface WorkerStatus {
   url: string
@@ -13,11 +16,15 @@ export interface WorkerStatus {
   source: 'static' | 'discovered'
   /** Position in the configuration (tie-breaker). */
   order: number
-  state: 'unknown' | 'healthy' | 'unhealthy' | 'down'
+  state: 'unknown' | 'healthy' | 'unhealthy' | 'isolated' | 'down'
   /** Smoothed health-probe round-trip time in milliseconds, null until measured. */
   rttMs: number | null
   /** The worker's own p99 apply lag from its health answer, in milliseconds, when known. */
   p99LagMs: number | null
+  /** How current the worker said it is in its last answer (see `freshness.ts`). */
+  freshness: WorkerFreshness
+  /** Wall-clock time (ms) its last answered probe was sent (ages in the answer count from there), null if none yet. */
+  reportedAt: number | null
   /** Consecutive failures (probes or subscription attempts). */
   failures: number
   /** Wall-clock time (ms) of the last probe, success or not. */
@@ -26,9 +33,15 @@ export interface WorkerStatus {
   lastFailureAt: number | null
 }
 
-const TIER: Record<WorkerStatus['state'], number> = { healthy: 0, unknown: 1, unhealthy: 2, down: 3 }
+const TIER: Record<WorkerStatus['state'], number> = {
+  healthy: 0,
+  unknown: 1,
+  unhealthy: 2,
+  isolated: 3,
+  down: 4,
+}
 
-/** Lower is better: healthy, then never probed, then unhealthy, then down. */
+/** Lower is better: healthy, then never probed, then unhealthy, then cut off, then down. */
 export function workerTier(w: WorkerStatus): number {
   return TIER[w.state]
 }

@@ -1,7 +1,8 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createClient, waitForWrite, type PatinaClient } from '../src/client.js'
+import { createClient, waitForWrite } from '../src/client.js'
+import type { PatinaClient } from '../src/types.js'
 import { PatinaClientError } from '../src/errors.js'
 import { COLUMNS, FakeCluster, type FakeWorker } from './fake-worker.js'
 

@@ -10,6 +10,8 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { JsonSqlValue } from '@patina/api'
 
 export const COLUMNS = ['id', 'host', 'backend']
+/** The actor every write of a {@link FakeCluster} belongs to (in `heads`). */
+export const FAKE_ACTOR = 'actor-fake'
 type Cells = JsonSqlValue[]
 
 interface FakeSub {
@@ -45,16 +47,24 @@ export class FakeCluster {
     return w
   }
 
-  /** Writes a row (null = delete) to the truth and to the given workers (default: all). */
+  /**
+   * Writes a row (null = delete) to the truth and to the given workers (default: all). Each
+   * write is version `this.version` of one actor (`FAKE_ACTOR`), which each worker books in its
+   * `heads` (the freshness contract of `/v1/health`).
+   */
   write(pk: string, cells: Cells | null, on: FakeWorker[] = this.workers): void {
     if (cells === null) this.truth.delete(pk)
     else this.truth.set(pk, cells)
     this.version++
-    for (const w of on) w.apply(pk, cells)
+    for (const w of on) {
+      w.book(this.version)
+      w.apply(pk, cells)
+    }
   }
 
   /** Brings a worker's data up to the truth (as anti-entropy sync would). */
   catchUp(w: FakeWorker): void {
+    for (let v = 1; v <= this.version; v++) w.book(v)
     for (const pk of [...w.data.keys()]) if (!this.truth.has(pk)) w.apply(pk, null)
     for (const [pk, cells] of this.truth) w.apply(pk, cells)
   }
@@ -81,6 +91,19 @@ export class FakeWorker {
   token: string | null = null
   /** Skip this many change ids before the next change (a server bug the client must catch). */
   gapNext = 0
+  /**
+   * Freshness fields of /v1/health. `cutOffAt`: wall-clock ms when the worker lost contact with
+   * the rest of the cluster (null: in contact; `last_contact_ms` is then `contactMs`).
+   * `freshness: false` answers like Corrosion (no freshness fields at all).
+   */
+  freshness = true
+  cutOffAt: number | null = null
+  contactMs = 20
+  isolated = false
+  /** Versions of FAKE_ACTOR applied here. */
+  readonly versions = new Set<number>()
+  maxVersion = 0
+  completeVersion = 0
   private server: http.Server | null = null
   private sockets = new Set<Socket>()
   private subCounter = 0
@@ -136,6 +159,36 @@ export class FakeWorker {
   /** Writes a raw line (no newline added) to every open subscription stream. */
   injectRaw(text: string): void {
     for (const sub of this.subs.values()) for (const res of sub.streams) res.write(text)
+  }
+
+  /** Books version `v` of FAKE_ACTOR as applied here. */
+  book(v: number): void {
+    this.versions.add(v)
+    this.maxVersion = Math.max(this.maxVersion, v)
+    while (this.versions.has(this.completeVersion + 1)) this.completeVersion++
+  }
+
+  /** The version of a transaction: its write's, or a new empty version (booked everywhere) when it wrote nothing. */
+  private emptyVersion(stmts: unknown[]): number {
+    const wrote = stmts.some((st) => Array.isArray(st) && (st[0] === 'UPSERT' || st[0] === 'DELETE'))
+    if (!wrote) {
+      const v = ++this.cluster.version
+      for (const w of this.cluster.workers) w.book(v)
+    }
+    return this.cluster.version
+  }
+
+  /** Cuts the worker off from the rest of the cluster (it keeps answering, but hears nothing). */
+  cutOff(isolated = false): void {
+    this.cutOffAt = Date.now()
+    this.isolated = isolated
+  }
+
+  /** Reconnects it to the cluster (and brings its data up to date). */
+  reconnect(): void {
+    this.cutOffAt = null
+    this.isolated = false
+    this.cluster.catchUp(this)
   }
 
   streamCount(): number {
@@ -232,8 +285,22 @@ export class FakeWorker {
     if (req.method === 'GET' && path === '/v1/health') {
       if (this.healthDelayMs > 0) await new Promise((r) => setTimeout(r, this.healthDelayMs))
       if (!this.up) return
+      const base = { gaps: 0, members: this.cluster.workers.length, p99_lag: 0.01, queue_size: 0 }
+      const others = this.cluster.workers.filter((w) => w !== this && w.up).length
       json(this.healthStatus, {
-        response: { gaps: 0, members: this.cluster.workers.length, p99_lag: 0.01, queue_size: 0 },
+        response: !this.freshness
+          ? base
+          : {
+              ...base,
+              gaps: this.maxVersion - this.versions.size,
+              isolated: this.isolated,
+              last_contact_ms: this.cutOffAt === null ? this.contactMs : Date.now() - this.cutOffAt,
+              reachable_members: this.cutOffAt === null ? others : 0,
+              heads:
+                this.maxVersion === 0
+                  ? {}
+                  : { [FAKE_ACTOR]: { max: this.maxVersion, complete: this.completeVersion } },
+            },
       })
       return
     }
@@ -282,7 +349,7 @@ export class FakeWorker {
       json(200, {
         results: stmts.map(() => ({ rows_affected: 1, time: 0.0001 })),
         time: 0.0002,
-        version: ++this.cluster.version,
+        version: this.emptyVersion(stmts),
         actor_id: `actor-${this.name}`,
       })
       return

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { JsonSqlValue } from '@patina/api'
-import { createClient, type PatinaClient } from '../src/client.js'
-import type { LiveEvent, LiveSubscription, WatchOptions } from '../src/live.js'
+import { createClient } from '../src/client.js'
+import type { LiveEvent, LiveSubscription, PatinaClient, WatchOptions } from '../src/types.js'
 import { FakeCluster, waitFor } from './fake-worker.js'
 
 const SQL = 'SELECT id, host, backend FROM routes'

@@ -9,6 +9,7 @@ import {
   type WorkerStatus,
 } from '../src/workers.js'
 import { createWorkerPool, POOL_DEFAULTS, type ProbeResult } from '../src/pool.js'
+import { UNKNOWN_FRESHNESS } from '../src/freshness.js'
 
 const w = (
   url: string,
@@ -23,6 +24,8 @@ const w = (
   state,
   rttMs,
   p99LagMs: null,
+  freshness: UNKNOWN_FRESHNESS,
+  reportedAt: null,
   failures: 0,
   lastProbeAt: null,
   lastFailureAt,

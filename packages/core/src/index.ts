@@ -33,3 +33,23 @@ export { RangeSet } from './versions/range-set.js'
 export { BookedVersions } from './versions/booked-versions.js'
 export { splitStatements, leadingKeyword } from './schema/split.js'
 export * from './store/subs-store.js'
+export { tokenize, trimStatement, quoteIdent, identName, type Token, type TokenKind } from './sql/lexer.js'
+export {
+  createQueryProbe,
+  type QueryProbe,
+  type QueryFacts,
+  type FunctionInfo,
+  type ExplainOp,
+  type PlanRow,
+} from './store/query-probe.js'
+export {
+  planSubscription,
+  restrictedSql,
+  isRelevant,
+  hiddenName,
+  type QueryPlan,
+  type PlanTable,
+} from './subs/matcher.js'
+export type { RowIdentity } from './subs/identity.js'
+export { normalizeParams } from './subs/params.js'
+export { encodeKey, decodeKey, isNullKey, encodeParams, decodeParams } from './subs/keys.js'

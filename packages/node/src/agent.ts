@@ -22,6 +22,7 @@ import { createAdminServer, type AdminServer } from './admin/server.js'
 import { buildApi } from './api/index.js'
 import { createCluster, type Cluster, type ClusterPreset } from './cluster.js'
 import { httpUrlFor, parseHostPort, type PatinaConfig } from './config/index.js'
+import { hubOptionsFrom } from './config/options.js'
 import { setLogLevel } from './log.js'
 import { createSubscriptionHub, type SubscriptionHub } from './subs/index.js'
 import { createLibp2pTransport } from './transport/libp2p.js'
@@ -164,11 +165,7 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
     stack.push({ name: 'subs-store', stop: () => store.close() })
     const hub: SubscriptionHub = createSubscriptionHub(
       { engine, store, logger, registry },
-      {
-        retainChanges: config.api.subscriptions.retention_changes,
-        retainMs: config.api.subscriptions.retention_ms,
-        idleMs: config.api.subscriptions.idle_timeout_ms,
-      },
+      hubOptionsFrom(config),
     )
     stack.push({ name: 'subs', stop: () => hub.close() })
 

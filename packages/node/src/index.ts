@@ -26,7 +26,12 @@ export {
 export { createLogger, setLogLevel } from './log.js'
 export { buildApi, type ApiDeps } from './api/index.js'
 export { createCluster, type Cluster, type ClusterOptions, type ClusterPreset } from './cluster.js'
-export { createSubscriptionHub, type SubscriptionHub } from './subs/index.js'
+export {
+  createSubscriptionHub,
+  type SubscriptionHub,
+  type SubscriptionInfo,
+  type EventSink,
+} from './subs/index.js'
 export { createLibp2pTransport } from './transport/libp2p.js'
 export { createMemoryNetwork } from './transport/memory.js'
 export type { Transport } from './transport/transport.js'

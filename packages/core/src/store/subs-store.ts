@@ -23,6 +23,8 @@ export interface SubRecord {
   /** Next row id to hand out (row ids start at 1). */
   nextRowid: number
   createdAtMs: number
+  /** Result column names (the `columns` event), or null for a subscription stored before they were kept. */
+  columns: string[] | null
 }
 
 export interface StoredRow {
@@ -82,7 +84,8 @@ CREATE TABLE IF NOT EXISTS patina_subs (
   hash TEXT NOT NULL,
   last_change_id INTEGER NOT NULL,
   next_rowid INTEGER NOT NULL,
-  created_at_ms INTEGER NOT NULL
+  created_at_ms INTEGER NOT NULL,
+  columns TEXT
 );
 CREATE TABLE IF NOT EXISTS patina_sub_rows (
   sub TEXT NOT NULL,
@@ -111,6 +114,7 @@ interface SubRow {
   last_change_id: number
   next_rowid: number
   created_at_ms: number
+  columns: string | null
 }
 
 function toRecord(r: SubRow): SubRecord {
@@ -122,6 +126,7 @@ function toRecord(r: SubRow): SubRecord {
     lastChangeId: r.last_change_id,
     nextRowid: r.next_rowid,
     createdAtMs: r.created_at_ms,
+    columns: r.columns === null ? null : (JSON.parse(r.columns) as string[]),
   }
 }
 
@@ -142,12 +147,15 @@ function openRaw(path: string): SubsStore {
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   db.exec(SCHEMA)
+  // Stores written before the columns were kept.
+  const cols = db.prepare('SELECT name FROM pragma_table_info(?)').all('patina_subs') as { name: string }[]
+  if (!cols.some((c) => c.name === 'columns')) db.exec('ALTER TABLE patina_subs ADD COLUMN columns TEXT')
 
   const s = {
     list: db.prepare<[], SubRow>('SELECT * FROM patina_subs ORDER BY created_at_ms, id'),
     get: db.prepare<[string], SubRow>('SELECT * FROM patina_subs WHERE id = ?'),
     insertSub: db.prepare(
-      'INSERT INTO patina_subs (id, sql, params, hash, last_change_id, next_rowid, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO patina_subs (id, sql, params, hash, last_change_id, next_rowid, created_at_ms, columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     updateSub: db.prepare('UPDATE patina_subs SET last_change_id = ?, next_rowid = ? WHERE id = ?'),
     rows: db.prepare<[string], { rowid_: number; key: string; cells: string }>(
@@ -177,7 +185,16 @@ function openRaw(path: string): SubsStore {
   }
 
   const create = db.transaction((rec: SubRecord, rows: readonly StoredRow[]) => {
-    s.insertSub.run(rec.id, rec.sql, rec.params, rec.hash, rec.lastChangeId, rec.nextRowid, rec.createdAtMs)
+    s.insertSub.run(
+      rec.id,
+      rec.sql,
+      rec.params,
+      rec.hash,
+      rec.lastChangeId,
+      rec.nextRowid,
+      rec.createdAtMs,
+      rec.columns === null ? null : JSON.stringify(rec.columns),
+    )
     for (const r of rows) s.upsertRow.run(rec.id, r.rowid, r.key, r.cells)
   })
   const commit = db.transaction((id: string, b: SubBatch) => {

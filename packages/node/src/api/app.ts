@@ -2,8 +2,6 @@ import { timingSafeEqual } from 'node:crypto'
 import {
   CONCURRENCY_LIMIT_BODY,
   PatinaError,
-  QUERY_HASH_HEADER,
-  QUERY_ID_HEADER,
   type ExecResponse,
   type MemberInfo,
   type TableStatsResponse,
@@ -18,12 +16,13 @@ import Fastify, {
 } from 'fastify'
 import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
-import type { SubscriptionHub } from '../subs/hub.js'
+import type { SubscriptionHub } from '../subs/index.js'
 import { installErrorHandler, toPatinaError } from './errors.js'
 import { evaluateHealth, parseHealthThresholds } from './health.js'
 import { lines, rowJson } from './json.js'
 import { createNdjsonSink, type NdjsonSink } from './ndjson.js'
 import { createApiOptions, type ApiOptionsInit, type LimitedRoute, type TokenRole } from './options.js'
+import { subscriptionRoutes } from './routes/subscriptions.js'
 import { parseStatement } from './statements.js'
 import { parseTimeoutSec, parseWaitParams, waitForVersion } from './wait.js'
 
@@ -273,88 +272,7 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
     return reply.send(sink.stream)
   })
 
-  const subParams = (q: Record<string, unknown>): { from?: number; skipRows: boolean } => {
-    const out: { from?: number; skipRows: boolean } = { skipRows: false }
-    if (q['from'] !== undefined) {
-      const f = typeof q['from'] === 'string' && /^\d+$/.test(q['from']) ? Number(q['from']) : NaN
-      if (!Number.isSafeInteger(f)) {
-        throw new PatinaError(
-          'PATINA_ERR_PARAM_INVALID',
-          `from value ${JSON.stringify(q['from'])} must be a change id (integer >= 0)`,
-        )
-      }
-      out.from = f
-    }
-    const s = q['skip_rows']
-    if (s !== undefined) {
-      if (s !== 'true' && s !== 'false' && s !== '1' && s !== '0' && s !== '') {
-        throw new PatinaError(
-          'PATINA_ERR_PARAM_INVALID',
-          `skip_rows value ${JSON.stringify(s)} must be true or false`,
-        )
-      }
-      out.skipRows = s === 'true' || s === '1' || s === ''
-    }
-    return out
-  }
-
-  const streamSub = (
-    req: FastifyRequest,
-    reply: FastifyReply,
-    id: string,
-    hash: string,
-    p: { from?: number; skipRows: boolean },
-  ) => {
-    const sink = openSink(req, reply)
-    void reply.header(QUERY_ID_HEADER, id).header(QUERY_HASH_HEADER, hash)
-    hub
-      .attach(id, sink, { ...(p.from !== undefined ? { from: p.from } : {}), skipRows: p.skipRows })
-      .catch((err: unknown) => {
-        sink.fail(toPatinaError(err).message)
-      })
-    return sendNow(reply, sink)
-  }
-
-  app.post('/v1/subscriptions', { onRequest: limit('subscriptions') }, async (req, reply) => {
-    const q = req.query as Record<string, unknown>
-    const p = subParams(q)
-    const wait = parseWaitParams(q, opts)
-    const stmt = parseStatement(req.body)
-    if (wait) await waitForVersion(engine, wait, abortOn(reply))
-    const { info } = hub.upsert(stmt, { mustExist: p.from !== undefined })
-    return streamSub(req, reply, info.id, info.hash, p)
-  })
-
-  app.get<{ Params: { id: string } }>(
-    '/v1/subscriptions/:id',
-    { onRequest: limit('subscriptions') },
-    async (req, reply) => {
-      const q = req.query as Record<string, unknown>
-      const p = subParams(q)
-      const wait = parseWaitParams(q, opts)
-      if (wait) await waitForVersion(engine, wait, abortOn(reply))
-      const info = hub.get(req.params.id)
-      if (!info) {
-        throw new PatinaError(
-          'PATINA_ERR_SUBSCRIPTION_NOT_FOUND',
-          `could not find subscription with id ${req.params.id}`,
-        )
-      }
-      return streamSub(req, reply, info.id, info.hash, p)
-    },
-  )
-
-  app.post<{ Params: { table: string } }>(
-    '/v1/updates/:table',
-    { onRequest: limit('updates') },
-    async (req, reply) => {
-      const sink = createNdjsonSink({ maxBufferBytes: opts.maxStreamBufferBytes })
-      const id = hub.watchTable(req.params.table, sink)
-      reply.raw.once('close', () => sink.end())
-      void reply.code(200).header('content-type', NDJSON).header(QUERY_ID_HEADER, id)
-      return sendNow(reply, sink)
-    },
-  )
+  void app.register(subscriptionRoutes, { engine, hub, opts, limit, openSink, sendNow, abortOn })
 
   app.post('/v1/table_stats', { onRequest: limit('table_stats') }, async (req, reply) => {
     const body = req.body as { tables?: unknown } | undefined

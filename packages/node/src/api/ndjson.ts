@@ -1,5 +1,6 @@
 import { PassThrough } from 'node:stream'
-import { lines } from './json.js'
+import type { EventSink } from '../subs/sink.js'
+import { lines } from '../wire/json.js'
 
 /**
  * An NDJSON response body with a bounded buffer.
@@ -11,20 +12,9 @@ import { lines } from './json.js'
  * writes one `error` line and ends: a slow client never slows anyone else down and never
  * holds unbounded memory. The error is fatal for the client, which resumes with `from`.
  */
-export interface NdjsonSink {
+export interface NdjsonSink extends EventSink {
   /** The body to hand to `reply.send`. */
   readonly stream: PassThrough
-  /** Whether the sink has ended (by `end`, `fail`, overflow or client disconnect). */
-  readonly closed: boolean
-  /** Queues a live line; returns false when the sink is closed (the line is dropped). */
-  write(line: string): boolean
-  /** Writes every line of `source` respecting backpressure; live lines wait behind it. */
-  pipeFrom(source: Iterable<string> | AsyncIterable<string>): Promise<void>
-  /** Writes an `error` event and ends the stream. */
-  fail(message: string): void
-  end(): void
-  /** Called once when the sink closes, for any reason. */
-  onClose(cb: () => void): void
 }
 
 export interface NdjsonSinkOptions {

@@ -36,7 +36,7 @@ export interface CliDeps {
   createApi: CreateCliApi
   /** Agent starter (default: `startAgent` from `../agent.js`). */
   startAgent?: StartAgent
-  /** Edge daemon starter (default: `runEdge` from `@patina/client`). */
+  /** Edge daemon starter (default: `runEdge` from `@patina/edge`). */
   runEdge?: RunEdge
   /** Command that runs this CLI in a child process (`patina dev`): executable and leading args. */
   selfCommand?: { command: string; args: string[] }

@@ -175,7 +175,7 @@ export function planDev(
     const name = `edge-${j + 1}`
     const dir = join(opts.dir, name)
     const p = port('edge', j)
-    // `@patina/client`'s edge config (packages/client/src/edge/config.ts).
+    // `@patina/edge`'s config (packages/edge/src/config.ts).
     const doc = {
       workers: workers.map((w) => w.apiUrl),
       listen: `127.0.0.1:${p}`,

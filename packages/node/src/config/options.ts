@@ -5,7 +5,7 @@
 import { dirname, join } from 'node:path'
 import type { ApiOptionsInit } from '../api/options.js'
 import type { ClusterOptions } from '../cluster.js'
-import type { SubscriptionHubOptions } from '../subs/hub.js'
+import type { SubscriptionHubOptions } from '../subs/options.js'
 import type { Libp2pTransportOptions } from '../transport/libp2p.js'
 import type { PatinaConfig } from './schema.js'
 
@@ -73,5 +73,12 @@ export function apiOptionsFrom(config: PatinaConfig): ApiOptionsInit {
 
 export function hubOptionsFrom(config: PatinaConfig): Partial<SubscriptionHubOptions> {
   const s = config.api.subscriptions
-  return { retainChanges: s.retention_changes, retainMs: s.retention_ms, idleMs: s.idle_timeout_ms }
+  return {
+    retainChanges: s.retention_changes,
+    retainMs: s.retention_ms,
+    idleMs: s.idle_timeout_ms,
+    rerunMaxRows: s.rerun_max_rows,
+    rerunMaxMs: s.rerun_max_ms,
+    rerunMaxShare: s.rerun_max_share,
+  }
 }

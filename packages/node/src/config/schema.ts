@@ -238,6 +238,15 @@ const subscriptions = z
     idle_timeout_ms: key(positiveInt(1_000, 86_400_000).default(600_000), {
       doc: 'A subscription without consumers is kept (and resumable) for this long (Corrosion: 10 min).',
     }),
+    rerun_max_rows: key(positiveInt(1, 10_000_000).default(10_000), {
+      doc: 'Most rows of a subscription that is maintained by re-running its query (aggregates, DISTINCT, LIMIT, subqueries, compound selects...; see docs/api.md). A larger one is refused at subscribe time, and one that grows larger ends with an `error` event.',
+    }),
+    rerun_max_ms: key(positiveInt(1, 600_000).default(1_000), {
+      doc: 'Longest one re-run of such a subscription may take; one that takes longer is refused at subscribe time, or ends with an `error` event.',
+    }),
+    rerun_max_share: key(z.number().gt(0).max(1).default(0.25), {
+      doc: 'Largest share of time the re-runs of one subscription may take: after a re-run of d ms the next waits at least d × (1/share − 1) ms, and the commits in between are coalesced into it.',
+    }),
   })
   .prefault({})
 

@@ -1,11 +1,9 @@
 export {
   createSubscriptionHub,
-  DEFAULT_SUBSCRIPTION_HUB_OPTIONS,
   type SubscriptionHub,
   type SubscriptionHubDeps,
-  type SubscriptionHubOptions,
-  type SubscriptionInfo,
   type AttachOptions,
-  type EventSink,
 } from './hub.js'
-export { planSubscription, type QueryPlan } from './matcher.js'
+export { DEFAULT_SUBSCRIPTION_HUB_OPTIONS, type SubscriptionHubOptions } from './options.js'
+export type { SubscriptionInfo } from './subscription.js'
+export type { EventSink } from './sink.js'

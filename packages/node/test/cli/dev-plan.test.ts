@@ -1,4 +1,4 @@
-import { parseEdgeConfig } from '@patina/client'
+import { parseEdgeConfig } from '@patina/edge'
 import { describe, expect, it } from 'vitest'
 import {
   demoData,

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { QueryEvent } from '@patina/api'
 import { PatinaError } from '@patina/api'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { isFatalError, isGoneError, resumingSubscription } from '../../src/cli/subscribe.js'
+import { isFatalSubscriptionError as isFatalError, isGoneError, resumingSubscription } from '@patina/client'
 import { fakeApi, run } from './helpers.js'
 
 let dir: string
@@ -50,6 +50,7 @@ describe('resumingSubscription', () => {
       resumingSubscription(f.create({ url: 'x' }), 'SELECT * FROM routes', {
         onNotice: (m) => notices.push(m),
         sleep: async (ms) => void sleeps.push(ms),
+        random: () => 0.5,
       }),
       6,
     )

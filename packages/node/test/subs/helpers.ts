@@ -16,21 +16,24 @@ export interface Env {
   engine: StateEngine
   store: SubsStore
   logger: pino.Logger
-  reopen(): void
+  /** Closes and reopens the engine (with `next` as its schema, when given) and the store. */
+  reopen(next?: string): void
   cleanup(): void
 }
 
 /** A state engine and a subscription store in a fresh temp dir. */
-export function makeEnv(schema = SCHEMA): Env {
+export function makeEnv(initialSchema = SCHEMA): Env {
+  let schema = initialSchema
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'patina-subs-'))
   const env: Env = {
     dir,
     engine: createStateEngine({ path: path.join(dir, 'state.db'), schema }),
     store: openSubsStore(path.join(dir, 'subs.db')),
     logger: pino({ level: 'silent' }),
-    reopen() {
+    reopen(next) {
       env.engine.close()
       env.store.close()
+      if (next !== undefined) schema = next
       env.engine = createStateEngine({ path: path.join(dir, 'state.db'), schema })
       env.store = openSubsStore(path.join(dir, 'subs.db'))
     },

@@ -116,9 +116,9 @@ describe('subscription hub lifecycle and cost', () => {
     await hub.attach(info.id, new MemorySink())
     const runs = async (): Promise<number> => {
       const m = (await registry.getSingleMetricAsString('patina_subscription_process_seconds')).match(
-        /patina_subscription_process_seconds_count (\d+)/,
+        /patina_subscription_process_seconds_count\{maintenance="incremental"\} (\d+)/,
       )
-      return Number(m?.[1])
+      return Number(m?.[1] ?? 0)
     }
     const before = await runs()
     exec('UPDATE users SET score = 2.0 WHERE id = 1')
@@ -155,16 +155,23 @@ describe('subscription hub lifecycle and cost', () => {
     expect(hub.get(busy.id)).toBeUndefined()
   })
 
-  it('refuses constructs it cannot maintain, naming them', () => {
-    const refuse = (sql: string) => () => hub.upsert({ sql })
-    expect(refuse('SELECT u.id FROM users u LEFT JOIN teams t ON t.id = u.team WHERE t.region = 1')).toThrow(
+  it('re-runs what it cannot maintain incrementally, naming why', () => {
+    const reason = (sql: string) => {
+      const { info } = hub.upsert({ sql })
+      expect(info.maintenance, sql).toBe('rerun')
+      return info.rerunReason
+    }
+    expect(reason('SELECT u.id FROM users u LEFT JOIN teams t ON t.id = u.team WHERE t.region = 1')).toMatch(
       /WHERE condition on left-joined table t/,
     )
     expect(
-      refuse('SELECT u.id FROM users u LEFT JOIN teams t ON t.id = u.team JOIN tags g ON g.user_id = u.id'),
-    ).toThrow(/inner join \(of tags\) after a left join/)
-    expect(refuse('SELECT id FROM users GROUP BY id')).toThrow(/GROUP BY/)
-    expect(refuse('WITH x AS (SELECT 1) SELECT * FROM users')).toThrow(/WITH/)
-    expect(refuse('SELECT id FROM users WHERE id IN (SELECT team FROM users)')).toThrow(/subquery/)
+      reason('SELECT u.id FROM users u LEFT JOIN teams t ON t.id = u.team JOIN tags g ON g.user_id = u.id'),
+    ).toMatch(/inner join \(of tags\) after a left join/)
+    expect(reason('SELECT id FROM users GROUP BY id')).toMatch(/GROUP BY/)
+    expect(reason('WITH x AS (SELECT 1) SELECT * FROM users')).toMatch(/WITH/)
+    expect(reason('SELECT id FROM users WHERE id IN (SELECT team FROM users)')).toMatch(/subquery/)
+    expect(hub.upsert({ sql: 'SELECT id, name FROM users WHERE team = 1' }).info.maintenance).toBe(
+      'incremental',
+    )
   })
 })

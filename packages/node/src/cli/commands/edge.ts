@@ -1,4 +1,4 @@
-/** `patina edge`: the edge daemon of `@patina/client` (subscriptions served from memory). */
+/** `patina edge`: the edge daemon of `@patina/edge` (the same as its own binary `patina-edge`). */
 import type { Command } from 'commander'
 import { PatinaError } from '@patina/api'
 import { createLogger } from '../../log.js'
@@ -6,7 +6,7 @@ import { configPathOf, globalsOf, type CliDeps, type RunEdge } from '../context.
 
 async function defaultRunEdge(): Promise<RunEdge> {
   // Loaded on demand so that other commands do not load the edge's dependencies.
-  const { runEdge } = await import('@patina/client')
+  const { runEdge } = await import('@patina/edge')
   return runEdge
 }
 

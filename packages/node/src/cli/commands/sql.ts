@@ -11,7 +11,7 @@ import {
   statementOf,
   type QueryFormat,
 } from '../format.js'
-import { resumingSubscription } from '../subscribe.js'
+import { resumingSubscription } from '@patina/client'
 
 function seconds(value: string): number {
   const n = Number(value)

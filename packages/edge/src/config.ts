@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { parse as parseToml } from 'smol-toml'
 import { z } from 'zod'
-import { PatinaClientError } from '../errors.js'
+import { PatinaClientError } from '@patina/client'
 
 const NAME_RE = /^[A-Za-z0-9_-]+$/
 
@@ -50,8 +50,24 @@ export const edgeConfigSchema = z
     state_file: z.string().min(1).optional(),
     /** Time between saves of the state file while the views change, in milliseconds. */
     persist_interval_ms: ms(1_000, 10),
-    /** A query counts as stale when its worker has not been heard from for this long, in milliseconds. */
+    /**
+     * A query counts as stale when its worker has not been heard from for this long, or when the
+     * worker has not heard from the rest of its cluster for this long, in milliseconds.
+     */
     stale_after_ms: ms(10_000, 1),
+    /**
+     * A worker that has heard from no other member of its cluster for longer than this (or says
+     * it is isolated) counts as cut off: the edge ranks it last but one, moves away from it when
+     * another worker answers, and marks queries served from it stale. In milliseconds; default
+     * `stale_after_ms / 2`, so that the edge moves before its queries go stale.
+     */
+    max_contact_ms: z.number().int().min(1).optional(),
+    /**
+     * Keep each query's subscription open on the next worker in rank as well (rows skipped), so
+     * that a failover there gets its snapshot from memory instead of waiting for the worker to
+     * build the subscription (seconds for a large query). Costs that worker one subscription.
+     */
+    standby: z.boolean().default(true),
     /** Time between health probes of every worker, in milliseconds. */
     probe_interval_ms: ms(2_000, 10),
     /** Health probe timeout in milliseconds. */
@@ -79,6 +95,11 @@ export const edgeConfigSchema = z
   })
 
 export type EdgeConfig = z.output<typeof edgeConfigSchema>
+
+/** `max_contact_ms`, or its default: half of `stale_after_ms` (at least 1). */
+export function effectiveMaxContactMs(c: Pick<EdgeConfig, 'max_contact_ms' | 'stale_after_ms'>): number {
+  return c.max_contact_ms ?? Math.max(1, Math.floor(c.stale_after_ms / 2))
+}
 export type EdgeConfigInput = z.input<typeof edgeConfigSchema>
 export type EdgeQueryConfig = EdgeConfig['queries'][number]
 
@@ -97,22 +118,13 @@ function keyPath(path: readonly PropertyKey[]): string {
   return s === '' ? '(top level)' : s
 }
 
+/**
+ * The keys allowed at each level, read off the schema (a new section, such as the coming
+ * `[[templates]]`, is one entry in the schema and shows up here by itself).
+ */
 const ALLOWED_KEYS: Record<string, string[]> = {
-  '': [
-    'workers',
-    'discover',
-    'token',
-    'listen',
-    'state_file',
-    'persist_interval_ms',
-    'stale_after_ms',
-    'probe_interval_ms',
-    'probe_timeout_ms',
-    'connect_timeout_ms',
-    'max_line_bytes',
-    'queries',
-  ],
-  queries: ['name', 'sql', 'params', 'key'],
+  '': Object.keys(edgeConfigSchema.shape),
+  queries: Object.keys(querySchema.shape),
 }
 
 /**
@@ -125,7 +137,7 @@ export function validateEdgeConfig(input: unknown, source = 'edge config'): Edge
   if (!r.success) {
     const problems = r.error.issues.map((iss) => {
       if (iss.code === 'unrecognized_keys') {
-        const where = iss.path.length === 0 ? '' : 'queries'
+        const where = String(iss.path.find((p) => typeof p === 'string') ?? '')
         const keys = iss.keys.map((k) => keyPath([...iss.path, k])).join(', ')
         return `unknown key ${keys}; allowed: ${(ALLOWED_KEYS[where] ?? []).join(', ')}`
       }

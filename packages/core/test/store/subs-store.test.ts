@@ -1,8 +1,9 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { openSubsStore, type SubRecord, type SubsStore } from '../src/index.js'
+import { openSubsStore, type SubRecord, type SubsStore } from '../../src/index.js'
 
 let dir: string
 let store: SubsStore
@@ -23,6 +24,7 @@ const rec = (id: string): SubRecord => ({
   lastChangeId: 0,
   nextRowid: 3,
   createdAtMs: 1,
+  columns: ['a'],
 })
 
 describe('subscription store', () => {
@@ -85,5 +87,22 @@ describe('subscription store', () => {
     ).toThrow()
     expect(store.rows('s1')).toEqual([])
     expect(store.get('s1')?.lastChangeId).toBe(0)
+  })
+
+  it('keeps the columns of a subscription, and opens a store written before it kept them', () => {
+    store.create(rec('s1'), [])
+    expect(store.get('s1')?.columns).toEqual(['a'])
+    store.close()
+    const old = path.join(dir, 'old.db')
+    const db = new Database(old)
+    db.exec(
+      'CREATE TABLE patina_subs (id TEXT PRIMARY KEY, sql TEXT NOT NULL, params TEXT, hash TEXT NOT NULL, last_change_id INTEGER NOT NULL, next_rowid INTEGER NOT NULL, created_at_ms INTEGER NOT NULL)',
+    )
+    db.prepare("INSERT INTO patina_subs VALUES ('s0', 'SELECT 1', NULL, 'h', 4, 2, 1)").run()
+    db.close()
+    store = openSubsStore(old)
+    expect(store.get('s0')).toMatchObject({ lastChangeId: 4, columns: null })
+    store.create(rec('s2'), [])
+    expect(store.get('s2')?.columns).toEqual(['a'])
   })
 })

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { loadEdgeConfig, parseEdgeConfig } from '../src/edge/config.js'
-import { parseLookupKey } from '../src/edge/edge.js'
+import { loadEdgeConfig, parseEdgeConfig } from '../src/config.js'
+import { parseLookupKey } from '../src/routes.js'
 
 const MINIMAL = `
 workers = ["http://127.0.0.1:8080", "127.0.0.1:8081"]

@@ -1,39 +1,51 @@
 /**
- * `patina subscribe`: a subscription that survives dropped connections. After a drop it
+ * A raw subscription that survives dropped connections to one worker: after a drop it
  * re-attaches to the same subscription with `from=<last change id>`, so no change is lost or
- * repeated; when the worker no longer knows the subscription (restarted, or the change id is
- * too old) it subscribes again and the new snapshot follows. Gaps in change ids are fatal
- * (`PATINA_ERR_MISSED_CHANGE`), never papered over.
+ * repeated; when the worker no longer knows the subscription (restarted, or the change id is too
+ * old) it subscribes again and the new snapshot follows. Gaps in change ids are fatal
+ * (`PATINA_ERR_MISSED_CHANGE`), never papered over. This is what `patina subscribe` prints; a
+ * materialized view that also fails over between workers is `client.watch` (`live.ts`).
  */
 import type { JsonStatement, QueryEvent } from '@patina/api'
-import type { CliApi, CliSubscriptionStream } from './api.js'
+import { BACKOFF_DEFAULTS, backoffDelayMs, type BackoffOptions } from './backoff.js'
+
+/** The stream {@link resumingSubscription} reads; `SubscriptionStream` fits. */
+export interface ResumableStream extends AsyncIterable<QueryEvent> {
+  readonly id: string
+  readonly lastChangeId: number | null
+  close(): void
+}
+
+/** The two calls {@link resumingSubscription} makes; `PatinaClient` fits. */
+export interface ResumableApi {
+  subscribe(statement: JsonStatement, opts?: { from?: number; skipRows?: boolean }): Promise<ResumableStream>
+  subscription(id: string, opts?: { from?: number }): Promise<ResumableStream>
+}
 
 export interface ResumeOptions {
+  /** Start after this change id of an existing subscription of the same statement. */
   from?: number
+  /** Changes only: no `columns`/`row`/`eoq`. */
   skipRows?: boolean
   /** Told about drops and resumptions (the CLI writes these to stderr). */
   onNotice?: (message: string) => void
   /** Stops the loop. */
   signal?: AbortSignal
-  /** Waits between attempts; injected for tests. */
+  /** Reconnection backoff. Default {@link BACKOFF_DEFAULTS}. */
+  backoff?: Partial<BackoffOptions>
+  /** Random numbers in [0, 1) for the backoff jitter (tests). Default `Math.random`. */
+  random?: () => number
+  /** Waits between attempts (tests). */
   sleep?: (ms: number) => Promise<void>
-  /** Retry delay for the n-th consecutive failed attempt (0-based), in milliseconds. */
-  backoffMs?: (attempt: number) => number
-}
-
-/** 100 ms, 200 ms, 400 ms ... capped at 5 s. */
-export function defaultBackoffMs(attempt: number): number {
-  return Math.min(5_000, 100 * 2 ** attempt)
 }
 
 interface ErrorLike {
   code?: unknown
   httpStatus?: unknown
   serverCode?: unknown
-  message?: unknown
 }
 
-/** The worker no longer has this subscription (or not that far back): subscribe afresh. */
+/** The worker no longer has this subscription (or not that far back): subscribe afresh. Pure. */
 export function isGoneError(e: unknown): boolean {
   const err = (e ?? {}) as ErrorLike
   return (
@@ -44,8 +56,8 @@ export function isGoneError(e: unknown): boolean {
   )
 }
 
-/** Errors that must stop the loop: a gap in change ids, or a statement the server refuses. */
-export function isFatalError(e: unknown): boolean {
+/** Errors that must stop the loop: a gap in change ids, or a statement the server refuses. Pure. */
+export function isFatalSubscriptionError(e: unknown): boolean {
   const err = (e ?? {}) as ErrorLike
   if (err.code === 'PATINA_ERR_MISSED_CHANGE') return true
   return (
@@ -53,21 +65,22 @@ export function isFatalError(e: unknown): boolean {
   )
 }
 
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e))
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e))
 
 /** Yields the subscription's events across reconnections until `signal` aborts or a fatal error. */
 export async function* resumingSubscription(
-  api: CliApi,
+  api: ResumableApi,
   statement: JsonStatement,
   opts: ResumeOptions = {},
 ): AsyncGenerator<QueryEvent> {
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
-  const backoff = opts.backoffMs ?? defaultBackoffMs
+  const backoff: BackoffOptions = { ...BACKOFF_DEFAULTS, ...opts.backoff }
+  const random = opts.random ?? Math.random
   const notice = opts.onNotice ?? (() => {})
   const first: { from?: number; skipRows?: boolean } = {}
   if (opts.from !== undefined) first.from = opts.from
   if (opts.skipRows !== undefined) first.skipRows = opts.skipRows
-  let sub: CliSubscriptionStream = await api.subscribe(statement, first)
+  let sub = await api.subscribe(statement, first)
   let attempt = 0
   for (;;) {
     try {
@@ -81,7 +94,7 @@ export async function* resumingSubscription(
       )
     } catch (e) {
       if (opts.signal?.aborted) return
-      if (isFatalError(e)) throw e
+      if (isFatalSubscriptionError(e)) throw e
       notice(
         `subscription ${sub.id} dropped (${message(e)}); resuming from change ${sub.lastChangeId ?? 'start'}`,
       )
@@ -91,7 +104,7 @@ export async function* resumingSubscription(
     // Re-attach, retrying while the worker is unreachable.
     for (;;) {
       if (opts.signal?.aborted) return
-      await sleep(backoff(attempt++))
+      await sleep(backoffDelayMs(attempt++, backoff, random()))
       if (opts.signal?.aborted) return
       try {
         const from = sub.lastChangeId
@@ -110,10 +123,10 @@ export async function* resumingSubscription(
             )
             break
           } catch (e2) {
-            if (isFatalError(e2)) throw e2
+            if (isFatalSubscriptionError(e2)) throw e2
             notice(`subscribe failed (${message(e2)}); retrying`)
           }
-        } else if (isFatalError(e)) throw e
+        } else if (isFatalSubscriptionError(e)) throw e
         else notice(`resume failed (${message(e)}); retrying`)
       }
     }

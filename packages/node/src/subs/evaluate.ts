@@ -1,0 +1,154 @@
+import { PatinaError, type SqlValue } from '@patina/api'
+import { decodeKey, encodeKey, restrictedSql, type QueryPlan, type StateEngine } from '@patina/core'
+import { createIdentifier, type FreshRow } from './diff.js'
+import type { FailureReason } from './metrics.js'
+import type { SubRows } from './rows.js'
+
+/**
+ * Running a subscription's queries: the full result, and for incremental plans the result
+ * restricted to the rows a set of changed keys can affect.
+ */
+
+export interface ReadLimits {
+  /** Stop and fail when the result has more rows than this. */
+  maxRows?: number
+  /** Fail when the statement runs longer than this, in milliseconds. */
+  maxMs?: number
+  /** Name of the setting behind each limit, for the error message. */
+  names?: { maxRows: string; maxMs: string }
+}
+
+/** A maintenance failure that is not the query's SQL error (a limit was crossed). */
+export class MaintenanceLimitError extends PatinaError {
+  constructor(
+    readonly reason: FailureReason,
+    message: string,
+  ) {
+    super('PATINA_ERR_SUBSCRIPTION_UNSUPPORTED', message)
+  }
+}
+
+/**
+ * Runs one subscription statement. Every statement of the hub goes through here, so that the
+ * statement deadline (`maxMs`) can be handed to the engine once it can enforce one inside
+ * SQLite; until then the time is measured and checked after the statement.
+ */
+export function readRows(
+  engine: StateEngine,
+  sql: string,
+  params: Record<string, SqlValue> | undefined,
+  limits: ReadLimits = {},
+): { columns: string[]; rows: SqlValue[][]; ms: number } {
+  const started = performance.now()
+  const cur = engine.query(sql, params)
+  const rows: SqlValue[][] = []
+  for (const row of cur.rows) {
+    rows.push(row)
+    if (limits.maxRows !== undefined && rows.length > limits.maxRows) {
+      // Leaving the loop releases the statement.
+      throw new MaintenanceLimitError(
+        'rerun_rows',
+        `re-running it returns more than ${limits.maxRows} rows (${limits.names?.maxRows ?? 'maxRows'})`,
+      )
+    }
+  }
+  const ms = performance.now() - started
+  if (limits.maxMs !== undefined && ms > limits.maxMs) {
+    throw new MaintenanceLimitError(
+      'rerun_time',
+      `re-running it took ${Math.round(ms)} ms, above ${limits.maxMs} ms (${limits.names?.maxMs ?? 'maxMs'})`,
+    )
+  }
+  return { columns: cur.columns.map((c) => c.name), rows, ms }
+}
+
+export interface FullResult {
+  /** Output column names (hidden columns excluded). */
+  columns: string[]
+  /** Rows by identity key, in result order. */
+  fresh: Map<string, FreshRow>
+  ms: number
+}
+
+/** The plan's whole result. */
+export function evaluateFull(
+  engine: StateEngine,
+  plan: QueryPlan,
+  params: Record<string, SqlValue> | undefined,
+  limits: ReadLimits = {},
+): FullResult {
+  const r = readRows(engine, plan.innerSql, params, limits)
+  const identify = createIdentifier(plan)
+  const fresh = new Map<string, FreshRow>()
+  for (const row of r.rows) {
+    const { key, fresh: f } = identify(row)
+    fresh.set(key, f)
+  }
+  return { columns: plan.outputColumns, fresh, ms: r.ms }
+}
+
+/** Runs an incremental plan's query restricted to keys of one table, `maxKeys` keys at a time. */
+function restricted(
+  engine: StateEngine,
+  plan: QueryPlan,
+  params: Record<string, SqlValue> | undefined,
+  tableIndex: number,
+  keys: SqlValue[][],
+  maxKeys: number,
+): SqlValue[][] {
+  const out: SqlValue[][] = []
+  for (let i = 0; i < keys.length; i += maxKeys) {
+    const chunk = keys.slice(i, i + maxKeys)
+    const p: Record<string, SqlValue> = { ...params }
+    chunk.flat().forEach((v, k) => (p[`:__patina_k${k}`] = v))
+    out.push(...readRows(engine, restrictedSql(plan, tableIndex, chunk.length), p).rows)
+  }
+  return out
+}
+
+/**
+ * The fresh rows of every root row that a change of `pending` keys (per plan table) can
+ * affect, and the stored row keys of those roots (the scope of the diff).
+ */
+export function evaluateIncremental(
+  engine: StateEngine,
+  plan: QueryPlan,
+  params: Record<string, SqlValue> | undefined,
+  stored: SubRows,
+  pending: readonly Map<string, SqlValue[]>[],
+  maxKeys: number,
+): { fresh: Map<string, FreshRow>; scope: Set<string> } {
+  const roots = new Map<string, SqlValue[]>()
+  const root = plan.tables[0]
+  const rootLen = root?.pk.length ?? 0
+  pending.forEach((pks, ti) => {
+    if (pks.size === 0) return
+    if (ti === 0) {
+      for (const [k, v] of pks) roots.set(k, v)
+      return
+    }
+    // Root rows joined to the changed rows before the change...
+    for (const k of pks.keys()) {
+      for (const rowKey of stored.withTableKey(ti, k)) {
+        const rk = stored.get(rowKey)?.tableKeys[0]
+        if (rk !== undefined) roots.set(rk, decodeKey(rk))
+      }
+    }
+    // ...and after it.
+    const hiddenAt = (row: SqlValue[]): number => row.length - plan.hiddenCount
+    for (const row of restricted(engine, plan, params, ti, [...pks.values()], maxKeys)) {
+      const rv = row.slice(hiddenAt(row), hiddenAt(row) + rootLen)
+      roots.set(encodeKey(rv), rv)
+    }
+  })
+  const fresh = new Map<string, FreshRow>()
+  const scope = new Set<string>()
+  if (roots.size === 0) return { fresh, scope }
+  const identify = createIdentifier(plan)
+  for (const row of restricted(engine, plan, params, 0, [...roots.values()], maxKeys)) {
+    const { key, fresh: f } = identify(row)
+    fresh.set(key, f)
+  }
+  for (const rk of roots.keys()) for (const k of stored.withTableKey(0, rk)) scope.add(k)
+  return { fresh, scope }
+}

@@ -1,0 +1,70 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+
+/** Why a subscription stopped being maintained (label of `patina_subscription_failures_total`). */
+export type FailureReason = 'sql_error' | 'rerun_rows' | 'rerun_time' | 'schema_change' | 'columns_changed'
+
+export interface HubMetrics {
+  changes: { inc(n: number): void }
+  /** Duration of one maintenance step, by `maintenance` (`incremental` or `rerun`), seconds. */
+  process: { observe(labels: { maintenance: string }, v: number): void }
+  failures: { inc(labels: { reason: FailureReason }): void }
+}
+
+export function createHubMetrics(
+  registry: Registry | undefined,
+  sample: () => { subs: number; listeners: number; broken: number },
+): HubMetrics {
+  if (!registry) return { changes: { inc() {} }, process: { observe() {} }, failures: { inc() {} } }
+  const existing = registry.getSingleMetric('patina_subscription_changes_total')
+  if (existing) {
+    return {
+      changes: existing as Counter,
+      process: registry.getSingleMetric('patina_subscription_process_seconds') as Histogram<'maintenance'>,
+      failures: registry.getSingleMetric('patina_subscription_failures_total') as Counter<'reason'>,
+    }
+  }
+  new Gauge({
+    name: 'patina_subscriptions',
+    help: 'Live subscriptions on this node',
+    registers: [registry],
+    collect() {
+      this.set(sample().subs)
+    },
+  })
+  new Gauge({
+    name: 'patina_subscription_listeners',
+    help: 'Open subscription streams on this node',
+    registers: [registry],
+    collect() {
+      this.set(sample().listeners)
+    },
+  })
+  new Gauge({
+    name: 'patina_subscriptions_failed',
+    help: 'Subscriptions no longer maintained after a failure (a new subscriber retries them)',
+    registers: [registry],
+    collect() {
+      this.set(sample().broken)
+    },
+  })
+  return {
+    changes: new Counter({
+      name: 'patina_subscription_changes_total',
+      help: 'Change events produced by subscriptions',
+      registers: [registry],
+    }),
+    process: new Histogram({
+      name: 'patina_subscription_process_seconds',
+      help: 'Time of one maintenance step of one subscription, by maintenance (incremental or rerun)',
+      labelNames: ['maintenance'],
+      registers: [registry],
+      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    }),
+    failures: new Counter({
+      name: 'patina_subscription_failures_total',
+      help: 'Subscriptions that stopped being maintained and ended their streams with an error, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+  }
+}
