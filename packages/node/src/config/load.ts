@@ -453,6 +453,7 @@ function finish(parsed: ParsedConfig, sources: Map<string, string>, cwd: string)
   return {
     ...parsed,
     db: {
+      ...parsed.db,
       path: dbPath,
       schema_paths: parsed.db.schema_paths.map(abs),
       subscriptions_path:
