@@ -36,6 +36,12 @@ if ! command -v g++ >/dev/null || ! command -v make >/dev/null || ! command -v p
   apt_install g++ make python3
 fi
 
+# The API tests drive the server with Debian's curl over HTTP/2 with prior knowledge (h2c).
+if ! command -v curl >/dev/null || ! curl -V | grep -q '^Features:.*HTTP2'; then
+  log "installing curl with HTTP/2 support"
+  apt_install curl
+fi
+
 if ! command -v pnpm >/dev/null || [ "$(pnpm --version)" != "10.34.9" ]; then
   log "installing pnpm 10.34.9"
   npm install -g pnpm@10.34.9 >/dev/null

@@ -20,10 +20,10 @@ export interface TestCluster {
 /** Starts `n` worker agents in this process on 127.0.0.1 with free ports and temp dirs. */
 export async function startCluster(
   n: number,
-  opts: { overrides?: ConfigOverride[] } = {},
+  opts: { overrides?: ConfigOverride[]; schema?: string } = {},
 ): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'patina-cluster-'))
-  writeFileSync(join(dir, 'schema.sql'), TEST_SCHEMA)
+  writeFileSync(join(dir, 'schema.sql'), opts.schema ?? TEST_SCHEMA)
   const agents: Agent[] = []
   const bootstrap: string[] = []
   let count = 0

@@ -6,6 +6,7 @@ import type {
   CommitEvent,
   EngineStats,
   QueryCursor,
+  QueryOptions,
   RefusedVersion,
   SchemaModel,
   StateEngine,
@@ -155,9 +156,9 @@ class Engine implements StateEngine {
     return result
   }
 
-  query(sql: string, params?: Statement['params']): QueryCursor {
+  query(sql: string, params?: Statement['params'], opts?: QueryOptions): QueryCursor {
     this.assertOpen()
-    return guard(() => query(this.ctx, sql, params))
+    return guard(() => query(this.ctx, sql, params, opts))
   }
 
   apply(changesets: Changeset[]): ApplyResult {

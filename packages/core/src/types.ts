@@ -171,6 +171,19 @@ export interface TableModel {
   indexes: { name: string; sql: string }[]
   /** A STRICT table (column types enforced; `ANY` keeps values as given). */
   strict?: boolean
+  /**
+   * Generated columns (`AS (expr)`, VIRTUAL or STORED): computed by SQLite on every node from
+   * the replicated columns, never captured nor replicated, readable in queries and
+   * subscriptions. Not part of `columns`.
+   */
+  generated?: GeneratedColumn[]
+}
+
+export interface GeneratedColumn {
+  name: string
+  stored: boolean
+  /** The column's definition as written in `CREATE TABLE` (whitespace collapsed). */
+  sql: string
 }
 
 export interface SchemaModel {
@@ -182,6 +195,15 @@ export interface ResultColumn {
   /** Origin table and column when the result column is a plain column reference. */
   table: string | null
   column: string | null
+}
+
+export interface QueryOptions {
+  /**
+   * Keep SQLite's storage classes in the values: every INTEGER as a `bigint` and every REAL as
+   * a `number` (so that INTEGER 2 and REAL 2.0 stay apart, as the HTTP API writes them).
+   * Without it, integers within ±2^53 come back as `number`.
+   */
+  exactIntegers?: boolean
 }
 
 export interface QueryCursor {
@@ -224,7 +246,7 @@ export interface StateEngine {
   /** Run statements in one SQLite transaction, capturing changes. */
   transaction(statements: Statement[], opts?: { timeoutMs?: number }): TransactionResult
   /** Run one read-only statement; rows stream lazily from a read connection. */
-  query(sql: string, params?: Statement['params']): QueryCursor
+  query(sql: string, params?: Statement['params'], opts?: QueryOptions): QueryCursor
   /** Apply remote changesets in one SQLite transaction. */
   apply(changesets: Changeset[]): ApplyResult
   /** Per-actor heads, gaps and partials of this node. */

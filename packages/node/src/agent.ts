@@ -20,6 +20,7 @@ import type { Logger } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { createAdminServer, type AdminServer } from './admin/server.js'
 import { buildApi } from './api/index.js'
+import { startApiServer } from './api/server.js'
 import { createCluster, resolveClusterTuning, type Cluster, type ClusterPreset } from './cluster.js'
 import { httpUrlFor, parseHostPort, type PatinaConfig } from './config/index.js'
 import { hubOptionsFrom } from './config/options.js'
@@ -144,6 +145,7 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
       schema,
       maxChunkBytes: Math.min(64 * 1024, config.gossip.message_max_bytes / 4),
       synchronous: config.db.synchronous,
+      localTables: [...config.db.local_tables],
     })
     stack.push({ name: 'engine', stop: () => engine.close() })
     log.info(
@@ -211,6 +213,7 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
         subscriptions: hub,
       },
       {
+        ...(config.api.endpoint_name !== undefined ? { endpointName: config.api.endpoint_name } : {}),
         tokens: [...config.api.authorization.tokens],
         bodyLimitBytes: config.api.limits.body_max_bytes,
         maxStatementsPerTransaction: config.api.limits.statements_per_tx_max,
@@ -221,7 +224,9 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
         concurrency: { ...config.api.concurrency },
       },
     )
+    stack.push({ name: 'api', stop: () => app.close() })
     const apiUrls: string[] = []
+    const limits = config.api.limits
     for (const addr of config.api.addr) {
       const hp = parseHostPort(addr)
       if (hp === null)
@@ -229,10 +234,20 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
           'PATINA_ERR_CONFIG_INVALID',
           `api.addr value ${JSON.stringify(addr)} is not host:port`,
         )
-      const bound = await app.listen({ host: hp.host, port: hp.port })
-      const port = new URL(bound).port
-      const host = hp.host === '0.0.0.0' || hp.host === '::' ? '127.0.0.1' : hp.host
-      apiUrls.push(`http://${host.includes(':') ? `[${host}]` : host}:${port}`)
+      const server = await startApiServer(
+        app,
+        { host: hp.host, port: hp.port },
+        {
+          headerTimeoutMs: limits.header_timeout_ms,
+          bodyTimeoutMs: limits.body_timeout_ms,
+          idleTimeoutMs: limits.idle_timeout_ms,
+          connectionsPerAddressMax: limits.connections_per_address_max,
+          http2MaxStreams: limits.http2_max_streams,
+        },
+        { logger, registry },
+      )
+      stack.push({ name: `api ${server.url}`, stop: () => server.close() })
+      apiUrls.push(server.url)
       if (config.api.authorization.tokens.length === 0 && !LOOPBACK.test(hp.host)) {
         log.warn(
           { addr },
@@ -240,7 +255,6 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
         )
       }
     }
-    stack.push({ name: 'api', stop: () => app.close() })
 
     const cluster = createCluster(
       { engine, transport, logger, registry },

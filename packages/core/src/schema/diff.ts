@@ -1,5 +1,5 @@
 import { PatinaError } from '@patina/api'
-import type { ColumnModel, SchemaModel, TableModel } from '../types.js'
+import type { ColumnModel, GeneratedColumn, SchemaModel, TableModel } from '../types.js'
 
 /** What the store learned from SQLite about a table's constraints (see `store/schema-checks.ts`). */
 export interface ConstraintFacts {
@@ -13,6 +13,8 @@ export interface SchemaPlan {
   newTables: TableModel[]
   /** Per existing table, the columns to add (in order). */
   addColumns: { table: string; columns: ColumnModel[] }[]
+  /** Generated columns to add to existing tables (VIRTUAL only: SQLite cannot add a STORED one). */
+  addGenerated: { table: string; column: GeneratedColumn }[]
   createIndexes: { table: string; name: string; sql: string }[]
   dropIndexes: { table: string; name: string }[]
 }
@@ -48,7 +50,6 @@ export function checkTableRules(
       `UNIQUE constraint or index ${extra.uniqueIndexes.join(', ')} is not allowed (rule: no UNIQUE besides the primary key)`,
     )
   }
-  for (const g of extra.generated) refuse(`column "${g}": generated columns are not supported`)
   for (const k of extra.keyCollations ?? []) {
     if (k.collation.toUpperCase() !== 'BINARY') {
       refuse(
@@ -95,7 +96,13 @@ const sameColumn = (a: ColumnModel, b: ColumnModel): boolean =>
  * key, is destructive and refused.
  */
 export function planSchemaChange(current: SchemaModel, next: SchemaModel): SchemaPlan {
-  const plan: SchemaPlan = { newTables: [], addColumns: [], createIndexes: [], dropIndexes: [] }
+  const plan: SchemaPlan = {
+    newTables: [],
+    addColumns: [],
+    addGenerated: [],
+    createIndexes: [],
+    dropIndexes: [],
+  }
   const destructive = (msg: string): never => {
     throw new PatinaError('PATINA_ERR_SCHEMA_DESTRUCTIVE', msg)
   }
@@ -133,6 +140,29 @@ export function planSchemaChange(current: SchemaModel, next: SchemaModel): Schem
       added.push(c)
     }
     if (added.length > 0) plan.addColumns.push({ table: t.name, columns: added })
+    const curGen = new Map((cur.generated ?? []).map((g) => [g.name, g]))
+    const nextGen = new Map((t.generated ?? []).map((g) => [g.name, g]))
+    for (const [name, g] of curGen) {
+      const n = nextGen.get(name)
+      if (n === undefined)
+        destructive(
+          `table "${t.name}": generated column "${name}" removed; removing columns is destructive and refused`,
+        )
+      else if (n.sql !== g.sql)
+        destructive(
+          `table "${t.name}": generated column "${name}" changed from ${JSON.stringify(g.sql)} to ${JSON.stringify(n.sql)}; changing a column is destructive and refused`,
+        )
+    }
+    for (const [name, g] of nextGen) {
+      if (curGen.has(name)) continue
+      if (g.stored) {
+        throw new PatinaError(
+          'PATINA_ERR_SCHEMA_INVALID',
+          `table "${t.name}": generated column "${name}" is STORED; SQLite can only add VIRTUAL generated columns to an existing table (write it as ... AS (expr) VIRTUAL)`,
+        )
+      }
+      plan.addGenerated.push({ table: t.name, column: g })
+    }
     const curIx = new Map(cur.indexes.map((i) => [i.name, i.sql]))
     const nextIx = new Map(t.indexes.map((i) => [i.name, i.sql]))
     for (const [name, sql] of nextIx) {

@@ -7,7 +7,9 @@ import { columnAffinity } from '../schema/affinity.js'
 import { SENTINEL, type ActorId, type SchemaModel, type TableModel } from '../types.js'
 import { RefusedVersions } from '../versions/refused.js'
 import { Books } from './books.js'
+import { installCompat, type CompatSource } from './compat.js'
 import { openWriter, ReaderPool, type Synchronous } from './db.js'
+import { validateLocalTables } from '../schema/local.js'
 import { clockTable, loadSchema, q } from './schema-store.js'
 
 export interface StateEngineOptions {
@@ -24,6 +26,11 @@ export interface StateEngineOptions {
   synchronous?: Synchronous
   /** How long a write waits for another connection's lock, ms (default 5000). */
   busyTimeoutMs?: number
+  /**
+   * Non-replicated tables client transactions may write (names; a trailing `*` matches a
+   * prefix), created outside the schema files. See `schema/local.ts`.
+   */
+  localTables?: string[]
 }
 
 /**
@@ -177,7 +184,15 @@ export class StoreContext {
   readonly tablesByOrd = new Map<number, TableRuntime>()
   /** Root page → table name: how a statement's `EXPLAIN` program names the tables it writes. */
   rootPages = new Map<number, string>()
+  /** Declared local tables (`db.local_tables`): writable, never replicated. */
+  readonly localTables: string[]
   closed = false
+  /** What the cr-sqlite compatibility names read (`compat.ts`); follows `renewActor`. */
+  private readonly compat: CompatSource = {
+    actorId: '',
+    dbVersion: () => this.dbVersion,
+    sites: () => this.sites.entries(),
+  }
   private readonly sites = new Map<number, ActorId>()
   private readonly siteOrds = new Map<ActorId, number>()
 
@@ -187,10 +202,14 @@ export class StoreContext {
       ...(opts.synchronous === undefined ? {} : { synchronous: opts.synchronous }),
       ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
     })
-    this.readers = opts.path === ':memory:' ? null : new ReaderPool(opts.path)
+    const compat = this.compat
+    this.readers =
+      opts.path === ':memory:' ? null : new ReaderPool(opts.path, 8, (db) => installCompat(db, compat))
     this.clock = opts.clock ?? systemClock
     this.hlc = createHlc(this.clock)
     this.maxChunkBytes = opts.maxChunkBytes ?? DEFAULT_CHUNK_BYTES
+    validateLocalTables(opts.localTables ?? [])
+    this.localTables = [...(opts.localTables ?? [])]
     this.stmts = prepareStatements(this.db)
 
     // Identity: an actor id persisted in the database (a restored backup gets a new one).
@@ -216,6 +235,8 @@ export class StoreContext {
     this.books = new Books(this.stmts)
     this.books.load(this.db, this.selfOrd, Number(this.stmts.getMeta.get('db_version')?.value ?? 0))
     this.dbVersion = this.books.get(this.selfOrd).head
+    this.compat.actorId = this.actorId
+    installCompat(this.db, this.compat)
   }
 
   /**
@@ -234,6 +255,7 @@ export class StoreContext {
     this.actorId = fresh
     this.actorCreated = true
     this.dbVersion = this.books.get(this.selfOrd).head
+    this.compat.actorId = fresh
     return fresh
   }
 
@@ -274,6 +296,11 @@ export class StoreContext {
       this.tables.set(model.name, rt)
       this.tablesByOrd.set(rt.ord, rt)
     }
+    this.loadRootPages()
+  }
+
+  /** Re-read which table each root page belongs to. */
+  loadRootPages(): void {
     this.rootPages = new Map(
       this.db
         .prepare<[], { rootpage: number; tbl_name: string }>(

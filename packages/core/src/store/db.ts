@@ -82,10 +82,16 @@ export class ReaderPool {
   constructor(
     private readonly path: string,
     private readonly maxIdle = 8,
+    /** Run on every new connection (compatibility views and functions). */
+    private readonly setup: (db: Db) => void = () => {},
   ) {}
 
   acquire(): Db {
-    const db = this.idle.pop() ?? openReader(this.path)
+    let db = this.idle.pop()
+    if (db === undefined) {
+      db = openReader(this.path)
+      this.setup(db)
+    }
     this.all.add(db)
     return db
   }

@@ -1,5 +1,6 @@
 import { PatinaError } from '@patina/api'
 import Database from 'better-sqlite3'
+import { bindPositional } from '../schema/params.js'
 import type { Statement } from '../types.js'
 
 /**
@@ -10,12 +11,14 @@ import type { Statement } from '../types.js'
  */
 
 /**
- * Bind arguments for a client statement: positional values as they are, named values keyed
- * without their `:`/`@`/`$` prefix (better-sqlite3 accepts any prefix for a bare name).
+ * Bind arguments for a client statement: an array binds by position, numbered `?NNN` and named
+ * parameters included (as Corrosion binds a JSON array; a count that does not match is
+ * refused, naming what the statement expects), an object by name, keyed without its
+ * `:`/`@`/`$` prefix (better-sqlite3 accepts any prefix for a bare name).
  */
-export function bindParams(params: Statement['params']): unknown[] {
-  if (params === undefined) return []
-  if (Array.isArray(params)) return [...params]
+export function bindParams(sql: string, params: Statement['params']): unknown[] {
+  if (params === undefined) return bindPositional(sql, [])
+  if (Array.isArray(params)) return bindPositional(sql, params)
   const named: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(params)) named[/^[:@$]/.test(k) ? k.slice(1) : k] = v
   return [named]

@@ -108,7 +108,7 @@ function openProbe(schema: SchemaModel): QueryProbe {
   return {
     explain(sql, params) {
       const stmt = prepare(sql)
-      const args = bindParams(params) as [object]
+      const args = bindParams(sql, params) as [object]
       const ex = prepare('EXPLAIN ' + sql)
       const eqp = prepare('EXPLAIN QUERY PLAN ' + sql)
       let ops: ExplainOp[]

@@ -1,9 +1,9 @@
 import { PatinaError } from '@patina/api'
 import type { SqlValue } from '@patina/api'
 import type { Statement as DbStatement } from 'better-sqlite3'
-import { normalizeValue } from '../crdt/values.js'
+import { exactValue, normalizeValue } from '../crdt/values.js'
 import { leadingKeyword } from '../schema/split.js'
-import type { QueryCursor, Statement } from '../types.js'
+import type { QueryCursor, QueryOptions, Statement } from '../types.js'
 import type { StoreContext } from './context.js'
 import { bindParams, statementError } from './driver.js'
 import { explain, programFacts, refuseInternals } from './explain.js'
@@ -37,7 +37,12 @@ function checkProgram(ctx: StoreContext, conn: StoreContext['db'], sql: string, 
 }
 
 /** Runs one read-only statement; rows stream lazily and the connection returns to the pool when they end. */
-export function query(ctx: StoreContext, sql: string, params?: Statement['params']): QueryCursor {
+export function query(
+  ctx: StoreContext,
+  sql: string,
+  params?: Statement['params'],
+  opts: QueryOptions = {},
+): QueryCursor {
   const conn = ctx.readers?.acquire() ?? ctx.db
   const release = () => {
     if (conn !== ctx.db) ctx.readers?.release(conn)
@@ -65,13 +70,14 @@ export function query(ctx: StoreContext, sql: string, params?: Statement['params
   const columns = stmt.columns().map((c) => ({ name: c.name, table: c.table, column: c.column }))
   let iter: IterableIterator<unknown[]>
   try {
-    const args = bindParams(params)
+    const args = bindParams(sql, params)
     checkProgram(ctx, conn, sql, args)
     iter = stmt.iterate(...args) as IterableIterator<unknown[]>
   } catch (err) {
     release()
     throw statementError(err)
   }
+  const value = opts.exactIntegers === true ? exactValue : normalizeValue
   function* rows(): Generator<SqlValue[]> {
     try {
       for (;;) {
@@ -83,7 +89,7 @@ export function query(ctx: StoreContext, sql: string, params?: Statement['params
           throw statementError(err)
         }
         if (next.done === true) return
-        yield next.value.map(normalizeValue)
+        yield next.value.map(value)
       }
     } finally {
       iter.return?.()

@@ -4,7 +4,8 @@ import type { Database as Db } from 'better-sqlite3'
 import { checkTableRules, planSchemaChange, type SchemaPlan } from '../schema/diff.js'
 import { analyzeChecks, keyCollations } from './schema-checks.js'
 import { leadingKeyword, splitStatements, stripComments } from '../schema/split.js'
-import type { ColumnModel, SchemaModel, TableModel } from '../types.js'
+import { columnDefinitions } from '../schema/columns.js'
+import type { ColumnModel, GeneratedColumn, SchemaModel, TableModel } from '../types.js'
 
 export const q = (name: string): string => `"${name.replace(/"/g, '""')}"`
 export const clockTable = (table: string): string => q(`__patina_clock_${table}`)
@@ -54,6 +55,10 @@ export function introspectTable(db: Db, name: string): { model: TableModel; extr
   const wr = db
     .prepare(`SELECT wr, strict FROM pragma_table_list WHERE name = ? AND schema = 'main'`)
     .get(name) as { wr: number; strict: number } | undefined
+  const defs = columnDefinitions(sqlRow?.sql ?? '')
+  const generated: GeneratedColumn[] = cols
+    .filter((c) => c.hidden === 2 || c.hidden === 3)
+    .map((c) => ({ name: c.name, stored: c.hidden === 3, sql: defs.get(c.name) ?? '' }))
   return {
     model: {
       name,
@@ -63,6 +68,7 @@ export function introspectTable(db: Db, name: string): { model: TableModel; extr
       sql: sqlRow?.sql ?? '',
       indexes,
       ...(wr?.strict === 1 ? { strict: true } : {}),
+      ...(generated.length > 0 ? { generated } : {}),
     },
     extras: {
       foreignKeys: (
@@ -176,6 +182,16 @@ export function executePlan(db: Db, plan: SchemaPlan): { adopted: string[] } {
       `CREATE TABLE IF NOT EXISTS ${clockTable(t.name)} (pk BLOB PRIMARY KEY, cl INTEGER NOT NULL, clock BLOB NOT NULL) WITHOUT ROWID`,
     )
     db.prepare(`INSERT OR IGNORE INTO __patina_tables (name) VALUES (?)`).run(t.name)
+  }
+  for (const { table, column } of plan.addGenerated) {
+    try {
+      db.exec(`ALTER TABLE ${q(table)} ADD COLUMN ${column.sql}`)
+    } catch (err) {
+      throw new PatinaError(
+        'PATINA_ERR_SCHEMA_INVALID',
+        `table "${table}": cannot add generated column "${column.name}": ${(err as Error).message}`,
+      )
+    }
   }
   for (const { table, columns } of plan.addColumns) {
     for (const c of columns) {

@@ -4,6 +4,7 @@ import { leadingKeyword } from '../schema/split.js'
 import type { Statement, TransactionResult } from '../types.js'
 import type { Capture, LocalCommit } from './capture.js'
 import type { StoreContext } from './context.js'
+import { isLocalTable } from '../schema/local.js'
 import { bindParams, statementError } from './driver.js'
 import { explain, programFacts, refuseInternals } from './explain.js'
 
@@ -63,7 +64,7 @@ export class Writes {
             const t0 = performance.now()
             let rowsAffected: number
             try {
-              const args = bindParams((statements[i] as Statement).params)
+              const args = bindParams((statements[i] as Statement).sql, (statements[i] as Statement).params)
               if (stmt.reader) rowsAffected = stmt.all(...args).length
               else rowsAffected = stmt.run(...args).changes
             } catch (err) {
@@ -112,17 +113,24 @@ export class Writes {
     stmt.safeIntegers(true)
     let facts: ReturnType<typeof programFacts>
     try {
-      facts = programFacts(explain(this.ctx.db, st.sql, bindParams(st.params)), this.ctx.rootPages)
+      const ops = explain(this.ctx.db, st.sql, bindParams(st.sql, st.params))
+      facts = programFacts(ops, this.ctx.rootPages)
+      // A table created after the schema was loaded (a local table made by its own tool) is not
+      // in the map yet: read the map again once.
+      if (facts.writes.some((t) => t.startsWith('(root page '))) {
+        this.ctx.loadRootPages()
+        facts = programFacts(ops, this.ctx.rootPages)
+      }
     } catch (err) {
       throw statementError(err, `statement ${i}: `)
     }
     const writes = facts.writes
     for (const t of writes) {
       if (t === 'sqlite_sequence') continue
-      if (!this.ctx.tables.has(t)) {
+      if (!this.ctx.tables.has(t) && !isLocalTable(t, this.ctx.localTables)) {
         throw new PatinaError(
           'PATINA_ERR_STATEMENT_REFUSED',
-          `statement ${i}: writes to "${t}" are not allowed: only replicated tables (${[...this.ctx.tables.keys()].join(', ') || 'none'}) can be written`,
+          `statement ${i}: writes to "${t}" are not allowed: only replicated tables (${[...this.ctx.tables.keys()].join(', ') || 'none'}) and tables declared in db.local_tables can be written`,
         )
       }
     }

@@ -159,7 +159,10 @@ export function planSubscription(
   const columns = new Map<string, Set<string> | 'all'>()
   for (const t of read) {
     const model = schema.tables.get(t) as TableModel
-    if (shape.wildcard || shape.natural) columns.set(t, 'all')
+    // A generated column is computed from other columns of its row: a query naming one depends
+    // on every column of that row.
+    const namesGenerated = (model.generated ?? []).some((g) => shape.names.has(g.name.toLowerCase()))
+    if (shape.wildcard || shape.natural || namesGenerated) columns.set(t, 'all')
     else
       columns.set(
         t,

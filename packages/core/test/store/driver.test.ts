@@ -31,18 +31,6 @@ const memory = (): StateEngine => createStateEngine({ path: ':memory:', schema: 
 describe('driver errors become PatinaError inside core', () => {
   it.each([
     [
-      'too few values',
-      'INSERT INTO items (id, name) VALUES (?, ?)',
-      [1],
-      'Too few parameter values were provided',
-    ],
-    [
-      'too many values',
-      'INSERT INTO items (id) VALUES (?)',
-      [1, 2],
-      'Too many parameter values were provided',
-    ],
-    [
       'a missing named value',
       'INSERT INTO items (id, name) VALUES (:id, :name)',
       { ':id': 1 },
@@ -79,7 +67,10 @@ describe('driver errors become PatinaError inside core', () => {
     const e = env.open()
     e.transaction([{ sql: `INSERT INTO items (id, qty) VALUES (1, 1), (2, -9223372036854775807 - 1)` }])
     const bind = thrown(() => e.query('SELECT * FROM items WHERE id = ?', [1, 2]))
-    expect([bind.code, bind.message]).toEqual(['PATINA_ERR_SQL', 'Too many parameter values were provided'])
+    expect([bind.code, bind.message]).toEqual([
+      'PATINA_ERR_PARAM_INVALID',
+      'the statement has 1 parameter but 2 values were given',
+    ])
     const cur = e.query('SELECT id, abs(qty) FROM items ORDER BY id')
     expect(cur.rows.next().value).toEqual([1, 1])
     const late = thrown(() => cur.rows.next())
@@ -87,6 +78,27 @@ describe('driver errors become PatinaError inside core', () => {
     // The read connection went back to the pool: the next query runs.
     expect([...e.query('SELECT count(*) FROM items').rows]).toEqual([[2]])
   })
+
+  it.each([
+    [
+      'too few values',
+      'INSERT INTO items (id, name) VALUES (?, ?)',
+      [1],
+      'the statement has 2 parameters but 1 value was given',
+    ],
+    [
+      'too many values',
+      'INSERT INTO items (id) VALUES (?)',
+      [1, 2],
+      'the statement has 1 parameter but 2 values were given',
+    ],
+  ] as const)(
+    'transaction: binding with %s is PATINA_ERR_PARAM_INVALID saying what was expected',
+    (_, sql, params, message) => {
+      const e = thrown(() => memory().transaction([{ sql, params: [...params] }]))
+      expect([e.code, e.message]).toEqual(['PATINA_ERR_PARAM_INVALID', message])
+    },
+  )
 
   it("apply: a version SQLite refuses is refused alone, with SQLite's code and message", () => {
     const a = env.open()

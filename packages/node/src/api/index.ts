@@ -1,4 +1,4 @@
-export { buildApi, type ApiDeps } from './app.js'
+export { buildApi, ENDPOINT_NAME_HEADER, type ApiDeps } from './app.js'
 export {
   createApiOptions,
   validateApiOptions,

@@ -43,6 +43,12 @@ export interface ApiOptions {
    * `from`); other streams are not slowed down.
    */
   maxStreamBufferBytes: number
+  /**
+   * This endpoint's name (Corrosion `api.endpoint_name`). When set, a request whose
+   * `x-corrosion-requested-endpoint-name` header names another endpoint gets 421; a request
+   * without the header passes.
+   */
+  endpointName?: string
 }
 
 /** Defaults of {@link ApiOptions}. */
@@ -98,6 +104,9 @@ export function validateApiOptions(o: ApiOptions): void {
   positiveInt('maxWaitTimeoutMs', o.maxWaitTimeoutMs, 0)
   positiveInt('maxStreamBufferBytes', o.maxStreamBufferBytes, 1024)
   for (const [k, v] of Object.entries(o.concurrency)) positiveInt(`concurrency.${k}`, v, 1)
+  if (o.endpointName !== undefined && (typeof o.endpointName !== 'string' || o.endpointName === '')) {
+    throw new PatinaError('PATINA_ERR_CONFIG_INVALID', 'api.endpoint_name must be a non-empty string')
+  }
   for (const [i, t] of o.tokens.entries()) {
     if (typeof t.token !== 'string' || t.token.length === 0) {
       throw new PatinaError('PATINA_ERR_CONFIG_INVALID', `api.tokens[${i}].token must be a non-empty string`)

@@ -1,22 +1,33 @@
 import { PatinaError, type SqlValue } from '@patina/api'
 import type { Statement } from '@patina/core'
+import { stringifyJson } from './json-body.js'
 
 /**
- * Converts one JSON parameter into a SQLite value, as Corrosion's untagged `SqliteParam`
- * tries them: null, bool (bound as 0/1), integer, real, string, blob (an array of byte
- * numbers), and any other JSON value (object, mixed array) bound as its JSON text.
+ * Converts one JSON parameter (as {@link parseJsonBody} returns it) into the SQLite value it is
+ * bound as, trying the kinds in the order of Corrosion's untagged `SqliteParam`:
+ *
+ * | JSON | bound as |
+ * |---|---|
+ * | `null` | NULL |
+ * | `true` / `false` | INTEGER 1 / 0 |
+ * | integer literal within the signed 64-bit range (`bigint`) | INTEGER, exact |
+ * | any other number (`5.0`, `1e3`, integers beyond 64 bits) | REAL |
+ * | string | TEXT |
+ * | array of integers 0..255 | BLOB |
+ * | any other JSON (object, mixed array) | TEXT holding the value's JSON |
  */
 export function parseParam(v: unknown): SqlValue {
   if (v === null) return null
   switch (typeof v) {
     case 'boolean':
-      return v ? 1 : 0
+      return v ? 1n : 0n
+    case 'bigint':
     case 'number':
     case 'string':
       return v
     case 'object':
-      if (Array.isArray(v) && v.every(isByte)) return Uint8Array.from(v as number[])
-      return JSON.stringify(v)
+      if (Array.isArray(v) && v.every(isByte)) return Uint8Array.from(v as bigint[], Number)
+      return stringifyJson(v)
     default:
       throw new PatinaError(
         'PATINA_ERR_PARAM_INVALID',
@@ -26,7 +37,7 @@ export function parseParam(v: unknown): SqlValue {
 }
 
 function isByte(x: unknown): boolean {
-  return typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 255
+  return typeof x === 'bigint' && x >= 0n && x <= 255n
 }
 
 const NAMED_PREFIXES = [':', '@', '$']

@@ -5,25 +5,65 @@
  * columns for people, `json` prints one JSON object per row for scripts.
  */
 import type { JsonParam, JsonSqlValue, MemberInfo } from '@patina/api'
+import { InvalidArgumentError } from 'commander'
 
 export const QUERY_FORMATS = ['plain', 'table', 'json'] as const
 export type QueryFormat = (typeof QUERY_FORMATS)[number]
 
-/**
- * A `--param` value, as Corrosion's CLI takes it but typed: JSON when the text parses as JSON
- * (`42`, `3.5`, `null`, `true`, `"42"`, `[1,2]`), the text itself otherwise (`some-id`).
- */
-export function parseParam(text: string): JsonParam {
-  try {
-    return JSON.parse(text) as JsonParam
-  } catch {
-    return text
-  }
+/** One `--param` (bound as text, as Corrosion's CLI) or `--param-json` (typed) value, in command-line order. */
+export interface CliParam {
+  /** Position among all `--param`/`--param-json` options of the command line. */
+  seq: number
+  value: JsonParam
 }
 
-/** The statement for `exec`/`query`: the bare SQL, or `[sql, params]` when params are given. */
-export function statementOf(sql: string, params: readonly string[]): string | [string, JsonParam[]] {
-  return params.length === 0 ? sql : [sql, params.map(parseParam)]
+let paramSeq = 0
+
+/** Commander parser of `--param`: the text itself, bound as TEXT whatever it looks like (Corrosion). */
+export function textParam(text: string, previous: CliParam[] = []): CliParam[] {
+  return [...previous, { seq: paramSeq++, value: text }]
+}
+
+/**
+ * Commander parser of `--param-json`: a JSON value bound by its type as the API binds it
+ * (`42` INTEGER, `4.5` REAL, `null`, `true`/`false` as 1/0, `"42"` TEXT, `[1,255]` BLOB).
+ * JSON that @patina/client cannot send exactly (it writes numbers with `JSON.stringify`) is
+ * refused with the way round: integers beyond ±2^53, and integral reals such as `2.0`.
+ */
+export function jsonParam(text: string, previous: CliParam[] = []): CliParam[] {
+  let value: JsonParam
+  try {
+    value = JSON.parse(text) as JsonParam
+  } catch (err) {
+    throw new InvalidArgumentError(`not JSON (${(err as Error).message}); use --param for text`)
+  }
+  if (typeof value === 'number' && Number.isInteger(value) && /[.eE]/.test(text)) {
+    throw new InvalidArgumentError(
+      `${text.trim()} would be sent as the integer ${value}; write it into the SQL (${value}.0) or use CAST(? AS REAL)`,
+    )
+  }
+  if (!jsonIntsSafe(value)) {
+    throw new InvalidArgumentError(
+      'an integer beyond ±2^53 would be rounded on the way; write it into the SQL as a literal',
+    )
+  }
+  return [...previous, { seq: paramSeq++, value }]
+}
+
+function jsonIntsSafe(v: unknown): boolean {
+  if (typeof v === 'number') return !Number.isInteger(v) || Number.isSafeInteger(v)
+  if (Array.isArray(v)) return v.every(jsonIntsSafe)
+  if (v !== null && typeof v === 'object') return Object.values(v).every(jsonIntsSafe)
+  return true
+}
+
+/** The statement for `exec`/`query`: the bare SQL, or `[sql, params]` with the params in command-line order. */
+export function statementOf(
+  sql: string,
+  ...lists: (readonly CliParam[] | undefined)[]
+): string | [string, JsonParam[]] {
+  const params = lists.flatMap((l) => l ?? []).sort((a, b) => a.seq - b.seq)
+  return params.length === 0 ? sql : [sql, params.map((p) => p.value)]
 }
 
 /** A cell as text: NULL is empty (as Corrosion prints it), blobs are `x'hex'`. */

@@ -456,6 +456,7 @@ function finish(parsed: ParsedConfig, sources: Map<string, string>, cwd: string)
       ...parsed.db,
       path: dbPath,
       schema_paths: parsed.db.schema_paths.map(abs),
+      local_tables: parsed.db.local_tables,
       subscriptions_path:
         parsed.db.subscriptions_path !== undefined
           ? abs(parsed.db.subscriptions_path)

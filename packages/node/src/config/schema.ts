@@ -90,6 +90,10 @@ const db = z
       doc: 'Schema files (`.sql`) and directories of them, applied additively at start and on `patina reload`.',
       path: true,
     }),
+    local_tables: key(z.array(z.string().min(1).max(255)).default([]), {
+      doc: "Tables that are not replicated but that `POST /v1/transactions` may write, alone or in the same transaction as replicated tables (Corrosion's `consul sync` keeps its `__corro_consul_*` tables that way). Names, or a prefix followed by `*`. They are created outside the schema files, by the tool that owns them; Patina's internal tables are never writable.",
+      typeLabel: 'string[]',
+    }),
     subscriptions_path: key(path.optional(), {
       doc: 'Directory for persisted subscription state.',
       defaultLabel: '<db dir>/subscriptions',
@@ -214,6 +218,21 @@ const limits = z
     stream_buffer_max_bytes: key(positiveInt(65_536, 1_073_741_824).default(16_777_216), {
       doc: 'NDJSON a query, subscription or updates stream may hold unsent for a slow client; beyond it the stream gets an `error` event and ends (the client resumes with `from`).',
     }),
+    header_timeout_ms: key(positiveInt(100, 600_000).default(10_000), {
+      doc: 'A new connection must send its first request, and a request its headers, within this time (HTTP/1.1: 408 and the connection closes; HTTP/2: the session gets GOAWAY). A real client sends headers in one packet; a slowloris never finishes them.',
+    }),
+    body_timeout_ms: key(positiveInt(100, 3_600_000).default(30_000), {
+      doc: 'A request body must arrive within this time after its headers (HTTP/1.1: headers and body within `header_timeout_ms` + this); otherwise 408. 30 s carries the largest body (`body_max_bytes`) over a 2 Mbit/s link.',
+    }),
+    idle_timeout_ms: key(positiveInt(1_000, 3_600_000).default(60_000), {
+      doc: 'An HTTP/1.1 keep-alive connection or an HTTP/2 session with no request in flight is closed after this (HTTP/2 pings do not count). Streaming responses (subscriptions, updates) keep their connection open as long as they stream.',
+    }),
+    connections_per_address_max: key(positiveInt(1, 1_000_000).default(1_024), {
+      doc: 'Open connections one client IP address may hold on an API listener; a request on an extra connection gets 503 `PATINA_ERR_CONNECTION_LIMIT` and the connection closes. Over HTTP/1.1 every live subscription holds a connection; over HTTP/2 one connection carries many.',
+    }),
+    http2_max_streams: key(positiveInt(1, 1_000_000).default(1_000), {
+      doc: 'Concurrent streams (requests, subscriptions) one HTTP/2 connection may carry (SETTINGS_MAX_CONCURRENT_STREAMS).',
+    }),
   })
   .prefault({})
 
@@ -269,6 +288,9 @@ const api = z
         typeLabel: 'string | string[]',
       },
     ),
+    endpoint_name: key(z.string().min(1).max(255).optional(), {
+      doc: 'Name of this endpoint (Corrosion `api.endpoint_name`). A request whose `x-corrosion-requested-endpoint-name` header names another endpoint gets 421 `PATINA_ERR_MISDIRECTED`; requests without the header pass.',
+    }),
     external_addr: key(hostPort.optional(), {
       doc: 'API address other members and edges use to reach this node (`host:port`), when it differs from `addr` (a wildcard listen address, NAT, containers). Shown as `api_addr` in `GET /v1/cluster/members`.',
     }),
@@ -354,7 +376,6 @@ export type PatinaConfig = DeepReadonly<ResolvedConfig>
  */
 export const CORROSION_ONLY_KEYS: readonly string[] = [
   'db.cache_size_kib',
-  'api.endpoint_name',
   'api.pg',
   'gossip.client_addr',
   'gossip.tls',

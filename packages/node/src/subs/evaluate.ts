@@ -40,7 +40,8 @@ export function readRows(
   limits: ReadLimits = {},
 ): { columns: string[]; rows: SqlValue[][]; ms: number } {
   const started = performance.now()
-  const cur = engine.query(sql, params)
+  // Rows keep SQLite's storage classes (INTEGER as bigint), so that `rowJson` writes REAL 2.0 as `2.0`.
+  const cur = engine.query(sql, params, { exactIntegers: true })
   const rows: SqlValue[][] = []
   for (const row of cur.rows) {
     rows.push(row)

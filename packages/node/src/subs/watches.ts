@@ -1,6 +1,6 @@
 import { PatinaError } from '@patina/api'
 import { encodeKey, type CommitEvent, type SchemaModel } from '@patina/core'
-import { lines, rowJson } from '../wire/json.js'
+import { keyJson, lines } from '../wire/json.js'
 import type { EventSink } from './sink.js'
 
 /**
@@ -47,7 +47,7 @@ export function createTableWatches(schema: () => SchemaModel, newId: () => strin
         const k = row.table + '\u0000' + encodeKey(row.pkValues)
         if (seen.has(k)) continue
         seen.add(k)
-        const line = lines.notify(row.deleted ? 'delete' : 'update', rowJson(row.pkValues))
+        const line = lines.notify(row.deleted ? 'delete' : 'update', keyJson(row.pkValues))
         for (const s of w.sinks) s.write(line)
       }
     },

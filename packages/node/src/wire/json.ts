@@ -1,16 +1,27 @@
 import type { SqlValue } from '@patina/api'
 
 /**
+ * JSON text of a REAL as serde_json writes an `f64` (Corrosion's responses): always with a
+ * fraction or an exponent, so that `2.0` stays a float for a reader that decodes untyped JSON
+ * (an integral REAL is written `2.0`, not `2`); non-finite values become `null`.
+ */
+export function realJson(v: number): string {
+  if (!Number.isFinite(v)) return 'null'
+  if (!Number.isInteger(v)) return String(v)
+  if (Object.is(v, -0)) return '-0.0'
+  return Math.abs(v) < 1e16 ? `${v}.0` : v.toExponential()
+}
+
+/**
  * JSON text of one SQLite value as the HTTP API returns it (Corrosion's `SqliteValue`):
- * blobs become arrays of byte numbers, big integers are written as raw digits (JSON numbers,
- * not strings, so that 64-bit ids survive for clients that parse them exactly), non-finite
- * reals become `null`.
+ * INTEGER (a `bigint` from the engine) as its exact digits, also beyond 2^53; REAL (a
+ * `number`) as a float ({@link realJson}); blobs as arrays of byte numbers.
  */
 export function sqlValueJson(v: SqlValue): string {
   if (v === null) return 'null'
   switch (typeof v) {
     case 'number':
-      return Number.isFinite(v) ? JSON.stringify(v) : 'null'
+      return realJson(v)
     case 'bigint':
       return v.toString()
     case 'string':
@@ -34,6 +45,14 @@ export function rowJson(values: readonly SqlValue[]): string {
     s += sqlValueJson(values[i] ?? null)
   }
   return s + ']'
+}
+
+/**
+ * JSON text of values whose storage class is not known (captured primary-key values, where an
+ * integral number is an INTEGER key): integral numbers are written as integers.
+ */
+export function keyJson(values: readonly SqlValue[]): string {
+  return rowJson(values.map((v) => (typeof v === 'number' && Number.isSafeInteger(v) ? BigInt(v) : v)))
 }
 
 /** NDJSON lines of the query/subscription event stream, built from pre-encoded parts. */

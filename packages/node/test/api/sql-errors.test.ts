@@ -29,11 +29,6 @@ const OVERFLOW = 'abs(-9223372036854775807 - 1)'
 describe('SQL errors over HTTP', () => {
   it.each([
     [
-      'too few values',
-      ['INSERT INTO users (id, name) VALUES (?, ?)', [1]],
-      'Too few parameter values were provided',
-    ],
-    [
       'a missing named value',
       ['INSERT INTO users (id, name) VALUES (:id, :name)', { ':id': 1 }],
       'Missing named parameter "name"',
@@ -52,12 +47,20 @@ describe('SQL errors over HTTP', () => {
     expect(body.version).toBeNull()
   })
 
-  it('queries: a bad binding, or a first row that fails, answers 500 PATINA_ERR_SQL', async () => {
-    const bind = await post('/v1/queries', ['SELECT * FROM users WHERE id = ?', [1, 2]])
-    expect([bind.statusCode, bind.json()]).toEqual([
-      500,
-      { error: 'Too many parameter values were provided', code: 'PATINA_ERR_SQL' },
+  it('a parameter count that does not match is 400 PATINA_ERR_PARAM_INVALID saying what was expected', async () => {
+    const tx = await post('/v1/transactions', [['INSERT INTO users (id, name) VALUES (?, ?)', [1]]])
+    expect(tx.statusCode).toBe(400)
+    expect((tx.json() as { results: unknown[] }).results).toEqual([
+      { error: 'the statement has 2 parameters but 1 value was given', code: 'PATINA_ERR_PARAM_INVALID' },
     ])
+    const q = await post('/v1/queries', ['SELECT * FROM users WHERE id = ?', [1, 2]])
+    expect([q.statusCode, q.json()]).toEqual([
+      400,
+      { error: 'the statement has 1 parameter but 2 values were given', code: 'PATINA_ERR_PARAM_INVALID' },
+    ])
+  })
+
+  it('queries: a first row that fails answers 500 PATINA_ERR_SQL', async () => {
     const step = await post('/v1/queries', `SELECT ${OVERFLOW}`)
     expect([step.statusCode, step.json()]).toEqual([
       500,

@@ -66,30 +66,60 @@ describe('help', () => {
 })
 
 describe('exec', () => {
-  it('sends params parsed like Corrosion (JSON when it parses) and prints rows affected', async () => {
+  it('binds --param as text like Corrosion, --param-json by its type, in command-line order', async () => {
     const f = fakeApi()
     const r = await run(
       [
         'exec',
         '--param',
         'some-id',
-        '--param',
+        '--param-json',
         '42',
         '--param',
+        '42',
+        '--param-json',
         'null',
+        '--param',
+        'null',
+        '--param-json',
+        '4.5',
+        '--param-json',
+        '[1,255]',
         '--param',
         '"7"',
         '--timer',
-        'INSERT INTO t VALUES (?, ?, ?, ?)',
+        'INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ],
       { cwd: dir, createApi: f.create },
     )
     expect(r.code).toBe(0)
     expect(f.calls.transactions).toEqual([
-      [['INSERT INTO t VALUES (?, ?, ?, ?)', ['some-id', 42, null, '7']]],
+      [
+        [
+          'INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          ['some-id', 42, '42', null, 'null', 4.5, [1, 255], '"7"'],
+        ],
+      ],
     ])
     expect(r.stdout).toBe('Rows affected: 1\nRun Time: real 0.001\n')
     expect(f.calls.closed).toBe(1)
+  })
+
+  it('refuses --param-json values the client would change on the way, saying what to do', async () => {
+    const f = fakeApi()
+    const notJson = await run(['exec', '--param-json', 'abc', 'SELECT ?'], { cwd: dir, createApi: f.create })
+    expect(notJson.code).toBe(1)
+    expect(notJson.stderr).toMatch(/not JSON .*use --param for text/)
+    const real = await run(['exec', '--param-json', '2.0', 'SELECT ?'], { cwd: dir, createApi: f.create })
+    expect(real.code).toBe(1)
+    expect(real.stderr).toMatch(/would be sent as the integer 2; .*CAST\(\? AS REAL\)/)
+    const big = await run(['exec', '--param-json', '9007199254740993', 'SELECT ?'], {
+      cwd: dir,
+      createApi: f.create,
+    })
+    expect(big.code).toBe(1)
+    expect(big.stderr).toMatch(/beyond ±2\^53/)
+    expect(f.calls.transactions).toEqual([])
   })
 
   it('sends the bare SQL without params, and fails on an error result', async () => {
@@ -123,7 +153,7 @@ describe('query', () => {
       },
     )
     expect(r.code).toBe(0)
-    expect(f.calls.queries).toEqual([['SELECT * FROM todos WHERE x > ?', [1]]])
+    expect(f.calls.queries).toEqual([['SELECT * FROM todos WHERE x > ?', ['1']]])
     expect(r.stdout).toBe(
       "id|title|done|data\nsome-id|Write docs||x'01ff'\nother|Ship it|1|\ntime: 0.0004s\n",
     )

@@ -154,6 +154,7 @@ colors = false
     const { config, warnings } = load({ configPath: file('full.toml', text) })
     expect(config.api.addr).toEqual(['127.0.0.1:8080', '[::1]:8080'])
     expect(config.api.authorization.tokens).toEqual([{ token: 'secret-token', role: 'write' }])
+    expect(config.api.endpoint_name).toBe('corrosion-iad-1')
     expect(config.gossip.addr).toBe('[::]:8787')
     expect(config.gossip.external_addr).toBe('1.2.3.4:8787')
     expect(config.gossip.bootstrap).toEqual(['10.0.0.2:8787', 'app.internal:8787@[fdaa::3]:53'])
@@ -167,12 +168,11 @@ colors = false
     expect(warnings).toEqual(
       expect.arrayContaining([
         'db.cache_size_kib is a Corrosion setting Patina does not use; ignored',
-        'api.endpoint_name is a Corrosion setting Patina does not use; ignored',
         'gossip.max_mtu is a Corrosion setting Patina does not use; ignored',
         '[perf] is a Corrosion section Patina does not use; ignored',
       ]),
     )
-    expect(warnings).toHaveLength(7)
+    expect(warnings).toHaveLength(6)
   })
 })
 

@@ -29,7 +29,7 @@ describe('row identity', () => {
         { alias: 'k', table: 'k', pk: ['a', 'b'], join: 'left', hiddenOffset: 1, display: 'k' },
       ],
     })
-    expect(pks([1, 'x', 7, null, null])).toEqual({
+    expect(pks([1n, 'x', 7, null, null])).toEqual({
       key: '["i7","n","n"]',
       fresh: { cells: '[1,"x"]', tableKeys: ['["i7"]', '["n","n"]'] },
     })
@@ -37,7 +37,7 @@ describe('row identity', () => {
     expect(cols(['n', 2]).key).toBe('c["i2"]')
     expect(cols(['m', 2]).key).toBe('c["i2"]#1')
     const content = createIdentifier(base)
-    expect([content([1, 2]).key, content([1, 2]).key, content([2, 1]).key]).toEqual([
+    expect([content([1n, 2n]).key, content([1n, 2n]).key, content([2n, 1n]).key]).toEqual([
       'v[1,2]',
       'v[1,2]#1',
       'v[2,1]',

@@ -2,13 +2,16 @@
 import type { Command } from 'commander'
 import { InvalidArgumentError, Option } from 'commander'
 import type { JsonSqlValue } from '@patina/api'
-import { collect, ExitError, withApi, type CliDeps } from '../context.js'
+import { ExitError, withApi, type CliDeps } from '../context.js'
 import {
   formatPlainRow,
   QUERY_FORMATS,
   renderTable,
   rowObject,
+  jsonParam,
   statementOf,
+  textParam,
+  type CliParam,
   type QueryFormat,
 } from '../format.js'
 import { resumingSubscription } from '@patina/client'
@@ -33,22 +36,29 @@ export function registerSqlCommands(program: Command, deps: CliDeps): void {
     .command('exec')
     .description('Run a SQL statement that changes the state, in one transaction (POST /v1/transactions)')
     .argument('<sql>', 'the statement, e.g. "INSERT INTO todos (id, title) VALUES (?, ?)"')
+    .option('--param <text>', 'a positional parameter, bound as text (as Corrosion) (repeatable)', textParam)
     .option(
-      '--param <value>',
-      'a positional parameter; JSON if it parses (42, null, "42"), text otherwise (repeatable)',
-      collect,
-      [],
+      '--param-json <json>',
+      'a positional parameter given as JSON and bound by its type: 42 integer, 4.5 real, null, true, [1,255] blob (repeatable)',
+      jsonParam,
     )
     .option('--timer', 'print how long each statement took')
     .option('--timeout <seconds>', 'give up after this many seconds', seconds)
     .addHelpText(
       'after',
-      "\nExample:\n  patina exec --param some-id --param 'Write docs' 'INSERT INTO todos (id, title) VALUES (?, ?)'",
+      "\nExample:\n  patina exec --param some-id --param 'Write docs' --param-json 3 'INSERT INTO todos (id, title, priority) VALUES (?, ?, ?)'",
     )
     .action(
-      async (sql: string, opts: { param: string[]; timer?: boolean; timeout?: number }, cmd: Command) => {
+      async (
+        sql: string,
+        opts: { param?: CliParam[]; paramJson?: CliParam[]; timer?: boolean; timeout?: number },
+        cmd: Command,
+      ) => {
         await withApi(cmd, deps, async (api) => {
-          const res = await api.transaction([statementOf(sql, opts.param)], timeoutOpts(opts.timeout))
+          const res = await api.transaction(
+            [statementOf(sql, opts.param, opts.paramJson)],
+            timeoutOpts(opts.timeout),
+          )
           let failed = false
           for (const r of res.results) {
             if ('error' in r) {
@@ -69,11 +79,11 @@ export function registerSqlCommands(program: Command, deps: CliDeps): void {
     .description('Run a read-only SQL query (POST /v1/queries) and print the rows')
     .argument('<sql>', 'the query, e.g. "SELECT * FROM todos"')
     .option('--columns', 'print the column names first')
+    .option('--param <text>', 'a positional parameter, bound as text (as Corrosion) (repeatable)', textParam)
     .option(
-      '--param <value>',
-      'a positional parameter; JSON if it parses, text otherwise (repeatable)',
-      collect,
-      [],
+      '--param-json <json>',
+      'a positional parameter given as JSON and bound by its type: 42 integer, 4.5 real, null, true, [1,255] blob (repeatable)',
+      jsonParam,
     )
     .option('--timer', 'print the server-side execution time')
     .option('--timeout <seconds>', 'give up after this many seconds', seconds)
@@ -88,11 +98,21 @@ export function registerSqlCommands(program: Command, deps: CliDeps): void {
     .action(
       async (
         sql: string,
-        opts: { columns?: boolean; param: string[]; timer?: boolean; timeout?: number; format: QueryFormat },
+        opts: {
+          columns?: boolean
+          param?: CliParam[]
+          paramJson?: CliParam[]
+          timer?: boolean
+          timeout?: number
+          format: QueryFormat
+        },
         cmd: Command,
       ) => {
         await withApi(cmd, deps, async (api) => {
-          const stream = await api.query(statementOf(sql, opts.param), timeoutOpts(opts.timeout))
+          const stream = await api.query(
+            statementOf(sql, opts.param, opts.paramJson),
+            timeoutOpts(opts.timeout),
+          )
           let columns: string[] = []
           const buffered: JsonSqlValue[][] = []
           for await (const ev of stream) {
@@ -123,11 +143,11 @@ export function registerSqlCommands(program: Command, deps: CliDeps): void {
       'Subscribe to a query (POST /v1/subscriptions) and print its events as NDJSON; resumes after a disconnect',
     )
     .argument('<sql>', 'the query, e.g. "SELECT host, backend_addr FROM routes"')
+    .option('--param <text>', 'a positional parameter, bound as text (as Corrosion) (repeatable)', textParam)
     .option(
-      '--param <value>',
-      'a positional parameter; JSON if it parses, text otherwise (repeatable)',
-      collect,
-      [],
+      '--param-json <json>',
+      'a positional parameter given as JSON and bound by its type: 42 integer, 4.5 real, null, true, [1,255] blob (repeatable)',
+      jsonParam,
     )
     .option('--from <change_id>', 'replay only the changes after this change id', changeId)
     .option('--skip-rows', 'no initial snapshot: changes only')
@@ -137,9 +157,13 @@ export function registerSqlCommands(program: Command, deps: CliDeps): void {
         '{"change":["insert"|"update"|"delete",rowid,[...],change_id]}. Stop with Ctrl-C.',
     )
     .action(
-      async (sql: string, opts: { param: string[]; from?: number; skipRows?: boolean }, cmd: Command) => {
+      async (
+        sql: string,
+        opts: { param?: CliParam[]; paramJson?: CliParam[]; from?: number; skipRows?: boolean },
+        cmd: Command,
+      ) => {
         await withApi(cmd, deps, async (api) => {
-          const events = resumingSubscription(api, statementOf(sql, opts.param), {
+          const events = resumingSubscription(api, statementOf(sql, opts.param, opts.paramJson), {
             ...(opts.from === undefined ? {} : { from: opts.from }),
             ...(opts.skipRows === undefined ? {} : { skipRows: opts.skipRows }),
             signal: deps.shutdown,
