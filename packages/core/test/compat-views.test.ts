@@ -27,7 +27,12 @@ describe('cr-sqlite compatibility names', () => {
     const fresh = b.renewActor().replace(/-/g, '').toUpperCase()
     const after = [...b.query('SELECT ordinal, hex(site_id) FROM crsql_site_id ORDER BY ordinal').rows]
     expect(after[0]).toEqual([0, fresh])
-    expect(after.slice(1).map((r) => r[1]).sort()).toEqual([hex, old].sort())
+    expect(
+      after
+        .slice(1)
+        .map((r) => r[1])
+        .sort(),
+    ).toEqual([hex, old].sort())
     expect([...b.query('SELECT hex(crsql_site_id())').rows]).toEqual([[fresh]])
   })
 
@@ -36,9 +41,7 @@ describe('cr-sqlite compatibility names', () => {
     const a = env.open(SCHEMA)
     expect(() => a.transaction([{ sql: 'DELETE FROM crsql_site_id' }])).toThrow()
     expect(() => a.transaction([{ sql: "INSERT INTO crsql_site_id VALUES (9, x'00')" }])).toThrow()
-    expect(() => a.query('DELETE FROM crsql_site_id')).toThrow(
-      /table crsql_site_id may not be modified/,
-    )
+    expect(() => a.query('DELETE FROM crsql_site_id')).toThrow(/table crsql_site_id may not be modified/)
     expect([...a.query("SELECT count(*) FROM sqlite_schema WHERE name = 'crsql_site_id'").rows]).toEqual([
       [0],
     ])
