@@ -25,7 +25,8 @@ import { createPartitionNet, type PartitionNet } from './partition-net.js'
 import { createRecorder, type Recorder } from './recorder.js'
 import { ChaosEdge, ChaosWorker } from './procs.js'
 import { SubscriptionFollower } from './subscription.js'
-import { between, CHAOS_QUERY, CHAOS_SCHEMA, makeOp, pick, rng, stepSql } from './workload.js'
+import { dump, exactDump, missingVersions, postTyped } from './worker-state.js'
+import { between, CHAOS_QUERY, CHAOS_SCHEMA, makeOp, pick, rng, stepSql, typedOp } from './workload.js'
 
 export interface CampaignOptions {
   seed: number
@@ -87,54 +88,6 @@ async function waitUntil(what: string, timeoutMs: number, fn: () => Promise<bool
     if (Date.now() > deadline) return false
     await sleep(1000)
   }
-}
-
-async function dump(w: ChaosWorker): Promise<Row[]> {
-  const res = await fetch(`${w.apiUrl}/v1/queries`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(`${CHAOS_QUERY} ORDER BY k`),
-    signal: AbortSignal.timeout(15_000),
-  })
-  const text = await res.text()
-  if (res.status !== 200) throw new Error(`${w.name} query ${res.status}: ${text}`)
-  const rows: Row[] = []
-  for (const line of text.split('\n')) {
-    if (!line) continue
-    const ev = JSON.parse(line) as {
-      row?: [number, [number, string | null, string | null, number]]
-      error?: string
-    }
-    if (ev.error !== undefined) throw new Error(ev.error)
-    if (ev.row) rows.push({ k: ev.row[1][0], a: ev.row[1][1], b: ev.row[1][2], n: ev.row[1][3] })
-  }
-  return rows
-}
-
-interface SyncStatus {
-  actorId: string
-  heads: Record<string, number>
-  need: Record<string, [number, number][]>
-  partialNeed: Record<string, Record<string, unknown>>
-  stats: { version: number }
-}
-
-/** Acknowledged versions (actor/version) this worker does not hold. */
-async function missingVersions(w: ChaosWorker, acked: readonly WriteRecord[]): Promise<string[]> {
-  const s = (await w.admin({ cmd: 'sync-status' })) as SyncStatus
-  const missing: string[] = []
-  for (const r of acked) {
-    if (r.outcome.status !== 'ok' || r.outcome.version === null) continue
-    const { actor, version: v } = r.outcome
-    const have =
-      actor === s.actorId
-        ? v <= s.stats.version
-        : v <= (s.heads[actor] ?? 0) &&
-          !(s.need[actor] ?? []).some(([a, b]) => v >= a && v <= b) &&
-          s.partialNeed[actor]?.[String(v)] === undefined
-    if (!have) missing.push(`${actor.slice(0, 8)}/${v}`)
-  }
-  return missing
 }
 
 const canon = (rows: readonly Row[]): string => JSON.stringify(rows)
@@ -209,6 +162,16 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
       for (let i = 0; Date.now() < faultEnd; i++) {
         await recordFrom(i % opts.workers)
         await sleep(100)
+      }
+    }
+    const typedAcked: [string, number][] = [] // acknowledged typed-table writes: they must arrive too
+    let nextTyped = 0
+    const typedWriter = async (): Promise<void> => {
+      while (Date.now() < faultEnd) {
+        const op = typedOp(o.seed, nextTyped++, opts.workers)
+        const acked = await postTyped(workers[op.worker] as ChaosWorker, op.sql)
+        if (acked !== null) typedAcked.push(acked)
+        await sleep(25)
       }
     }
     let nextOp = 0
@@ -308,7 +271,12 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     const nemesis = (): Promise<unknown> =>
       Promise.all([processLane(rng(o.seed ^ 0x6e656d)), networkLane(rng(o.seed ^ 0x6e6574))])
 
-    await Promise.all([nemesis(), recording(), ...Array.from({ length: opts.concurrency }, () => writer())])
+    await Promise.all([
+      nemesis(),
+      recording(),
+      typedWriter(),
+      ...Array.from({ length: opts.concurrency }, () => writer()),
+    ])
 
     // --- heal
     net.heal()
@@ -321,11 +289,21 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
 
     // 1. convergence and durability
     let dumps: Row[][] = []
+    let exact: string[] = []
     let missing: string[][] = []
+    const ackedVersions = [
+      ...acked.flatMap((w) =>
+        w.outcome.status === 'ok' && w.outcome.version !== null
+          ? [[w.outcome.actor, w.outcome.version] as const]
+          : [],
+      ),
+      ...typedAcked,
+    ]
     const converged = await waitUntil('convergence', opts.healTimeoutMs, async () => {
       dumps = await Promise.all(workers.map(dump))
-      missing = await Promise.all(workers.map((w) => missingVersions(w, acked)))
-      return dumps.every((d) => canon(d) === canon(dumps[0] ?? [])) && missing.every((m) => m.length === 0)
+      exact = await Promise.all(workers.map(exactDump))
+      missing = await Promise.all(workers.map((w) => missingVersions(w, ackedVersions)))
+      return exact.every((d) => d === exact[0]) && missing.every((m) => m.length === 0)
     })
     let divergences = 0
     let lost = 0
@@ -347,6 +325,21 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
           kind: 'divergence',
           detail: `${workers[i]?.name} differs from the majority on keys ${[...keys].slice(0, 10).join(',')}`,
           keys: [...keys],
+        })
+      })
+      // storage classes and the typed tables: exact cells, which the kv rows above (JSON) cannot show
+      exact.forEach((d, i) => {
+        if (d === exact[0] || canon(dumps[i] ?? []) !== canon(dumps[0] ?? [])) return
+        const theirs = new Set((exact[0] ?? '').split('\n'))
+        divergences++
+        violations.push({
+          kind: 'divergence',
+          detail: `${workers[i]?.name} differs from ${workers[0]?.name} in exact cells, e.g. ${d
+            .split('\n')
+            .filter((row) => !theirs.has(row))
+            .slice(0, 3)
+            .join('; ')}`,
+          keys: [],
         })
       })
       missing.forEach((m, i) => {
