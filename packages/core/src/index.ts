@@ -14,6 +14,7 @@
  */
 export * from './types.js'
 export { createStateEngine, type StateEngineOptions } from './engine.js'
+export { forgetIdentity } from './store/backup.js'
 export { createHlc, systemClock, TICKS_PER_MS, type Clock, type Hlc } from './clock.js'
 export {
   encodeChangeset,
