@@ -20,7 +20,17 @@ export interface TableStatsResponse {
 }
 
 export interface HealthResponse {
-  response: { gaps: number; members: number; p99_lag: number; queue_size: number }
+  response: {
+    gaps: number
+    members: number
+    p99_lag: number
+    queue_size: number
+    /**
+     * A Patina addition, present only when non-zero: versions this node refused to apply (a
+     * constraint or table its schema lacks) and holds back until their retry; counted in `gaps`.
+     */
+    refused_versions?: number
+  }
 }
 
 export type MemberState = 'alive' | 'suspect' | 'down' | 'left'

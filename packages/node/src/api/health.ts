@@ -12,6 +12,8 @@ export interface HealthThresholds {
 
 export interface HealthFacts {
   gaps: number
+  /** Versions refused on apply and held back (they are among the gaps); shown when non-zero. */
+  refused?: number
   members: number
   /** p99 commit lag in seconds; null when no samples exist. */
   p99LagSec: number | null
@@ -41,7 +43,13 @@ export function evaluateHealth(
   return {
     status: unhealthy ? failure : 200,
     body: {
-      response: { gaps: facts.gaps, members: facts.members, p99_lag: lag, queue_size: facts.queueSize },
+      response: {
+        gaps: facts.gaps,
+        members: facts.members,
+        p99_lag: lag,
+        queue_size: facts.queueSize,
+        ...(facts.refused !== undefined && facts.refused > 0 ? { refused_versions: facts.refused } : {}),
+      },
     },
   }
 }

@@ -363,6 +363,23 @@ describe('other endpoints', () => {
     expect((await post('/v1/table_stats', { tables: 'users' })).statusCode).toBe(400)
   })
 
+  it('health shows versions refused on apply (held back, counted among the gaps)', async () => {
+    const { createStateEngine } = await import('@patina/core')
+    const other = createStateEngine({
+      path: ':memory:',
+      schema: 'CREATE TABLE elsewhere (id INTEGER PRIMARY KEY);',
+    })
+    const w = other.transaction([{ sql: 'INSERT INTO elsewhere VALUES (1)' }])
+    other.close()
+    expect(api.env.engine.apply(w.changesets).refused).toHaveLength(1)
+    api.health = { queueSize: 0, p99LagSec: 0.1 }
+    const res = await api.app.inject({ method: 'GET', url: '/v1/health' })
+    expect(res.json()).toEqual({
+      response: { gaps: 1, members: 1, p99_lag: 0.1, queue_size: 0, refused_versions: 1 },
+    })
+    expect((await api.app.inject({ method: 'GET', url: '/v1/health?gaps=0' })).statusCode).toBe(503)
+  })
+
   it('health applies Corrosion’s thresholds', async () => {
     const get = (q = '') => api.app.inject({ method: 'GET', url: `/v1/health${q}` })
     api.health = { queueSize: 5, p99LagSec: 2 }

@@ -11,8 +11,10 @@ export async function healthRoutes(app: FastifyInstance, ctx: RouteContext): Pro
     let facts
     try {
       const h = deps.health()
+      const stats = deps.engine.stats()
       facts = {
-        gaps: deps.engine.stats().gaps,
+        gaps: stats.gaps,
+        refused: stats.refused,
         members: deps.members().filter((m) => m.state === 'alive').length,
         p99LagSec: h.p99LagSec,
         queueSize: h.queueSize,
