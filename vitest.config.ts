@@ -25,6 +25,7 @@ export default defineConfig({
       project('node', ['packages/node/test/**/*.test.ts']),
       project('client', ['packages/client/test/**/*.test.ts']),
       project('edge', ['packages/edge/test/**/*.test.ts']),
+      project('template', ['packages/template/test/**/*.test.ts']),
       project('integration', ['test/inproc/**/*.test.ts', 'test/process/**/*.test.ts'], {
         testTimeout: 120_000,
       }),

@@ -34,6 +34,7 @@ import {
   type NatsCluster,
 } from './lib/daemons.js'
 import { closedLoop, openLoop, sleep, waitFor } from './lib/load.js'
+import { treeCpuMs } from './lib/cpu.js'
 import { startProcessCluster } from './lib/procs.js'
 import { percentile, progress, report, type Row } from './lib/report.js'
 
@@ -56,13 +57,16 @@ interface System {
   read(node: number, key: string): Promise<string | null>
   /** Every node holds `n` keys under `prefix` (for "every node keeps up"); null when not measurable. */
   caughtUp?(prefix: string, n: number): Promise<boolean>
+  /** Server process ids whose CPU time (with their descendants') the run is charged. */
+  pids: number[]
 }
 
-function patinaSystem(urls: string[]): System & { close(): Promise<void> } {
+function patinaSystem(urls: string[], pids: number[]): System & { close(): Promise<void> } {
   const http = agent(IN_FLIGHT)
   const streams = agent()
   return {
     name: 'Patina',
+    pids,
     async write(node, key, val) {
       await postJson(http, `${urls[node]}/v1/transactions`, [
         ['INSERT INTO kv (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v', [key, val]],
@@ -106,11 +110,13 @@ function patinaSystem(urls: string[]): System & { close(): Promise<void> } {
 
 function etcdSystem(
   urls: string[],
+  pids: number[],
 ): System & { readSerializable(node: number, key: string): Promise<void>; close(): Promise<void> } {
   const http = agent(IN_FLIGHT)
   const streams = agent()
   return {
     name: 'etcd',
+    pids,
     async write(node, key, val) {
       await postJson(http, `${urls[node]}/v3/kv/put`, { key: b64(key), value: b64(val) })
     },
@@ -146,7 +152,7 @@ function etcdSystem(
   }
 }
 
-async function natsSystem(urls: string[]): Promise<System & { close(): Promise<void> }> {
+async function natsSystem(urls: string[], pids: number[]): Promise<System & { close(): Promise<void> }> {
   const conns: NatsConnection[] = []
   const kvs: KV[] = []
   const deadline = Date.now() + 60_000
@@ -169,6 +175,7 @@ async function natsSystem(urls: string[]): Promise<System & { close(): Promise<v
   const kvAt = (node: number) => kvs[node] as KV
   return {
     name: 'NATS KV',
+    pids,
     async write(node, key, val) {
       await kvAt(node).put(key, enc.encode(val))
     },
@@ -192,6 +199,8 @@ async function natsSystem(urls: string[]): Promise<System & { close(): Promise<v
 interface Result {
   tput: number
   tputP99: number
+  /** CPU ms of all server processes per acknowledged write in the throughput run. */
+  cpuPerWrite: number
   fixed: number[]
   fixedSeen: number
   max: number[]
@@ -203,7 +212,9 @@ interface Result {
 async function measure(sys: System, tag: string): Promise<Result> {
   // throughput, spread over the 3 nodes
   progress(`${sys.name}: write throughput, ${IN_FLIGHT} in flight for ${TPUT_MS} ms`)
+  const cpu0 = treeCpuMs(sys.pids)
   const tp = await closedLoop(IN_FLIGHT, TPUT_MS, (op) => sys.write(op % 3, `t${tag}.${op}`, value(op)))
+  const cpuPerWrite = (treeCpuMs(sys.pids) - cpu0) / tp.done
   let keepUpSecs: number | undefined
   if (sys.caughtUp !== undefined) {
     const t = performance.now()
@@ -251,6 +262,7 @@ async function measure(sys: System, tag: string): Promise<Result> {
   return {
     tput: tp.done / tp.secs,
     tputP99: percentile(tp.lat, 99),
+    cpuPerWrite,
     fixed: fixed.got,
     fixedSeen: fixed.seen,
     max: max.got,
@@ -311,7 +323,10 @@ export async function run(): Promise<void> {
     const pc = await startProcessCluster(3, SCHEMA)
     cleanups.push(() => pc.stop())
     await sleep(2000)
-    const patina = patinaSystem(pc.workers.map((w) => w.apiUrl))
+    const patina = patinaSystem(
+      pc.workers.map((w) => w.apiUrl),
+      pc.workers.map((w) => w.pid ?? -1),
+    )
     cleanups.push(() => patina.close())
     const P = await measure(patina, 'p')
     await patina.close()
@@ -321,7 +336,10 @@ export async function run(): Promise<void> {
     progress(`starting 3 etcd members (data in ${etcdBase})`)
     let ec: EtcdCluster | undefined = await startEtcd(etcdDir)
     cleanups.push(() => ec?.stop() ?? Promise.resolve())
-    const etcd = etcdSystem(ec.clientUrls)
+    const etcd = etcdSystem(
+      ec.clientUrls,
+      ec.daemons.map((d) => d.pid),
+    )
     const E = await measure(etcd, 'e')
     const serial: number[] = []
     for (let i = 0; i < READS; i++) {
@@ -337,7 +355,10 @@ export async function run(): Promise<void> {
     progress('starting 3 nats-server nodes (JetStream)')
     let nc: NatsCluster | undefined = await startNats(join(dir, 'nats'))
     cleanups.push(() => nc?.stop() ?? Promise.resolve())
-    const nats = await natsSystem(nc.urls)
+    const nats = await natsSystem(
+      nc.urls,
+      nc.daemons.map((d) => d.pid),
+    )
     cleanups.push(() => nats.close())
     const N = await measure(nats, 'n')
     await nats.close()
@@ -359,6 +380,9 @@ export async function run(): Promise<void> {
       cmp(`write throughput, ${IN_FLIGHT} in flight (writes/s)`, P.tput, E.tput, N.tput, raw.writeSingle),
     )
     rows.push(cmp('  request latency p99 at that load (ms)', P.tputP99, E.tputP99, N.tputP99))
+    rows.push(
+      cmp('  CPU of all server processes per write (ms)', P.cpuPerWrite, E.cpuPerWrite, N.cpuPerWrite),
+    )
     rows.push(cmp('  every node holds every write, after the run (s)', P.keepUpSecs ?? NaN, NaN, NaN))
     rows.push(
       cmp(`write → notification p50, ${LAT_RATE}/s (ms)`, p(P.fixed, 50), p(E.fixed, 50), p(N.fixed, 50)),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Patina needs on a fresh Debian 12 machine with Node 20:
 # pnpm 10, the toolchain for better-sqlite3 (compiled from source against /usr/include/node),
-# the workspace dependencies, and — with --docker — Debian's docker.io with a running dockerd.
+# Debian's nginx and an HTTP/2 curl (for tests), the workspace dependencies, and — with --docker —
+# Debian's docker.io with a running dockerd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,13 @@ fi
 if ! command -v g++ >/dev/null || ! command -v make >/dev/null || ! command -v python3 >/dev/null; then
   log "installing the native build toolchain (g++, make, python3)"
   apt_install g++ make python3
+fi
+
+# Debian's nginx: the template tests (test/process/template-nginx.test.ts, readme-nginx.test.ts)
+# run it as a plain process with their own config on loopback ports.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  log "installing nginx (for the template tests)"
+  apt_install nginx
 fi
 
 # The API tests drive the server with Debian's curl over HTTP/2 with prior knowledge (h2c).

@@ -6,6 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from '../../test/helpers/process.js'
+import { processCpuMs } from './cpu.js'
 
 export const EDGE_BIN = join(ROOT, 'packages/edge/dist/cli.js')
 
@@ -26,8 +27,6 @@ export interface EdgeProcess {
   cpuMs(): number
   stop(sig?: NodeJS.Signals): Promise<number | null>
 }
-
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
 
 export function writeEdgeConfig(path: string, lines: string[]): void {
   writeFileSync(path, lines.join('\n') + '\n')
@@ -59,12 +58,7 @@ export function spawnEdge(configPath: string, port: number): EdgeProcess {
     output,
     exited,
     memory: () => ({ rss: statusKb('VmRSS'), peak: statusKb('VmHWM') }),
-    cpuMs() {
-      // fields after the command name (which may hold spaces): utime is the 12th, stime the 13th
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK
-    },
+    cpuMs: () => processCpuMs(pid),
     async stop(sig = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(sig)
       return exited

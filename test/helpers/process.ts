@@ -33,6 +33,9 @@ export interface WorkerSpec {
   gossipPort: number
   bootstrap: string[]
   schemaPath: string
+  /** Failure-detection timings (default 200 / 150 ms: fast, for small tests on an idle machine). */
+  probeIntervalMs?: number
+  probeTimeoutMs?: number
   extraToml?: string
   /** The program and its first arguments (default: the `patina` CLI from sources); `-c <config> agent` follows. */
   command?: string[]
@@ -59,8 +62,8 @@ export class WorkerProcess {
         `bootstrap = ${JSON.stringify(spec.bootstrap)}`,
         'sync_interval_min_ms = 200',
         'sync_interval_max_ms = 1000',
-        'probe_interval_ms = 200',
-        'probe_timeout_ms = 150',
+        `probe_interval_ms = ${spec.probeIntervalMs ?? 200}`,
+        `probe_timeout_ms = ${spec.probeTimeoutMs ?? 150}`,
         '[api]',
         `addr = "127.0.0.1:${spec.apiPort}"`,
         '[admin]',

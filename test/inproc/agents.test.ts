@@ -38,6 +38,16 @@ describe('worker agents on loopback (libp2p + HTTP API)', () => {
         [2, 'from-2'],
       ])
     }
+    // Converged, every node reports the same heads in /v1/health: each writer's actor, every
+    // version of it applied (complete = max).
+    const heads = await Promise.all(
+      c.agents.map(async (a) => {
+        const res = await fetch(`${a.apiUrl}/v1/health`)
+        return ((await res.json()) as { response: { heads: Record<string, unknown> } }).response.heads
+      }),
+    )
+    const want = Object.fromEntries(c.agents.map((a) => [a.engine.actorId, { max: 1, complete: 1 }]))
+    for (const h of heads) expect(h).toEqual(want)
   })
 
   it('reads its own writes on another node with wait_actor / wait_version', async () => {

@@ -5,7 +5,7 @@
  * `patina` bin of `@patina/node`, an edge with the `patina-edge` bin of `@patina/edge`. A write
  * on the worker is served by the edge.
  *
- * The edge folder installs `@patina/api`, `@patina/client` and `@patina/edge` only, and must hold
+ * The edge folder installs `@patina/api`, `@patina/client`, `@patina/template` and `@patina/edge` only, and must hold
  * no native module and no libp2p. The worker folder needs better-sqlite3 built for this Node:
  * npm runs its install script (allowed by `allowScripts` in the folder's package.json, the npm 11
  * way), which first asks `prebuild-install` for a binary and otherwise compiles with node-gyp
@@ -25,7 +25,7 @@ import { TEST_SCHEMA } from '../helpers/cluster.js'
 import { pickPort } from '../helpers/edge.js'
 import { ROOT, WorkerProcess } from '../helpers/process.js'
 
-const PACKAGES = ['api', 'core', 'client', 'edge', 'node'] as const
+const PACKAGES = ['api', 'core', 'client', 'template', 'edge', 'node'] as const
 const MINUTES = 60_000
 
 const dir = mkdtempSync(join(tmpdir(), 'patina-install-'))
@@ -152,10 +152,10 @@ describe('installing the packed packages with npm', () => {
   })
 
   it(
-    'an edge host installs api, client and edge: no native module, no libp2p',
+    'an edge host installs api, client, template and edge: no native module, no libp2p',
     () => {
       project(edgeHome)
-      npmInstall(edgeHome, ['api', 'client', 'edge'])
+      npmInstall(edgeHome, ['api', 'client', 'template', 'edge'])
       const tree = run('npm', ['ls', '--all', '--parseable'], edgeHome)
       expect(tree).not.toMatch(/better-sqlite3|libp2p|node-gyp|fastify/)
       const natives = run('find', ['node_modules', '-name', '*.node'], edgeHome).trim()
@@ -170,7 +170,7 @@ describe('installing the packed packages with npm', () => {
     async () => {
       project(workerHome)
       const prebuilds = process.env['PATINA_PACK_BUILD'] === '1' ? null : workspacePrebuild()
-      npmInstall(workerHome, ['api', 'core', 'client', 'edge', 'node'], {
+      npmInstall(workerHome, ['api', 'core', 'client', 'template', 'edge', 'node'], {
         ...(prebuilds !== null ? { npm_config_better_sqlite3_local_prebuilds: prebuilds } : {}),
       })
       const built = join(workerHome, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node')

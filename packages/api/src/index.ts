@@ -22,6 +22,7 @@ export type {
   TableStatsRequest,
   TableStatsResponse,
   HealthResponse,
+  ActorHeadInfo,
   MemberInfo,
   MemberState,
   MemberRole,

@@ -26,11 +26,32 @@ export interface HealthResponse {
     p99_lag: number
     queue_size: number
     /**
-     * A Patina addition, present only when non-zero: versions this node refused to apply (a
-     * constraint or table its schema lacks) and holds back until their retry; counted in `gaps`.
+     * Patina (absent from Corrosion): this node has had no other member alive for longer than
+     * `gossip.isolation_after_ms` (its data may be stale, its writes stay local).
+     */
+    isolated?: boolean
+    /** Patina: ms since this node last received anything from another member; null if never. */
+    last_contact_ms?: number | null
+    /** Patina: other members currently alive in this node's view. */
+    reachable_members?: number
+    /**
+     * Patina: per actor id, the highest version of that actor this node knows of (`max`) and the
+     * highest version `V` such that every version `1..V` of it is applied here (`complete`,
+     * `<= max`). Actors with no version known are left out. Clients compare workers with it.
+     */
+    heads?: Record<string, ActorHeadInfo>
+    /**
+     * Patina, present only when non-zero: versions this node refused to apply (a constraint or a
+     * table its schema lacks) and holds back until their retry; they are counted in `gaps`.
      */
     refused_versions?: number
   }
+}
+
+/** One actor's versions on a node, in `HealthResponse.response.heads`. */
+export interface ActorHeadInfo {
+  max: number
+  complete: number
 }
 
 export type MemberState = 'alive' | 'suspect' | 'down' | 'left'
@@ -53,6 +74,12 @@ export interface MemberInfo {
 }
 export interface MembersResponse {
   members: MemberInfo[]
+  /** Whether the answering node is isolated (as in `GET /v1/health`). */
+  isolated?: boolean
+  /** Ms since the answering node last received anything from another member; null if never. */
+  last_contact_ms?: number | null
+  /** Other members alive in the answering node's view. */
+  reachable_members?: number
 }
 
 /** Error body used by every endpoint other than `/v1/transactions`. */

@@ -32,6 +32,17 @@ const querySchema = z.strictObject({
 
 const ms = (def: number, min = 0): z.ZodDefault<z.ZodNumber> => z.number().int().min(min).default(def)
 
+const templateSchema = z.strictObject({
+  /** The template file (Eta; see docs/templates.md). Re-loaded when edited. */
+  src: z.string().min(1, 'must name the template file'),
+  /** The file to render, written atomically; its folder must exist. */
+  dst: z.string().min(1, 'must name the output file'),
+  /** Shell command run (`sh -c`) after a render that changed `dst`, e.g. `nginx -s reload`. */
+  cmd: z.string().min(1, 'must not be empty (leave it out for no command)').optional(),
+  /** Name in logs, metrics and health; default: `dst`. */
+  name: z.string().min(1).optional(),
+})
+
 /** The edge daemon's configuration schema (snake_case keys, as in the TOML file). */
 export const edgeConfigSchema = z
   .strictObject({
@@ -77,9 +88,34 @@ export const edgeConfigSchema = z
     /** Longest accepted NDJSON line in bytes. */
     max_line_bytes: ms(8 * 1024 * 1024, 1024),
     /** The named queries to keep subscribed. */
-    queries: z.array(querySchema).min(1, 'must define at least one [[queries]] table'),
+    queries: z.array(querySchema).default([]),
+    /** Files rendered from live queries (`[[templates]]`, as `patina template`). */
+    templates: z.array(templateSchema).default([]),
+    /** Templates: quiet time after a change before rendering, in milliseconds. */
+    template_debounce_ms: ms(100),
+    /** Templates: longest a change waits for a render while changes keep coming, in milliseconds. */
+    template_max_delay_ms: ms(1_000),
+    /** Templates: deadline of a template's command, in milliseconds (killed after it, counted as failed). */
+    template_command_timeout_ms: ms(30_000, 1),
   })
   .superRefine((cfg, ctx) => {
+    if (cfg.queries.length === 0 && cfg.templates.length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['queries'],
+        message: 'must define at least one [[queries]] table (or a [[templates]] table)',
+      })
+    const dsts = new Set<string>()
+    cfg.templates.forEach((t, i) => {
+      const name = t.name ?? t.dst
+      if (dsts.has(name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['templates', i, t.name === undefined ? 'dst' : 'name'],
+          message: 'is already used by another template; each template needs its own output file and name',
+        })
+      dsts.add(name)
+    })
     const seen = new Set<string>()
     cfg.queries.forEach((q, i) => {
       if (seen.has(q.name))
@@ -102,6 +138,7 @@ export function effectiveMaxContactMs(c: Pick<EdgeConfig, 'max_contact_ms' | 'st
 }
 export type EdgeConfigInput = z.input<typeof edgeConfigSchema>
 export type EdgeQueryConfig = EdgeConfig['queries'][number]
+export type EdgeTemplateConfig = EdgeConfig['templates'][number]
 
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let v: unknown = input
@@ -125,6 +162,7 @@ function keyPath(path: readonly PropertyKey[]): string {
 const ALLOWED_KEYS: Record<string, string[]> = {
   '': Object.keys(edgeConfigSchema.shape),
   queries: Object.keys(querySchema.shape),
+  templates: Object.keys(templateSchema.shape),
 }
 
 /**

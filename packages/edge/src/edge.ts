@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { pino, type Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { JsonParam, JsonSqlValue, JsonStatement } from '@patina/api'
+import { createTemplateSet, type TemplateSet, type TemplatesHealth } from '@patina/template'
 import {
   createClient,
   PatinaClientError,
@@ -75,6 +76,8 @@ export interface Edge {
   lookup(query: string, key: readonly string[]): LookupResult
   view(query: string): ViewDump
   health(): EdgeHealth
+  /** The `[[templates]]`' health (`GET /v1/templates`); `ok` with no templates. */
+  templates(): TemplatesHealth
   /** The live subscription behind a query. */
   subscription(query: string): LiveSubscription
   /** Writes the state file now (no-op without `state_file`). */
@@ -116,6 +119,24 @@ export function createEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps =
     logger: log,
     now,
   })
+  const templateSet: TemplateSet | null =
+    config.templates.length === 0
+      ? null
+      : createTemplateSet(
+          config.templates.map((t) => ({
+            src: t.src,
+            dst: t.dst,
+            ...(t.cmd !== undefined ? { cmd: t.cmd } : {}),
+            ...(t.name !== undefined ? { name: t.name } : {}),
+          })),
+          {
+            debounceMs: config.template_debounce_ms,
+            maxDelayMs: config.template_max_delay_ms,
+            commandTimeoutMs: config.template_command_timeout_ms,
+            staleAfterMs: config.stale_after_ms,
+          },
+          { source: client, logger: log, registry, now },
+        )
   const queries = new Map<string, { cfg: EdgeQueryConfig; live: LiveSubscription | null }>()
   for (const q of config.queries) queries.set(q.name, { cfg: q, live: null })
   let dirty = false
@@ -198,8 +219,10 @@ export function createEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps =
     health() {
       const qs: Record<string, EdgeQueryHealth> = {}
       for (const name of queries.keys()) qs[name] = healthOf(name)
-      return edgeHealth(qs)
+      const h = edgeHealth(qs)
+      return templateSet === null ? h : { ...h, templates: templateSet.health() }
     },
+    templates: () => templateSet?.health() ?? { ok: true, templates: [] },
     subscription: (name) => need(name).live,
     persist() {
       const file = config.state_file
@@ -226,6 +249,16 @@ export function createEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps =
     async start() {
       if (started) throw new PatinaClientError('PATINA_ERR_PARAM_INVALID', 'edge already started')
       started = true
+      if (templateSet !== null) {
+        // A template that cannot start (missing file, syntax error, no output folder) stops the edge with its message.
+        try {
+          await templateSet.start()
+        } catch (err) {
+          await templateSet.stop()
+          await client.close()
+          throw err
+        }
+      }
       const saved = config.state_file === undefined ? null : await loadSaved(config.state_file)
       for (const [name, q] of queries) {
         const s = saved?.queries[name]
@@ -280,6 +313,7 @@ export function createEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps =
           log.warn({ err }, 'saving the edge state file failed')
         }
       }
+      await templateSet?.stop()
       await client.close()
       if (edge.server.listening) {
         const closed = new Promise<void>((resolve) => edge.server.close(() => resolve()))

@@ -3,6 +3,7 @@
  * `stale` live here and are table-tested (`health.test.ts`).
  */
 import type { LiveStatus } from '@patina/client'
+import type { TemplatesHealth } from '@patina/template'
 
 /** Why a query is stale (null when it is not). */
 export type StaleReason =
@@ -44,6 +45,8 @@ export interface EdgeHealth {
   status: 'ok' | 'stale' | 'unsynced'
   stale: boolean
   queries: Record<string, EdgeQueryHealth>
+  /** The `[[templates]]`, when there are any (they do not change `status`: lookups do not depend on them). */
+  templates?: TemplatesHealth
 }
 
 /** The health of a query that has no subscription yet (the edge is not started). */

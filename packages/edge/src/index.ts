@@ -34,6 +34,7 @@ export {
   type EdgeConfig,
   type EdgeConfigInput,
   type EdgeQueryConfig,
+  type EdgeTemplateConfig,
 } from './config.js'
 export {
   saveEdgeState,

@@ -62,11 +62,11 @@ function queryOf(u: URL): Record<string, string | string[]> {
 
 /**
  * The edge's HTTP API as a `node:http` request listener: `GET /v1/lookup/:query`,
- * `GET /v1/views/:query`, `GET /v1/health`, `GET /metrics`. Four read-only routes need no
+ * `GET /v1/views/:query`, `GET /v1/health`, `GET /v1/templates`, `GET /metrics`. Five read-only routes need no
  * framework; keeping one out keeps the edge's install and memory small.
  */
 export function createRequestHandler(
-  edge: Pick<Edge, 'config' | 'lookup' | 'view' | 'health' | 'subscription'>,
+  edge: Pick<Edge, 'config' | 'lookup' | 'view' | 'health' | 'templates' | 'subscription'>,
   registry: Registry,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const route = async (req: IncomingMessage, reply: Reply, text: (t: string, type: string) => void) => {
@@ -77,6 +77,10 @@ export function createRequestHandler(
     if (u.pathname === '/v1/health') {
       const h = edge.health()
       return reply(h.status === 'unsynced' ? 503 : 200, h)
+    }
+    if (u.pathname === '/v1/templates') {
+      const t = edge.templates()
+      return reply(t.ok ? 200 : 503, t)
     }
     if (u.pathname === '/metrics') return text(await registry.metrics(), registry.contentType)
     if (parts.length === 4 && parts[1] === 'v1' && (parts[2] === 'lookup' || parts[2] === 'views')) {

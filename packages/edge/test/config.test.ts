@@ -114,8 +114,41 @@ key = ["host", "port"]
       /key queries\[1\]\.name value "routes" is invalid: is already used/,
     ],
     ['invalid TOML', 'workers = [', /not valid TOML/],
+    [
+      'neither queries nor templates',
+      'workers = ["http://w:1"]',
+      /key queries missing is invalid: must define at least one \[\[queries\]\] table \(or a \[\[templates\]\] table\)/,
+    ],
+    [
+      'a template without dst',
+      'workers = ["http://w:1"]\n[[templates]]\nsrc = "a.eta"',
+      /key templates\[0\]\.dst missing is invalid/,
+    ],
+    [
+      'an unknown template key',
+      'workers = ["http://w:1"]\n[[templates]]\nsrc = "a.eta"\ndst = "/tmp/a"\ncommand = "x"',
+      /unknown key templates\[0\]\.command; allowed: src, dst, cmd, name/,
+    ],
+    [
+      'two templates writing the same file',
+      'workers = ["http://w:1"]\n[[templates]]\nsrc = "a.eta"\ndst = "/tmp/a"\n[[templates]]\nsrc = "b.eta"\ndst = "/tmp/a"',
+      /key templates\[1\]\.dst value "\/tmp\/a" is invalid: is already used by another template/,
+    ],
   ])('rejects %s with a message naming the key, value and what is allowed', (_name, toml, re) => {
     expect(configError(toml)).toMatch(re)
+  })
+
+  it('accepts templates alone (no queries), with their defaults', () => {
+    const c = parseEdgeConfig(
+      'workers = ["http://w:1"]\n[[templates]]\nsrc = "up.eta"\ndst = "/etc/nginx/up.conf"\ncmd = "nginx -s reload"\n',
+    )
+    expect(c.queries).toEqual([])
+    expect(c.templates).toEqual([{ src: 'up.eta', dst: '/etc/nginx/up.conf', cmd: 'nginx -s reload' }])
+    expect(c).toMatchObject({
+      template_debounce_ms: 100,
+      template_max_delay_ms: 1000,
+      template_command_timeout_ms: 30000,
+    })
   })
 
   it('loads a file and names it in errors', async () => {

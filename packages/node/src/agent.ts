@@ -208,7 +208,7 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
         members: () => late.cluster?.members() ?? [],
         health: () => {
           const s = late.cluster?.stats()
-          return { queueSize: s?.queueSize ?? 0, p99LagSec: s?.p99LagSec ?? 0 }
+          return { queueSize: s?.queueSize ?? 0, p99LagSec: s?.p99LagSec ?? 0, ...late.cluster?.isolation() }
         },
         subscriptions: hub,
       },
@@ -271,6 +271,7 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
           probeTimeoutMs: config.gossip.probe_timeout_ms,
           indirectProbes: config.gossip.indirect_probes,
           suspicionMult: config.gossip.suspicion_mult,
+          isolationAfterMs: config.gossip.isolation_after_ms,
           maxMessageBytes: config.gossip.message_max_bytes,
         },
         broadcast: {

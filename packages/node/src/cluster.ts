@@ -24,8 +24,16 @@ import type { Changeset, StateEngine } from '@patina/core'
 import type { Transport } from './transport/transport.js'
 import { sleep, systemClock, type ClusterClock, type RandomSource } from './transport/time.js'
 import { clusterMetrics } from './transport/metrics.js'
-import { createMembership, type Membership, type MembershipOptions } from './membership/membership.js'
+import {
+  createMembership,
+  type IsolationStatus,
+  type Membership,
+  type MembershipOptions,
+} from './membership/membership.js'
 import type { Transition } from './membership/members.js'
+import { membershipMetrics } from './membership/metrics.js'
+import { withContactTracking } from './membership/contact-transport.js'
+import type { Resolver } from './membership/resolve.js'
 import { createApplyQueue, type ApplyQueue, type ApplyQueueOptions } from './broadcast/apply-queue.js'
 import { createBroadcaster, type BroadcastOptions, type Broadcaster } from './broadcast/broadcaster.js'
 import { SYNC_PROTOCOL, createSyncServer, type SyncResult, type SyncSessionOptions } from './sync/session.js'
@@ -33,6 +41,7 @@ import { createSyncScheduler, type SyncScheduleOptions } from './sync/scheduler.
 
 export type { Transition as MemberTransition } from './membership/members.js'
 export type { SyncResult } from './sync/session.js'
+export type { IsolationStatus } from './membership/membership.js'
 
 export interface ClusterDeps {
   engine: StateEngine
@@ -44,6 +53,8 @@ export interface ClusterDeps {
   clock?: ClusterClock
   /** Random source in [0, 1); seed it for reproducible simulations. Default Math.random. */
   random?: RandomSource
+  /** Bootstrap entry → addresses to dial (default: the system resolver, again on every attempt). */
+  resolve?: Resolver
 }
 
 type MembershipTuning = Omit<MembershipOptions, 'clusterId' | 'self' | 'bootstrap' | 'membersPath'>
@@ -96,12 +107,15 @@ export const LAN_PRESET: ClusterTuning = {
     indirectProbes: 3,
     suspicionMult: 4, // suspect → down after 4 × log10(n) probe intervals (fewer with confirmations)
     suspicionMaxTimeoutMult: 6, // without confirmations, up to 6 × that
+    awarenessMaxMultiplier: 8, // a node slow to process probes widens its timeouts up to 8 × (Lifeguard)
     announceIntervalMs: 1000, // our record (and piggybacked changes) on the membership topic
     pushPullIntervalMs: 30_000, // full table exchange with one random peer
     targetConnections: 12,
     maintainIntervalMs: 2000,
-    bootstrapRetryMinMs: 500,
-    bootstrapRetryMaxMs: 30_000,
+    bootstrapRetryMinMs: 500, // a bootstrap entry that is not a live member: retried from 0.5 s…
+    bootstrapRetryMaxMs: 30_000, // …backing off to every 30 s, forever
+    bootstrapAnnounceIntervalMs: 60_000, // a bootstrap entry that is a live member: contacted every minute
+    isolationAfterMs: 15_000, // no other member alive for this long: report isolation
     downRetentionMs: 48 * 3600_000, // Corrosion keeps down members 2 days
     retransmitMult: 4, // piggyback a change 4 × log10(n + 1) times
     maxMessageBytes: 1 * MiB,
@@ -150,6 +164,8 @@ export const LOCAL_PRESET: ClusterTuning = {
     maintainIntervalMs: 1000,
     bootstrapRetryMinMs: 200,
     bootstrapRetryMaxMs: 5000,
+    bootstrapAnnounceIntervalMs: 20_000,
+    isolationAfterMs: 10_000,
   },
   sync: { ...LAN_PRESET.sync, minIntervalMs: 500, maxIntervalMs: 5000 },
 }
@@ -168,6 +184,8 @@ export const TEST_PRESET: ClusterTuning = {
     maintainIntervalMs: 300,
     bootstrapRetryMinMs: 100,
     bootstrapRetryMaxMs: 2000,
+    bootstrapAnnounceIntervalMs: 3000,
+    isolationAfterMs: 2000,
     downRetentionMs: 600_000,
     persistDebounceMs: 50,
   },
@@ -214,6 +232,8 @@ export interface Cluster {
   syncNow(): Promise<SyncResult[]>
   /** Listen to member state changes. Returns an unsubscribe function. */
   onMembersChanged(listener: (t: Transition) => void): () => void
+  /** How current this node is: isolation, time since last contact, reachable members. */
+  isolation(): IsolationStatus
   /** The resolved tuning (preset + overrides). */
   readonly tuning: ClusterTuning
 }
@@ -280,11 +300,14 @@ export function createCluster(deps: ClusterDeps, opts: ClusterOptions = {}): Clu
     )
   }
   const tuning = resolveClusterTuning(opts)
-  const { engine, transport } = deps
+  const { engine } = deps
   const clock = deps.clock ?? systemClock
   const random = deps.random ?? Math.random
   const logger = deps.logger.child({ component: 'cluster', cluster: clusterId })
   const metrics = clusterMetrics(deps.registry)
+  // Every component sees the transport through this wrapper: anything received from a member
+  // (gossip, sync, probes) counts as contact for isolation and `last_contact_ms`.
+  const transport = withContactTracking(deps.transport, (peer) => membership?.noteContact(peer))
 
   const queue: ApplyQueue = createApplyQueue({ engine, logger, metrics, clock }, tuning.apply)
   const broadcaster: Broadcaster = createBroadcaster(
@@ -330,7 +353,16 @@ export function createCluster(deps: ClusterDeps, opts: ClusterOptions = {}): Clu
       started = true
       await transport.start()
       membership = createMembership(
-        { transport, logger, metrics, clock, random, dbVersion },
+        {
+          transport,
+          logger,
+          metrics,
+          memberMetrics: membershipMetrics(deps.registry),
+          clock,
+          random,
+          dbVersion,
+          ...(deps.resolve !== undefined ? { resolve: deps.resolve } : {}),
+        },
         {
           ...tuning.membership,
           clusterId,
@@ -400,6 +432,9 @@ export function createCluster(deps: ClusterDeps, opts: ClusterOptions = {}): Clu
     onMembersChanged(listener) {
       memberListeners.add(listener)
       return () => memberListeners.delete(listener)
+    },
+    isolation() {
+      return membership?.isolation() ?? { isolated: false, lastContactMs: null, reachableMembers: 0 }
     },
   }
 }

@@ -1,9 +1,13 @@
 /**
  * A fault campaign against a real multi-process cluster on loopback: `workers` agents and
- * `edges` edge daemons, a seeded random workload on random workers, and a seeded nemesis that
- * kills (SIGKILL) and restarts workers, pauses them (SIGSTOP/SIGCONT), partitions them (two-way
- * and one-way, in the TCP path between their gossip ports) and steps their wall clocks. Then the
- * faults stop, the cluster heals, and the checker runs (see `history.ts` and `finish`).
+ * `edges` edge daemons, a seeded random workload on random workers, and a seeded nemesis
+ * (`nemesis.ts`) that kills (SIGKILL) and restarts workers one at a time or a random subset at
+ * once (back in random order), pauses them (SIGSTOP/SIGCONT), partitions them (two-way and
+ * one-way, in the TCP path between their gossip ports), isolates one until the others declare
+ * it down, and steps their wall clocks. Then the faults stop, the cluster heals, and the
+ * checker runs: one cluster again, every acknowledged write everywhere, the reference model,
+ * the history checks, edges and subscriptions (see `history.ts`). Membership flaps are counted
+ * throughout (`membership-watch.ts`).
  *
  * Entry points: `test/chaos/multiprocess.test.ts` (short, in CI) and `scripts/chaos.ts`
  * (`pnpm chaos --seed S --minutes M`).
@@ -21,12 +25,16 @@ import {
   type WriteRecord,
 } from './history.js'
 import { modelKv } from './model.js'
+import { createMembershipWatch, oneClusterProblems, type MembershipFigures } from './membership-watch.js'
+import { FAULT_KINDS, runNemesis, type FaultKind } from './nemesis.js'
 import { createPartitionNet, type PartitionNet } from './partition-net.js'
 import { createRecorder, type Recorder } from './recorder.js'
 import { ChaosEdge, ChaosWorker } from './procs.js'
 import { SubscriptionFollower } from './subscription.js'
-import { dump, exactDump, missingVersions, postTyped } from './worker-state.js'
-import { between, CHAOS_QUERY, CHAOS_SCHEMA, makeOp, pick, rng, stepSql, typedOp } from './workload.js'
+import { canon, dump, exactDump, missingVersions, postTyped, sleep, waitUntil } from './inspect.js'
+import { CHAOS_QUERY, CHAOS_SCHEMA, makeOp, stepSql, typedOp } from './workload.js'
+
+export type { FaultKind } from './nemesis.js'
 
 export interface CampaignOptions {
   seed: number
@@ -52,8 +60,6 @@ export const CAMPAIGN_DEFAULTS = {
   healTimeoutMs: 180_000,
 } as const
 
-export type FaultKind = 'kill' | 'pause' | 'partition' | 'one-way' | 'skew'
-
 export interface CampaignReport {
   seed: number
   faultMs: number
@@ -64,6 +70,8 @@ export interface CampaignReport {
   lost: number
   /** Workers whose final contents differ from the others' (0 when converged). */
   divergences: number
+  /** Membership over the whole run: flaps (false positives) and transitions, summed over workers. */
+  membership: MembershipFigures
   subscriptions: { followers: number; resumes: number; changes: number; lost: number }
   edges: number
   /** Changesets the sync-only recorder collected (the history the reference model is applied to). */
@@ -74,23 +82,6 @@ export interface CampaignReport {
   history: string[]
   dir?: string
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-async function waitUntil(what: string, timeoutMs: number, fn: () => Promise<boolean>): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      if (await fn()) return true
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) return false
-    await sleep(1000)
-  }
-}
-
-const canon = (rows: readonly Row[]): string => JSON.stringify(rows)
 
 export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
   const opts = { ...CAMPAIGN_DEFAULTS, ...o }
@@ -104,7 +95,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
   const edges: ChaosEdge[] = []
   const followers: SubscriptionFollower[] = []
   let recorder: Recorder | undefined
-  const faults: Record<FaultKind, number> = { kill: 0, pause: 0, partition: 0, 'one-way': 0, skew: 0 }
+  let watch = createMembershipWatch([])
+  const faults = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>
   const writes: WriteRecord[] = []
   const violations: Violation[] = []
   let tick = 0
@@ -133,6 +125,9 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     }
     for (const w of workers) w.onSpawn = (pid) => net.setPid(w.name, pid)
     await Promise.all(workers.map((w) => w.start()))
+    watch = createMembershipWatch(workers)
+    watch.start()
+    const members = watch
     log(`cluster up: ${workers.map((w) => `${w.name} ${w.apiUrl}`).join(', ')}`)
     for (let e = 0; e < opts.edges; e++) {
       const edge = new ChaosEdge({
@@ -216,60 +211,16 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
       }
     }
 
-    // --- nemesis: two lanes so that faults overlap (a partition while a worker is down, ...)
-    const names = workers.map((w) => w.name)
-    const processLane = async (r: () => number): Promise<void> => {
-      await sleep(1000)
-      while (Date.now() < faultEnd - 1000) {
-        const kind = pick<FaultKind>(r, ['kill', 'kill', 'pause', 'skew'])
-        const hold = between(r, 1000, 4000)
-        const w = pick(r, workers)
-        faults[kind]++
-        if (kind === 'kill') {
-          log(`nemesis: SIGKILL ${w.name} for ${hold} ms`)
-          await w.signal('SIGKILL')
-          net.setPid(w.name, undefined)
-          await sleep(hold)
-          await w.start()
-        } else if (kind === 'pause') {
-          log(`nemesis: SIGSTOP ${w.name} for ${hold} ms`)
-          await w.signal('SIGSTOP')
-          await sleep(hold)
-          await w.signal('SIGCONT')
-        } else {
-          const offset = (r() < 0.5 ? -1 : 1) * between(r, 1000, 300_000)
-          log(`nemesis: ${w.name} wall clock ${offset > 0 ? '+' : ''}${offset} ms`)
-          await w.skew(offset)
-        }
-        await sleep(between(r, 300, 2000))
-      }
-    }
-    const networkLane = async (r: () => number): Promise<void> => {
-      await sleep(1500)
-      while (Date.now() < faultEnd - 1000) {
-        const hold = between(r, 1000, 5000)
-        if (r() < 0.6) {
-          faults.partition++
-          const shuffled = [...names].sort(() => r() - 0.5)
-          const cut = between(r, 1, names.length - 1)
-          const a = shuffled.slice(0, cut)
-          const b = shuffled.slice(cut)
-          log(`nemesis: partition ${a.join(',')} | ${b.join(',')} for ${hold} ms`)
-          net.partition(a, b)
-        } else {
-          faults['one-way']++
-          const from = pick(r, names)
-          const tos = names.filter((n) => n !== from && r() < 0.6)
-          log(`nemesis: one-way ${from} -> ${tos.join(',') || '(none)'} for ${hold} ms`)
-          for (const to of tos) net.cut(from, to)
-        }
-        await sleep(hold)
-        net.heal()
-        await sleep(between(r, 300, 2000))
-      }
-    }
-    const nemesis = (): Promise<unknown> =>
-      Promise.all([processLane(rng(o.seed ^ 0x6e656d)), networkLane(rng(o.seed ^ 0x6e6574))])
+    const nemesis = (): Promise<void> =>
+      runNemesis({
+        seed: o.seed,
+        workers,
+        net,
+        faultEnd,
+        faults,
+        log,
+        beforeKill: (w) => members.scrape(w),
+      })
 
     await Promise.all([
       nemesis(),
@@ -287,10 +238,12 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     const acked = writes.filter((w) => w.outcome.status === 'ok')
     log(`faults stopped after ${writes.length} writes (${acked.length} acknowledged); healing`)
 
-    // 1. convergence and durability
+    // 1. one cluster again, convergence and durability
+    const healStart = Date.now()
     let dumps: Row[][] = []
     let exact: string[] = []
     let missing: string[][] = []
+    let split: string[] = []
     const ackedVersions = [
       ...acked.flatMap((w) =>
         w.outcome.status === 'ok' && w.outcome.version !== null
@@ -300,11 +253,21 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
       ...typedAcked,
     ]
     const converged = await waitUntil('convergence', opts.healTimeoutMs, async () => {
+      split = await oneClusterProblems(workers)
       dumps = await Promise.all(workers.map(dump))
       exact = await Promise.all(workers.map(exactDump))
       missing = await Promise.all(workers.map((w) => missingVersions(w, ackedVersions)))
-      return exact.every((d) => d === exact[0]) && missing.every((m) => m.length === 0)
+      return split.length === 0 && exact.every((d) => d === exact[0]) && missing.every((m) => m.length === 0)
     })
+    log(
+      `${converged ? 'one cluster and converged' : 'not converged'} ${((Date.now() - healStart) / 1000).toFixed(1)} s after healing`,
+    )
+    if (split.length > 0)
+      violations.push({
+        kind: 'membership',
+        detail: `the workers are not one cluster after healing: ${split.slice(0, 10).join('; ')}`,
+        keys: [],
+      })
     let divergences = 0
     let lost = 0
     if (!converged) {
@@ -462,6 +425,10 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
       },
       lost,
       divergences,
+      membership: await (async () => {
+        await watch.stop()
+        return watch.figures()
+      })(),
       subscriptions: subsStats,
       edges: edges.length,
       recorded: { changesets: rec.history.length, sessions: rec.stats.sessions },
@@ -471,6 +438,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
       ...(o.keepDir ? { dir } : {}),
     }
   } finally {
+    await watch.stop()
     await Promise.allSettled(followers.map((f) => f.stop()))
     await recorder?.stop().catch(() => undefined)
     await Promise.allSettled([...edges, ...workers].map((c) => c.stop()))
@@ -490,6 +458,7 @@ export function formatReport(r: CampaignReport): string {
     `subscriptions: ${r.subscriptions.followers} followed, ${r.subscriptions.resumes} resumes, ${r.subscriptions.changes} changes replayed, ${r.subscriptions.lost} lost`,
     `recorder: ${r.recorded.changesets} changesets in ${r.recorded.sessions} sync sessions (the reference model's input)`,
     `proxy: ${r.partitionNet.connections} connections, ${r.partitionNet.refused} refused, ${r.partitionNet.bytesDropped} bytes dropped, ${r.partitionNet.unidentified} unidentified`,
+    `membership: ${r.membership.suspicions} suspicions, ${r.membership.downs} downs, flaps ${r.membership.flapsFromSuspect} from suspect and ${r.membership.flapsFromDown} from down (back alive without a restart)`,
     `writes lost: ${r.lost}, divergences: ${r.divergences}, violations: ${r.violations.length}`,
   ]
   for (const v of r.violations.slice(0, 30)) lines.push(`  ✗ ${v.kind}: ${v.detail}`)

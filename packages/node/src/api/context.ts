@@ -9,6 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
 import type { SubscriptionHub } from '../subs/hub.js'
+import type { HealthSnapshot } from './routes/health.js'
 import { createNdjsonSink, type NdjsonSink } from './ndjson.js'
 import type { ApiOptions, LimitedRoute } from './options.js'
 
@@ -21,11 +22,11 @@ export interface ApiDeps {
   /** The cluster view of `GET /v1/cluster/members` (and the `members` count of `/v1/health`: state `alive`). */
   members(): MemberInfo[]
   /**
-   * Apply-queue length and p99 commit lag (seconds) for `/v1/health`. A null lag makes health
-   * fail with Corrosion's `no p99 lag information available`; report 0 when the node is
-   * simply idle.
+   * Apply-queue length and p99 commit lag (seconds) for `/v1/health`, and isolation. A null
+   * lag makes health fail with Corrosion's `no p99 lag information available`; report 0 when
+   * the node is simply idle.
    */
-  health(): { queueSize: number; p99LagSec: number | null }
+  health(): HealthSnapshot
   /** The live subscriptions hub (`createSubscriptionHub`), also serving `/v1/updates/:table`. */
   subscriptions: SubscriptionHub
 }

@@ -4,7 +4,7 @@
  * same form, and `exec` prints `Rows affected: N`; `plain` keeps that format, `table` aligns
  * columns for people, `json` prints one JSON object per row for scripts.
  */
-import type { JsonParam, JsonSqlValue, MemberInfo } from '@patina/api'
+import type { JsonParam, JsonSqlValue, MemberInfo, MembersResponse } from '@patina/api'
 import { InvalidArgumentError } from 'commander'
 
 export const QUERY_FORMATS = ['plain', 'table', 'json'] as const
@@ -108,6 +108,27 @@ export function renderTable(columns: readonly string[], rows: readonly (readonly
   for (const r of text) out.push(line(r))
   out.push(`(${rows.length} row${rows.length === 1 ? '' : 's'})`)
   return out.join('\n') + '\n'
+}
+
+/**
+ * The members table of `patina cluster members`, followed, when the node reports it, by how
+ * current the node is: a warning when it is isolated.
+ */
+export function renderMembersResponse(res: MembersResponse): string {
+  const table = renderMembers(res.members)
+  if (res.isolated === undefined) return table
+  const contact =
+    res.last_contact_ms === null || res.last_contact_ms === undefined
+      ? 'never heard from another member'
+      : `last heard from another member ${formatAgo(res.last_contact_ms)}`
+  if (res.isolated)
+    return `${table}WARNING: this node is isolated: no other member is reachable (${contact}); its writes stay local and its data may be stale until it reconnects\n`
+  const n = res.reachable_members ?? 0
+  return `${table}${n} other member${n === 1 ? '' : 's'} reachable; ${contact}\n`
+}
+
+function formatAgo(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms ago` : `${(ms / 1000).toFixed(1)} s ago`
 }
 
 /** `cluster members` as a table. */

@@ -11,6 +11,7 @@ import { registerClusterCommands } from './commands/cluster.js'
 import { registerDevCommand } from './commands/dev.js'
 import { registerEdgeCommand } from './commands/edge.js'
 import { registerSqlCommands } from './commands/sql.js'
+import { registerTemplateCommand } from './commands/template.js'
 
 export const CLI_VERSION = '0.1.0'
 
@@ -47,6 +48,7 @@ export function buildProgram(deps: CliDeps): Command {
   registerClusterCommands(program, deps)
   registerBackupCommands(program, deps)
   registerEdgeCommand(program, deps)
+  registerTemplateCommand(program, deps)
   registerDevCommand(program, deps)
   // Sub-commands inherit output and exit handling.
   const inherit = (cmd: Command) => {

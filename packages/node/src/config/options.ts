@@ -40,6 +40,7 @@ export function clusterOptionsFrom(config: PatinaConfig): ClusterOptions {
       probeTimeoutMs: g.probe_timeout_ms,
       indirectProbes: g.indirect_probes,
       suspicionMult: g.suspicion_mult,
+      isolationAfterMs: g.isolation_after_ms,
       maxMessageBytes: g.message_max_bytes,
     },
     broadcast: {

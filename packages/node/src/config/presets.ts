@@ -22,6 +22,7 @@ export function local(): ConfigInput {
       probe_interval_ms: 500, // loopback round trips are sub-millisecond
       probe_timeout_ms: 200,
       suspicion_mult: 3, // a killed node is shown down after a few seconds
+      isolation_after_ms: 10_000,
     },
     log: { format: 'pretty' },
   }
@@ -37,6 +38,7 @@ export function test(): ConfigInput {
       probe_timeout_ms: 100,
       indirect_probes: 2,
       sync_timeout_ms: 10_000,
+      isolation_after_ms: 2_000,
     },
     api: { subscriptions: { idle_timeout_ms: 5_000 } },
     log: { level: 'warn' },

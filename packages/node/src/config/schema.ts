@@ -178,6 +178,9 @@ const gossip = z
     suspicion_mult: key(positiveInt(1, 100).default(4), {
       doc: 'Failure detection (memberlist `SuspicionMult`): a suspected member that does not refute within `suspicion_mult × log10(members) × probe_interval_ms` is declared down.',
     }),
+    isolation_after_ms: key(positiveInt(100, 86_400_000).default(15_000), {
+      doc: 'A node that expects peers (it has bootstrap entries or has met other members) and has had no other member alive for this long reports itself isolated: `isolated` in `/v1/health`, `patina cluster members`, the `patina_cluster_isolated` metric and a log line.',
+    }),
   })
   .prefault({})
 

@@ -48,6 +48,7 @@ export function validateRecord(raw: unknown): MemberRecord {
     role: role as MemberRole,
     incarnation: nat(r['incarnation'], 'incarnation'),
     dbVersion: nat(r['dbVersion'] ?? 0, 'dbVersion'),
+    boot: nat(r['boot'] ?? 0, 'boot'),
   }
 }
 

@@ -26,6 +26,11 @@ export interface MemberRecord {
   incarnation: number
   /** The member's local db_version when it announced (a sync-planning hint). */
   dbVersion: number
+  /**
+   * Random per process start (0 = unknown, from an older node): a member that comes back
+   * alive with the same `boot` was never down, so its suspicion or down was a false positive.
+   */
+  boot: number
 }
 
 export interface Member {
@@ -175,6 +180,7 @@ function sameRecord(a: MemberRecord, b: MemberRecord): boolean {
     a.apiAddr === b.apiAddr &&
     a.region === b.region &&
     a.role === b.role &&
+    a.boot === b.boot &&
     a.addrs.length === b.addrs.length &&
     a.addrs.every((x, i) => x === b.addrs[i])
   )

@@ -16,6 +16,8 @@
  * - Links can be blocked one way (`block(a, b)`: nothing from a reaches b) or both ways
  *   (`partition`). A link blocked in either direction refuses dials, pings and streams,
  *   and aborts open streams; a link blocked both ways also closes the connection.
+ * - A node can be paused (`pause`: a blocked event loop, see `memory-pause.ts`): what is sent
+ *   to it waits, and its own code must run on `clockFor(name)`.
  *
  * All randomness comes from one seeded source and all delays from the injected clock, so
  * a run under a {@link VirtualClock} is reproducible from its seed.
@@ -24,6 +26,7 @@ import { PatinaError } from '@patina/api'
 import type { FramedStream, PeerEvent, StreamHandler, TopicMessage, Transport } from './transport.js'
 import type { ClusterClock, RandomSource } from './time.js'
 import { seededRandom, sleep, systemClock } from './time.js'
+import { createPauses } from './memory-pause.js'
 
 export interface MemoryFaults {
   /** Probability (0..1) that one hop of a topic message is lost. */
@@ -76,6 +79,10 @@ export interface MemoryNetwork {
   /** Remove every block. */
   heal(): void
   isBlocked(from: string, to: string): boolean
+  /** Block `name`'s event loop for `ms`: it answers nothing and runs no timer meanwhile. */
+  pause(name: string, ms: number): void
+  /** The clock `name`'s components must use for {@link MemoryNetwork.pause} to hold their timers. */
+  clockFor(name: string): ClusterClock
   stats(): MemoryNetworkStats
 }
 
@@ -97,6 +104,7 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
   const nodes = new Map<string, MemoryTransport>()
   const blocked = new Set<string>()
   const stats: MemoryNetworkStats = { published: 0, delivered: 0, dropped: 0, duplicated: 0 }
+  const pauses = createPauses(clock)
   let msgCounter = 0
 
   const key = (a: string, b: string): string => `${a}\u0000${b}`
@@ -168,11 +176,13 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
       }
       this.unread++
       const copy = frame.slice()
-      this.deliver(() => {
-        if (this.peer.error !== null) return
-        this.peer.inbox.push(copy)
-        this.peer.wakeReader()
-      })
+      this.deliver(() =>
+        pauses.whenAwake(this.remotePeer, () => {
+          if (this.peer.error !== null) return
+          this.peer.inbox.push(copy)
+          this.peer.wakeReader()
+        }),
+      )
     }
     async *frames(): AsyncIterable<Uint8Array> {
       for (;;) {
@@ -194,10 +204,12 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
       if (this.writeClosed || this.error !== null) return
       this.writeClosed = true
       this.wakeSender()
-      this.deliver(() => {
-        this.peer.remoteEnded = true
-        this.peer.wakeReader()
-      })
+      this.deliver(() =>
+        pauses.whenAwake(this.remotePeer, () => {
+          this.peer.remoteEnded = true
+          this.peer.wakeReader()
+        }),
+      )
       this.maybeForget()
     }
     abort(reason?: Error): void {
@@ -283,9 +295,11 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
       other.peer = local
       this.streams.add(local)
       remote.streams.add(other)
-      void Promise.resolve()
-        .then(() => handler(other))
-        .catch((err: unknown) => other.abort(err instanceof Error ? err : new Error(String(err))))
+      pauses.whenAwake(peer, () => {
+        void Promise.resolve()
+          .then(() => handler(other))
+          .catch((err: unknown) => other.abort(err instanceof Error ? err : new Error(String(err))))
+      })
       return local
     }
     async dial(addr: string, opts?: { signal?: AbortSignal }): Promise<string> {
@@ -321,21 +335,29 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
       return () => this.peerListeners.delete(listener)
     }
     async ping(peer: string, opts: { timeoutMs: number }): Promise<number> {
+      let start = clock.now()
+      // A paused caller sees its timeout only once it runs again.
+      const timedOut = async (): Promise<never> => {
+        await sleep(clock, Math.max(0, start + opts.timeoutMs - clock.now()))
+        await pauses.awake(this.peerId)
+        throw closedError(`ping ${peer}: timed out after ${opts.timeoutMs} ms`)
+      }
       const remote = nodes.get(peer)
       const ok = this.started && remote !== undefined && remote.started && reachable(this.peerId, peer)
-      if (!ok) {
-        await sleep(clock, opts.timeoutMs)
-        throw closedError(`ping ${peer}: timed out after ${opts.timeoutMs} ms`)
-      }
+      if (!ok) return timedOut()
       if (!this.connections.has(peer)) await this.dial(peer)
+      start = clock.now()
       const rtt = 2 * delay()
-      if (rtt > opts.timeoutMs) {
-        await sleep(clock, opts.timeoutMs)
+      // a paused target answers once it runs again
+      const answeredAt = Math.max(start + rtt / 2, pauses.resumeAt(peer) + 1) + rtt / 2
+      if (answeredAt - start > opts.timeoutMs) return timedOut()
+      await sleep(clock, answeredAt - start)
+      // a paused caller: its timeout timer runs before it reads the answer
+      await pauses.awake(this.peerId)
+      if (clock.now() - start > opts.timeoutMs)
         throw closedError(`ping ${peer}: timed out after ${opts.timeoutMs} ms`)
-      }
-      await sleep(clock, rtt)
       if (!reachable(this.peerId, peer)) throw closedError(`ping ${peer}: unreachable`)
-      return rtt
+      return answeredAt - start
     }
     addPeerAddresses(): void {
       /* names are addresses */
@@ -390,6 +412,10 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
       }
     }
     receiveHop(from: string, env: TopicEnvelope, duplicate: boolean): void {
+      if (clock.now() < pauses.resumeAt(this.peerId)) {
+        pauses.whenAwake(this.peerId, () => this.receiveHop(from, env, duplicate))
+        return
+      }
       if (!this.started || !this.connections.has(from) || isBlocked(from, this.peerId)) {
         stats.dropped++
         return
@@ -445,6 +471,8 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
       blocked.clear()
     },
     isBlocked,
+    pause: (name, ms) => pauses.pause(name, ms),
+    clockFor: (name) => pauses.clockFor(name),
     stats: () => ({ ...stats }),
   }
   return network

@@ -214,7 +214,19 @@ describe.each(PROTOCOLS)('over %s', (proto) => {
       s.api.health = { queueSize: 0, p99LagSec: 0.21 }
       const ok = await s.conn.request('GET', '/v1/health')
       expect(ok.status).toBe(200)
-      expect(ok.json()).toEqual({ response: { gaps: 0, members: 1, p99_lag: 0.21, queue_size: 0 } })
+      // Corrosion's four fields, plus Patina's isolation fields
+      expect(ok.json()).toEqual({
+        response: {
+          gaps: 0,
+          members: 1,
+          p99_lag: 0.21,
+          queue_size: 0,
+          isolated: false,
+          last_contact_ms: null,
+          reachable_members: 0,
+          heads: {},
+        },
+      })
       const bad = await s.conn.request('GET', '/v1/health?p99_lag=0.1&failure_status=418')
       expect(bad.status).toBe(418)
     })
@@ -358,6 +370,51 @@ describe.each(PROTOCOLS)('over %s', (proto) => {
         { change: ['insert', 3, [3, 'c'], 2] },
         { change: ['update', 1, [1, 'A'], 3] },
       ])
+      again.abort()
+    })
+
+    it('from=N ahead of the log replays nothing and keeps the stream open for the next change', async () => {
+      const sub = await s.conn.stream(
+        'POST',
+        '/v1/subscriptions?skip_rows=false',
+        JSON.stringify('SELECT id, v FROM t'),
+      )
+      await sub.waitFor(2)
+      await post('/v1/transactions', ["INSERT INTO t (id, v) VALUES (1, 'a')"])
+      await sub.waitFor(3)
+      const id = sub.headers['corro-query-id'] as string
+      const ahead = await s.conn.stream('GET', `/v1/subscriptions/${id}?skip_rows=true&from=50`)
+      await post('/v1/transactions', ["INSERT INTO t (id, v) VALUES (2, 'b')"])
+      await ahead.waitFor(1)
+      expect(ahead.events).toEqual([{ change: ['insert', 2, [2, 'b'], 2] }])
+      for (const x of [sub, ahead]) x.abort()
+    })
+
+    it('a re-attach snapshot lists rows in row-id order; an update keeps its row id and place', async () => {
+      await post('/v1/transactions', ["INSERT INTO t (id, v) VALUES (3, 'c'), (1, 'a'), (2, 'b')"])
+      const sub = await s.conn.stream(
+        'POST',
+        '/v1/subscriptions?skip_rows=false',
+        JSON.stringify('SELECT id, v FROM t'),
+      )
+      await sub.waitFor(5)
+      const first = sub.events.filter((e) => 'row' in e)
+      await post('/v1/transactions', ["UPDATE t SET v = 'A' WHERE id = 1"])
+      await sub.waitFor(6)
+      const updated = sub.events[5] as { change: [string, number, unknown[], number] }
+      expect(updated.change[0]).toBe('update')
+      const rowidOf1 = (first.find((e) => (e['row'] as [number, unknown[]])[1][0] === 1) as { row: [number] })
+        .row[0]
+      expect(updated.change[1]).toBe(rowidOf1)
+      sub.abort()
+      const again = await s.conn.stream('GET', `/v1/subscriptions/${sub.headers['corro-query-id'] as string}`)
+      await again.waitFor(5)
+      const snapshot = again.events.filter((e) => 'row' in e).map((e) => e['row'] as [number, unknown[]])
+      expect(snapshot.map(([rowid]) => rowid)).toEqual(
+        [...snapshot.map(([rowid]) => rowid)].sort((a, b) => a - b),
+      )
+      expect(snapshot.find(([rowid]) => rowid === rowidOf1)?.[1]).toEqual([1, 'A'])
+      expect(snapshot.map(([, cells]) => cells)).toHaveLength(3)
       again.abort()
     })
 

@@ -2,6 +2,7 @@ import type { MemberInfo } from '@patina/api'
 import { Registry } from 'prom-client'
 import type { FastifyInstance } from 'fastify'
 import { buildApi, type ApiDeps } from '../../src/api/index.js'
+import type { HealthSnapshot } from '../../src/api/routes/health.js'
 import type { ApiOptionsInit } from '../../src/api/index.js'
 import {
   createSubscriptionHub,
@@ -16,7 +17,7 @@ export interface TestApi {
   hub: SubscriptionHub
   registry: Registry
   members: MemberInfo[]
-  health: { queueSize: number; p99LagSec: number | null }
+  health: HealthSnapshot
   close(): Promise<void>
 }
 
@@ -49,7 +50,7 @@ export async function makeApi(
     hub,
     registry,
     members: [SELF],
-    health: { queueSize: 0, p99LagSec: 0 } as { queueSize: number; p99LagSec: number | null },
+    health: { queueSize: 0, p99LagSec: 0 } as HealthSnapshot,
   } as TestApi
   const deps: ApiDeps = {
     engine: env.engine,

@@ -374,7 +374,7 @@ describe('other endpoints', () => {
     expect(api.env.engine.apply(w.changesets).refused).toHaveLength(1)
     api.health = { queueSize: 0, p99LagSec: 0.1 }
     const res = await api.app.inject({ method: 'GET', url: '/v1/health' })
-    expect(res.json()).toEqual({
+    expect(res.json()).toMatchObject({
       response: { gaps: 1, members: 1, p99_lag: 0.1, queue_size: 0, refused_versions: 1 },
     })
     expect((await api.app.inject({ method: 'GET', url: '/v1/health?gaps=0' })).statusCode).toBe(503)
@@ -385,7 +385,7 @@ describe('other endpoints', () => {
     api.health = { queueSize: 5, p99LagSec: 2 }
     let res = await get()
     expect(res.statusCode).toBe(200)
-    expect(res.json()).toEqual({ response: { gaps: 0, members: 1, p99_lag: 2, queue_size: 5 } })
+    expect(res.json()).toMatchObject({ response: { gaps: 0, members: 1, p99_lag: 2, queue_size: 5 } })
     expect((await get('?max_queue=4')).statusCode).toBe(503)
     expect((await get('?p99_lag=1')).statusCode).toBe(503)
     expect((await get('?p99_lag=1&queue_size=10')).statusCode).toBe(200)
@@ -395,6 +395,40 @@ describe('other endpoints', () => {
     expect(res.statusCode).toBe(503)
     expect(res.json()).toEqual({ error: 'no p99 lag information available' })
     expect((await get('?gaps=x')).statusCode).toBe(400)
+  })
+
+  it('health says how current the node is, and ?max_contact_ms= fails it when it is not', async () => {
+    const get = (q = '') => api.app.inject({ method: 'GET', url: `/v1/health${q}` })
+    api.health = { queueSize: 0, p99LagSec: 0, isolated: false, lastContactMs: 120, reachableMembers: 2 }
+    let res = await get()
+    expect(res.json()).toEqual({
+      response: {
+        gaps: 0,
+        members: 1,
+        p99_lag: 0,
+        queue_size: 0,
+        isolated: false,
+        last_contact_ms: 120,
+        reachable_members: 2,
+        heads: {},
+      },
+    })
+    expect((await get('?max_contact_ms=1000')).statusCode).toBe(200)
+    expect((await get('?max_contact_ms=120')).statusCode).toBe(200)
+    expect((await get('?max_contact_ms=119')).statusCode).toBe(503)
+    expect((await get('?max_contact_ms=100&failure_status=500')).statusCode).toBe(500)
+    // isolated, and never heard from anyone: current by no measure
+    api.health = { queueSize: 0, p99LagSec: 0, isolated: true, lastContactMs: null, reachableMembers: 0 }
+    res = await get()
+    expect(res.statusCode).toBe(200) // the status rules stay Corrosion's without the parameter
+    expect(res.json()).toMatchObject({
+      response: { isolated: true, last_contact_ms: null, reachable_members: 0 },
+    })
+    expect((await get('?max_contact_ms=86400000')).statusCode).toBe(503)
+    res = await get('?max_contact_ms=-1')
+    expect(res.statusCode).toBe(400)
+    expect(res.json()).toMatchObject({ error: expect.stringContaining('max_contact_ms') })
+    expect((await get('?max_contact_ms=1.5')).statusCode).toBe(400)
   })
 
   it('serves cluster members and Prometheus metrics', async () => {

@@ -1,3 +1,4 @@
+import type { MembersResponse } from '@patina/api'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -302,6 +303,41 @@ describe('cluster members', () => {
     expect(lines[4]).toBe('(2 members)')
     const j = await run(['cluster', 'members', '--json'], { cwd: dir, createApi: f.create })
     expect(JSON.parse(j.stdout)).toEqual(members)
+  })
+
+  it('says how current the node is, and warns when it is isolated', async () => {
+    const self = {
+      actor_id: 'a1',
+      peer_id: 'p1',
+      gossip_addrs: [],
+      api_addr: null,
+      region: 'ams',
+      role: 'worker' as const,
+      incarnation: 0,
+      state: 'alive' as const,
+      rtt_ms: null,
+      self: true,
+    }
+    let answer: MembersResponse = {
+      members: [self],
+      isolated: false,
+      last_contact_ms: 250,
+      reachable_members: 1,
+    }
+    const f = fakeApi({ members: () => answer })
+    let r = await run(['cluster', 'members'], { cwd: dir, createApi: f.create })
+    expect(r.stdout.split('\n').at(-2)).toBe(
+      '1 other member reachable; last heard from another member 250 ms ago',
+    )
+    answer = { members: [self], isolated: true, last_contact_ms: 42_100, reachable_members: 0 }
+    r = await run(['cluster', 'members'], { cwd: dir, createApi: f.create })
+    expect(r.code).toBe(0)
+    expect(r.stdout.split('\n').at(-2)).toBe(
+      'WARNING: this node is isolated: no other member is reachable (last heard from another member 42.1 s ago); its writes stay local and its data may be stale until it reconnects',
+    )
+    answer = { members: [self], isolated: true, last_contact_ms: null, reachable_members: 0 }
+    r = await run(['cluster', 'members'], { cwd: dir, createApi: f.create })
+    expect(r.stdout).toContain('(never heard from another member)')
   })
 })
 

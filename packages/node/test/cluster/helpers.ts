@@ -4,6 +4,7 @@ import { createStateEngine, type StateEngine } from '@patina/core'
 import { createCluster, type Cluster, type ClusterOptions } from '../../src/cluster.js'
 import type { Transport } from '../../src/transport/transport.js'
 import type { ClusterClock, RandomSource } from '../../src/transport/time.js'
+import type { Resolver } from '../../src/membership/resolve.js'
 
 export const SCHEMA = 'CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT, n INTEGER NOT NULL DEFAULT 0);'
 
@@ -20,11 +21,18 @@ export interface TestNode {
 export function makeNode(
   name: string,
   transport: Transport,
-  opts: ClusterOptions & { clock?: ClusterClock; random?: RandomSource; path?: string },
+  opts: ClusterOptions & {
+    clock?: ClusterClock
+    random?: RandomSource
+    path?: string
+    /** An engine to reuse (a restart); a new one on `path` otherwise. */
+    engine?: StateEngine
+    resolve?: Resolver
+  },
 ): TestNode {
-  const engine = createStateEngine({ path: opts.path ?? ':memory:', schema: SCHEMA })
+  const engine = opts.engine ?? createStateEngine({ path: opts.path ?? ':memory:', schema: SCHEMA })
   const registry = new Registry()
-  const { clock, random, path: _path, ...clusterOpts } = opts
+  const { clock, random, resolve, path: _path, engine: _engine, ...clusterOpts } = opts
   const cluster = createCluster(
     {
       engine,
@@ -33,6 +41,7 @@ export function makeNode(
       registry,
       ...(clock !== undefined ? { clock } : {}),
       ...(random !== undefined ? { random } : {}),
+      ...(resolve !== undefined ? { resolve } : {}),
     },
     { preset: 'test', clusterId: 'test', ...clusterOpts },
   )

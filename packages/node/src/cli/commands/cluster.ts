@@ -4,7 +4,7 @@ import { Argument } from 'commander'
 import { adminRequest } from '../../admin/client.js'
 import { LOG_LEVELS } from '../../config/schema.js'
 import { loadCliConfig, withApi, type CliDeps } from '../context.js'
-import { renderMembers } from '../format.js'
+import { renderMembersResponse } from '../format.js'
 
 function adminPathOf(cmd: Command, deps: CliDeps): string {
   return loadCliConfig(cmd, deps).config.admin.path
@@ -19,14 +19,14 @@ export function registerClusterCommands(program: Command, deps: CliDeps): void {
   cluster
     .command('members')
     .description(
-      'List the members this node knows, with their state and round-trip time (GET /v1/cluster/members)',
+      'List the members this node knows, with their state and round-trip time, and whether this node is isolated (GET /v1/cluster/members)',
     )
     .option('--json', 'print the raw JSON answer')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       await withApi(cmd, deps, async (api) => {
         const res = await api.members()
         if (opts.json) printJson(deps, res)
-        else deps.stdout.write(renderMembers(res.members))
+        else deps.stdout.write(renderMembersResponse(res))
       })
     })
 

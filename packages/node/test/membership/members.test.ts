@@ -10,6 +10,7 @@ const rec = (actorId: string, incarnation: number, extra: Partial<MemberRecord> 
   role: 'worker',
   incarnation,
   dbVersion: 0,
+  boot: 1,
   ...extra,
 })
 

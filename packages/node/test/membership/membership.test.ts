@@ -5,24 +5,13 @@ import { createMemoryNetwork } from '../../src/transport/memory.js'
 import { createVirtualClock } from '../../src/transport/time.js'
 import { clusterMetrics } from '../../src/transport/metrics.js'
 import { createMembership, type Membership, type MembershipOptions } from '../../src/membership/membership.js'
+import { membershipMetrics } from '../../src/membership/metrics.js'
+import { TEST_PRESET } from '../../src/cluster.js'
 
 const logger = pino({ level: 'silent' })
 
 const OPTS: Omit<MembershipOptions, 'clusterId' | 'self' | 'bootstrap'> = {
-  probeIntervalMs: 200,
-  probeTimeoutMs: 100,
-  indirectProbes: 2,
-  suspicionMult: 4,
-  suspicionMaxTimeoutMult: 3,
-  announceIntervalMs: 300,
-  pushPullIntervalMs: 2000,
-  targetConnections: 10,
-  maintainIntervalMs: 300,
-  bootstrapRetryMinMs: 100,
-  bootstrapRetryMaxMs: 2000,
-  downRetentionMs: 600_000,
-  retransmitMult: 4,
-  maxMessageBytes: 1 << 20,
+  ...TEST_PRESET.membership,
   persistDebounceMs: 100,
 }
 
@@ -36,7 +25,15 @@ async function setup(n: number, seed: number) {
     await transport.start()
     const registry = new Registry()
     const m = createMembership(
-      { transport, logger, metrics: clusterMetrics(registry), clock, random: net.random, dbVersion: () => 0 },
+      {
+        transport,
+        logger,
+        metrics: clusterMetrics(registry),
+        memberMetrics: membershipMetrics(registry),
+        clock,
+        random: net.random,
+        dbVersion: () => 0,
+      },
       {
         ...OPTS,
         clusterId: 'c1',

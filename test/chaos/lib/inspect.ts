@@ -1,11 +1,30 @@
 /**
- * What the campaign reads back from a worker after healing: the kv rows (for the model and
- * history checks), every table as exact cells (for convergence), and which acknowledged
- * versions it lacks; and the typed-table writes.
+ * What the campaign reads from its workers: their kv rows (for the model and history checks),
+ * every table as exact cells (for convergence), the acknowledged versions they lack, and a
+ * bounded wait on a condition; and the typed-table writes it sends them.
  */
 import type { Row } from './history.js'
 import type { ChaosWorker } from './procs.js'
 import { CHAOS_QUERY, EXACT_QUERIES } from './workload.js'
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+export async function waitUntil(
+  what: string,
+  timeoutMs: number,
+  fn: () => Promise<boolean>,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      if (await fn()) return true
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) return false
+    await sleep(1000)
+  }
+}
 
 export async function dump(w: ChaosWorker): Promise<Row[]> {
   const res = await fetch(`${w.apiUrl}/v1/queries`, {
@@ -27,31 +46,6 @@ export async function dump(w: ChaosWorker): Promise<Row[]> {
     if (ev.row) rows.push({ k: ev.row[1][0], a: ev.row[1][1], b: ev.row[1][2], n: ev.row[1][3] })
   }
   return rows
-}
-
-/**
- * Every table of a worker as exact cells (storage class and value, computed in SQL: see
- * `EXACT_QUERIES`), one string per row: what convergence compares, never the JSON of the rows.
- */
-export async function exactDump(w: ChaosWorker): Promise<string> {
-  const out: string[] = []
-  for (const sql of EXACT_QUERIES) {
-    const res = await fetch(`${w.apiUrl}/v1/queries`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(sql),
-      signal: AbortSignal.timeout(15_000),
-    })
-    const text = await res.text()
-    if (res.status !== 200) throw new Error(`${w.name} query ${res.status}: ${text}`)
-    for (const line of text.split('\n')) {
-      if (!line) continue
-      const ev = JSON.parse(line) as { row?: [number, [string]]; error?: string }
-      if (ev.error !== undefined) throw new Error(ev.error)
-      if (ev.row) out.push(ev.row[1][0])
-    }
-  }
-  return out.join('\n')
 }
 
 interface SyncStatus {
@@ -79,6 +73,33 @@ export async function missingVersions(
     if (!have) missing.push(`${actor.slice(0, 8)}/${v}`)
   }
   return missing
+}
+
+export const canon = (rows: readonly Row[]): string => JSON.stringify(rows)
+
+/**
+ * Every table of a worker as exact cells (storage class and value, computed in SQL: see
+ * `EXACT_QUERIES`), one string per row: what convergence compares, never the JSON of the rows.
+ */
+export async function exactDump(w: ChaosWorker): Promise<string> {
+  const out: string[] = []
+  for (const sql of EXACT_QUERIES) {
+    const res = await fetch(`${w.apiUrl}/v1/queries`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(sql),
+      signal: AbortSignal.timeout(15_000),
+    })
+    const text = await res.text()
+    if (res.status !== 200) throw new Error(`${w.name} query ${res.status}: ${text}`)
+    for (const line of text.split('\n')) {
+      if (!line) continue
+      const ev = JSON.parse(line) as { row?: [number, [string]]; error?: string }
+      if (ev.error !== undefined) throw new Error(ev.error)
+      if (ev.row) out.push(ev.row[1][0])
+    }
+  }
+  return out.join('\n')
 }
 
 /** Sends a typed-table write; its actor and version when acknowledged (else nothing to check). */
