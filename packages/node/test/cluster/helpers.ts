@@ -64,6 +64,11 @@ export function dump(engine: StateEngine): string {
   return [...engine.query(sql).rows].map((r) => String(r[0])).join('\n')
 }
 
+/** Rows in `kv`. */
+export function rowCount(engine: StateEngine): number {
+  return Number([...engine.query('SELECT count(*) FROM kv').rows][0]?.[0] ?? 0)
+}
+
 export function converged(nodes: readonly TestNode[]): boolean {
   const first = dump((nodes[0] as TestNode).engine)
   return nodes.every((n) => dump(n.engine) === first)
