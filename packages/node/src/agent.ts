@@ -21,12 +21,15 @@ import { collectDefaultMetrics, Registry } from 'prom-client'
 import { createAdminServer, type AdminServer } from './admin/server.js'
 import { buildApi } from './api/index.js'
 import { startApiServer } from './api/server.js'
-import { createCluster, type Cluster, type ClusterPreset } from './cluster.js'
+import { createCluster, resolveClusterTuning, type Cluster, type ClusterPreset } from './cluster.js'
 import { httpUrlFor, parseHostPort, type PatinaConfig } from './config/index.js'
 import { hubOptionsFrom } from './config/options.js'
 import { componentLogger, setLogLevel } from './log.js'
 import { createSubscriptionHub, type SubscriptionHub } from './subs/index.js'
+import { checkOwnHistory, rememberedAddresses } from './sync/own-history.js'
 import { createLibp2pTransport } from './transport/libp2p.js'
+import { clusterMetrics } from './transport/metrics.js'
+import { systemClock } from './transport/time.js'
 import type { Transport } from './transport/transport.js'
 
 export interface AgentDeps {
@@ -142,6 +145,7 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
       schema,
       maxChunkBytes: Math.min(64 * 1024, config.gossip.message_max_bytes / 4),
       readThreads: config.db.read_threads,
+      synchronous: config.db.synchronous,
       localTables: [...config.db.local_tables],
     })
     stack.push({ name: 'engine', stop: () => engine.close() })
@@ -150,7 +154,7 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
       'state engine open',
     )
 
-    const transport =
+    const newTransport = (): Transport =>
       deps.transport ??
       createLibp2pTransport({
         listen: [config.gossip.addr],
@@ -161,6 +165,28 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
         // counter) instead of being dropped silently inside gossipsub.
         maxMessageBytes: 2 * config.gossip.message_max_bytes,
       })
+
+    // Before accepting writes: do peers know versions of this node's actor beyond its database?
+    const history = await checkOwnHistory(
+      {
+        engine,
+        transport: newTransport(),
+        logger,
+        metrics: clusterMetrics(new Registry()),
+        clock: systemClock,
+      },
+      {
+        addresses: [...config.gossip.bootstrap, ...rememberedAddresses(join(dbDir, 'members.json'))],
+        waitMs: config.db.own_history_wait_ms,
+        retryMs: 500,
+        sync: {
+          ...resolveClusterTuning({ preset: deps.preset ?? 'lan' }).sync,
+          clusterId: String(config.gossip.cluster_id),
+        },
+      },
+    )
+    log.info(history, 'own history checked')
+    const transport = newTransport()
 
     const subsDir = config.db.subscriptions_path
     mkdirSync(subsDir, { recursive: true })
@@ -303,7 +329,12 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
         {
           reload: () => engine.applySchema(readSchemaFiles(config.db.schema_paths)),
           members: () => started.members(),
-          syncStatus: () => ({ ...engine.syncState(), stats: engine.stats(), cluster: started.stats() }),
+          syncStatus: () => ({
+            ...engine.syncState(),
+            stats: engine.stats(),
+            refused: engine.refused(),
+            cluster: started.stats(),
+          }),
           subsList: () => hub.list(),
           logLevel: (level) => {
             setLogLevel(logger, level)
