@@ -33,6 +33,19 @@ sqlite_dir="$(ls -d "$out"/node_modules/.pnpm/better-sqlite3@*/node_modules/bett
 node -e 'const D = require(process.argv[1]); new D(":memory:").close()' "$sqlite_dir" ||
   { echo "bundle: better-sqlite3 does not load from $sqlite_dir" >&2; exit 1; }
 
+# The statement-deadline SQLite extension of @patina/core (packages/core/native, built by
+# node-gyp when the workspace is installed): `pnpm deploy` copies the package's files but runs
+# no build, so the extension built above goes where core looks for it (build/Release). It is a
+# SQLite extension, not a Node addon: it depends on glibc only, not on Node's ABI.
+ext=packages/core/build/Release/patina_deadline.node
+[ -f "$ext" ] || pnpm --filter @patina/core run build:native >/dev/null
+core_dir="$(realpath "$out/node_modules/@patina/core")"
+mkdir -p "$core_dir/build/Release"
+cp "$ext" "$core_dir/build/Release/"
+node -e 'const D = require(process.argv[1]); const db = new D(":memory:"); db.loadExtension(process.argv[2]); db.close()' \
+  "$sqlite_dir" "$core_dir/build/Release/patina_deadline.node" ||
+  { echo "bundle: the deadline extension does not load from $core_dir/build/Release" >&2; exit 1; }
+
 # Prune. Everything below is either for development or for other platforms.
 find "$out" -name '*.map' -type f -delete
 # Shell shims of package binaries (no shell in the image) and pnpm's bookkeeping: both hold
