@@ -40,6 +40,7 @@ export async function startCluster(
         { key: 'gossip.bootstrap', value: [...bootstrap] },
         { key: 'api.addr', value: '127.0.0.1:0' },
         { key: 'admin.path', value: join(dir, name, 'admin.sock') },
+        { key: 'api.subscriptions.idle_timeout_ms', value: 5_000 },
         ...(opts.overrides ?? []),
       ],
     })
@@ -47,7 +48,7 @@ export async function startCluster(
       { format: 'json', level: 'warn', colors: false },
       { destination: 2, base: { node: name } },
     )
-    const agent = await startAgent(config, { logger, preset: 'test' })
+    const agent = await startAgent(config, { logger })
     agents.push(agent)
     if (bootstrap.length === 0)
       bootstrap.push(

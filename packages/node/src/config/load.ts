@@ -1,6 +1,7 @@
 /**
- * Loading the configuration: defaults < preset < TOML file < environment (`PATINA_API__ADDR`)
- * < flags (`--api-addr`, `--set key=value`), validated once against `schema.ts`, then deep-frozen.
+ * Loading the configuration: defaults < preset (`gossip.preset`, from any layer) < TOML file <
+ * environment (`PATINA_API__ADDR`) < flags (`--api-addr`, `--set key=value`), validated once
+ * against `schema.ts`, then deep-frozen.
  * Nothing below this module re-checks or mutates options.
  *
  * Every error is a `PatinaError('PATINA_ERR_CONFIG_INVALID')` whose message names the key, the
@@ -12,7 +13,7 @@ import { dirname, resolve as resolvePath } from 'node:path'
 import { PatinaError } from '@patina/api'
 import { parse as parseTomlText, TomlError } from 'smol-toml'
 import type { z } from 'zod'
-import { PRESETS, type PresetName } from './presets.js'
+import { isPresetName, presetConfig, type PresetName } from './presets.js'
 import {
   ConfigShape,
   CORROSION_ONLY_KEYS,
@@ -57,7 +58,7 @@ export interface LoadConfigOptions {
   env?: Readonly<Record<string, string | undefined>>
   /** Flag values, applied in order after the environment. */
   overrides?: readonly ConfigOverride[]
-  /** Layered under the file: `lan` (the defaults), `local`, `test`. */
+  /** `gossip.preset` when no file, variable or flag sets it: `lan` (the defaults), `local`, `test`. */
   preset?: PresetName
   /** Base for relative paths; default `process.cwd()`. */
   cwd?: string
@@ -471,6 +472,30 @@ function finish(parsed: ParsedConfig, sources: Map<string, string>, cwd: string)
 }
 
 /**
+ * Merges the layers (lowest first) on top of the values of the preset they name in
+ * `gossip.preset` (the last one that sets it wins). An unknown name adds nothing; the validator
+ * then reports it with its source.
+ */
+function withPreset(layers: readonly ConfigLayer[], sources: Map<string, string>): Obj {
+  let name: unknown
+  for (const layer of layers) {
+    const g = layer.values['gossip']
+    if (isObj(g) && g['preset'] !== undefined) name = g['preset']
+  }
+  const merged: Obj = {}
+  if (isPresetName(name)) {
+    const preset = layerFrom(presetConfig(name) as Obj, `preset ${name}`)
+    deepMerge(merged, preset.values)
+    for (const [k, s] of preset.sources) sources.set(k, s)
+  }
+  for (const layer of layers) {
+    deepMerge(merged, layer.values)
+    for (const [k, s] of layer.sources) sources.set(k, s)
+  }
+  return merged
+}
+
+/**
  * The pure core of {@link loadConfig}: merge layers (lowest first), drop Corrosion-only keys,
  * validate, derive, freeze.
  */
@@ -479,12 +504,8 @@ export function resolveConfig(
   opts: { cwd: string },
 ): Omit<LoadedConfig, 'configPath'> {
   const warnings: string[] = []
-  const merged: Obj = {}
   const sources = new Map<string, string>()
-  for (const layer of layers) {
-    deepMerge(merged, layer.values)
-    for (const [k, s] of layer.sources) sources.set(k, s)
-  }
+  const merged = withPreset(layers, sources)
   stripCorrosionOnly(merged, warnings)
   const parsed = validateValues(merged, sources)
   const config = deepFreeze(finish(parsed, sources, opts.cwd)) as PatinaConfig
@@ -502,15 +523,8 @@ export function resolveConfig(
 export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
   const cwd = opts.cwd ?? process.cwd()
   const layers: ConfigLayer[] = []
-  if (opts.preset !== undefined) {
-    const preset = PRESETS[opts.preset]
-    layers.push(
-      layerFrom(
-        applyAliases(structuredClone(preset()) as Obj, `preset ${opts.preset}`),
-        `preset ${opts.preset}`,
-      ),
-    )
-  }
+  if (opts.preset !== undefined)
+    layers.push(layerFrom({ gossip: { preset: opts.preset } }, `preset ${opts.preset}`))
   let configPath: string | undefined
   if (opts.configPath !== undefined) {
     configPath = resolvePath(cwd, opts.configPath)

@@ -29,6 +29,9 @@ export async function transactionRoutes(app: FastifyInstance, ctx: RouteContext)
       const stmts = body.map((s, i) => parseStatement(s, i))
       let res
       try {
+        // Commits, then calls the engine's commit listeners before it returns. One of them,
+        // subscribed in agent.ts, hands the changesets to `cluster.publishLocal`: when this
+        // route answers, the write is queued for broadcast (docs/architecture.md, "walk of one write").
         res = engine.transaction(stmts, timeoutSec ? { timeoutMs: timeoutSec * 1000 } : undefined)
       } catch (err) {
         // Corrosion answers 500 for every SQL failure of a transaction, prepare errors included.
