@@ -2,7 +2,8 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'bench/results/**'] },
+  // .pnpm-store: pnpm puts its store inside the checkout when the checkout is a mount point.
+  { ignores: ['**/dist/**', '**/node_modules/**', '**/.pnpm-store/**', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -168,6 +169,20 @@ export default tseslint.config(
                 'in the node only transport/libp2p.ts imports libp2p; SQLite is reached through @patina/core; the node does not depend on the edge',
             },
           ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['packages/*/src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "CallExpression[callee.property.name='child'] > ObjectExpression > Property[key.name='component']",
+          message:
+            "use componentLogger(parent, 'name'): a child bound to `component` under another component writes the key twice",
         },
       ],
     },

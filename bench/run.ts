@@ -3,7 +3,7 @@
  * Each benchmark prints a table and writes bench/results/<name>.json.
  */
 const name = process.argv[2]
-const known = ['core', 'cluster', 'api', 'edge', 'h2c', 'peers', 'sim']
+const known = ['core', 'cluster', 'api', 'edge', 'h2c', 'peers', 'sim', 'stall']
 if (name === undefined || !known.includes(name)) {
   console.error(`usage: pnpm bench <${known.join('|')}>`)
   process.exit(2)

@@ -181,6 +181,9 @@ describe('resource limits', () => {
           gossipPort: gossip[i] as number,
           bootstrap: [`127.0.0.1:${gossip[1 - i]}`],
           schemaPath,
+          // Every client here is 127.0.0.1: lift the per-address connection cap (1,024, tested on
+          // its own in packages/node/test/api/server.test.ts) above the 1,000 streams + 64 hammers.
+          extraToml: '[api.limits]\nconnections_per_address_max = 4096',
         }),
     ) as [WorkerProcess, WorkerProcess]
     cleanups.push(async () => {

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLogger, loadConfig, startAgent, type Agent, type ConfigOverride } from '@patina/node'
+import { loadConfig, startAgent, type Agent, type ConfigOverride } from '@patina/node'
+import { testLogger } from './log.js'
 
 /** The schema every integration test uses (Corrosion's `corro-tests` TEST_SCHEMA in spirit). */
 export const TEST_SCHEMA = `
@@ -44,10 +45,7 @@ export async function startCluster(
         ...(opts.overrides ?? []),
       ],
     })
-    const logger = createLogger(
-      { format: 'json', level: 'warn', colors: false },
-      { destination: 2, base: { node: name } },
-    )
+    const logger = testLogger({ node: name })
     const agent = await startAgent(config, { logger })
     agents.push(agent)
     if (bootstrap.length === 0)

@@ -3,6 +3,7 @@
  * cluster answers (workers and edge), and SIGINT stops every process it started.
  */
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:http'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -78,4 +79,32 @@ describe('patina dev', () => {
     expect(pids).toHaveLength(3)
     for (const pid of pids) expect(alive(pid)).toBe(false)
   }, 120_000)
+
+  it('with --base-port on a port another program holds, says at once which port and which flag moves it', async () => {
+    // A plain HTTP server (not Patina) holds the first API port.
+    const other = createServer((_req, res) => res.end('<!DOCTYPE HTML><html>someone else</html>'))
+    const port = await new Promise<number>((resolve) =>
+      other.listen(0, '127.0.0.1', () => resolve((other.address() as { port: number }).port)),
+    )
+    try {
+      const dev = spawn(
+        process.execPath,
+        [...CLI, 'dev', '--base-port', String(port), '--dir', join(dir, 'taken')],
+        { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+      )
+      let stdout = ''
+      let stderr = ''
+      dev.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+      dev.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+      const code = await new Promise<number | null>((resolve) => dev.once('exit', (c) => resolve(c)))
+      expect(code, stdout + stderr).toBe(1)
+      expect(stderr).toContain(
+        `port ${port} (worker-1 API) on 127.0.0.1 is already in use by another program.`,
+      )
+      expect(stderr).toContain('choose another base with --base-port')
+      expect(stdout).toBe('') // nothing was started
+    } finally {
+      await new Promise((r) => other.close(r))
+    }
+  }, 20_000)
 })

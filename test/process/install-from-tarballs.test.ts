@@ -5,8 +5,9 @@
  * `patina` bin of `@patina/node`, an edge with the `patina-edge` bin of `@patina/edge`. A write
  * on the worker is served by the edge.
  *
- * The edge folder installs `@patina/api`, `@patina/client`, `@patina/template` and `@patina/edge` only, and must hold
- * no native module and no libp2p. The worker folder needs better-sqlite3 built for this Node:
+ * The edge folder installs `@patina/api`, `@patina/client`, `@patina/template` and `@patina/edge`
+ * only, and must hold no native module and no libp2p. The worker folder compiles `@patina/core`'s
+ * SQLite deadline extension (plain C, seconds) and needs better-sqlite3 built for this Node:
  * npm runs its install script (allowed by `allowScripts` in the folder's package.json, the npm 11
  * way), which first asks `prebuild-install` for a binary and otherwise compiles with node-gyp
  * against the machine's Node headers. That compile takes minutes and is the very one
@@ -62,7 +63,8 @@ function project(home: string): void {
     JSON.stringify({
       name: 'install-check',
       private: true,
-      allowScripts: { 'better-sqlite3': true, 'msgpackr-extract': true },
+      // @patina/core compiles its SQLite deadline extension (binding.gyp, `node-gyp rebuild`).
+      allowScripts: { 'better-sqlite3': true, 'msgpackr-extract': true, '@patina/core': true },
     }),
   )
 }
@@ -175,6 +177,8 @@ describe('installing the packed packages with npm', () => {
       })
       const built = join(workerHome, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node')
       expect(existsSync(built)).toBe(true)
+      const extension = join(workerHome, 'node_modules/@patina/core/build/Release/patina_deadline.node')
+      expect(existsSync(extension)).toBe(true)
       expect(run('npx', ['--no-install', 'patina', '--version'], workerHome).trim()).toMatch(/^\d+\.\d+\.\d+/)
 
       const schemaPath = join(workerHome, 'schema.sql')

@@ -92,7 +92,7 @@ describe('README: Drive nginx from Patina', () => {
       return r
     }
     // mkdir, two backends (background), the template, the nginx config
-    const firstBlock = commands.findIndex((c) => c.startsWith('pnpm patina'))
+    const firstBlock = commands.findIndex((c) => c.startsWith('bin/patina'))
     for (let i = 0; i < firstBlock; i++) step(i)
     await waitFor(
       'the backends',

@@ -23,6 +23,7 @@ import type {
   ReadYourWritesOptions,
   WatchOptions,
 } from './types.js'
+import { componentLogger } from './log.js'
 
 /** Defaults of {@link ClientOptions}. */
 export const CLIENT_DEFAULTS = Object.freeze({
@@ -102,7 +103,7 @@ export function createClient(opts: ClientOptions): PatinaClient {
   const maxLineBytes = opts.maxLineBytes ?? CLIENT_DEFAULTS.maxLineBytes
   const now = opts.now ?? Date.now
   const random = opts.random ?? Math.random
-  const logger = (opts.logger ?? noopLogger).child({ component: 'client' })
+  const logger = componentLogger(opts.logger ?? noopLogger, 'client')
   const http = createHttpTransport({
     token: opts.token,
     headers: opts.headers,

@@ -95,3 +95,4 @@ export {
   type ResumableStream,
   type ResumeOptions,
 } from './resume.js'
+export { componentLogger, type ChildLogger } from './log.js'

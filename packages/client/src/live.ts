@@ -36,6 +36,7 @@ import type {
   WatchOptions,
 } from './types.js'
 import { createMaterializedView, type ViewDelta } from './view.js'
+import { componentLogger } from './log.js'
 
 export const WATCH_DEFAULTS = Object.freeze({
   resumeAttempts: 3,
@@ -67,7 +68,7 @@ export function createLiveSubscription(
   opts: WatchOptions,
 ): LiveSubscription {
   const { client, pool, now, random } = deps
-  const log = deps.logger.child({ component: 'live-subscription' })
+  const log = componentLogger(deps.logger, 'live-subscription')
   const backoff: BackoffOptions = { ...BACKOFF_DEFAULTS, ...opts.backoff }
   const resumeAttempts = opts.resumeAttempts ?? WATCH_DEFAULTS.resumeAttempts
   const connectTimeoutMs = opts.connectTimeoutMs ?? WATCH_DEFAULTS.connectTimeoutMs

@@ -1,6 +1,8 @@
-import { PatinaError } from '@patina/api'
+import { PatinaError, type SqlValue } from '@patina/api'
 import type {
   ActorId,
+  AsyncQueryCursor,
+  AsyncQueryOptions,
   ApplyResult,
   Changeset,
   CommitEvent,
@@ -11,6 +13,7 @@ import type {
   StateEngine,
   Statement,
   SyncState,
+  TransactionOptions,
   TransactionResult,
 } from './types.js'
 import { Apply } from './store/apply.js'
@@ -18,12 +21,16 @@ import { backupTo } from './store/backup.js'
 import { Capture } from './store/capture.js'
 import { StoreContext, type StateEngineOptions } from './store/context.js'
 import { guard, guardIter } from './store/driver.js'
+import { ReadThreads } from './store/read-threads.js'
 import { query, tableStats } from './store/reads.js'
 import { executePlan, parseSchema, planSchemaChange } from './store/schema-store.js'
 import { Serve } from './store/serve.js'
 import { Writes } from './store/writes.js'
 
 export type { StateEngineOptions }
+
+/** Read threads of an engine on a file when `readThreads` is not given. */
+const DEFAULT_READ_THREADS = 4
 
 /** Open (or create) a state engine on a SQLite database. */
 export function createStateEngine(opts: StateEngineOptions): StateEngine {
@@ -48,6 +55,7 @@ class Engine implements StateEngine {
   private readonly applier: Apply
   private readonly server: Serve
   private readonly listeners = new Set<(e: CommitEvent) => void>()
+  private readonly threads: ReadThreads | null
 
   constructor(opts: StateEngineOptions) {
     this.ctx = new StoreContext(opts)
@@ -56,6 +64,18 @@ class Engine implements StateEngine {
     this.writes = new Writes(this.ctx, this.capture)
     this.applier = new Apply(this.ctx)
     this.server = new Serve(this.ctx)
+    this.threads =
+      opts.path === ':memory:'
+        ? null
+        : new ReadThreads({
+            path: opts.path,
+            actorId: this.ctx.actorId,
+            dbVersion: () => this.ctx.dbVersion,
+            threads: opts.readThreads ?? DEFAULT_READ_THREADS,
+            cancel: (key) => {
+              if (!this.ctx.closed) this.ctx.writer.deadline.cancel(key)
+            },
+          })
     this.refreshSchema()
     if (opts.schema !== undefined) this.applySchema(opts.schema)
   }
@@ -86,7 +106,7 @@ class Engine implements StateEngine {
     this.capture.installTriggers()
   }
 
-  transaction(statements: Statement[], opts: { timeoutMs?: number } = {}): TransactionResult {
+  transaction(statements: Statement[], opts: TransactionOptions = {}): TransactionResult {
     this.assertOpen()
     const { result, commit } = guard(() => this.writes.run(statements, opts))
     if (commit.version !== null) {
@@ -101,9 +121,29 @@ class Engine implements StateEngine {
     return result
   }
 
-  query(sql: string, params?: Statement['params'], opts?: QueryOptions): QueryCursor {
+  query(sql: string, params?: Statement['params'], opts: QueryOptions = {}): QueryCursor {
     this.assertOpen()
     return guard(() => query(this.ctx, sql, params, opts))
+  }
+
+  async queryAsync(
+    sql: string,
+    params?: Statement['params'],
+    opts: AsyncQueryOptions = {},
+  ): Promise<AsyncQueryCursor> {
+    this.assertOpen()
+    if (this.threads !== null) return this.threads.query(sql, params, opts)
+    // In memory: on this thread, all at once, under the deadline.
+    const cur = guard(() => query(this.ctx, sql, params, opts))
+    const rows = guard(() => [...cur.rows])
+    async function* batches(): AsyncGenerator<SqlValue[][]> {
+      if (rows.length > 0) yield rows
+    }
+    return { columns: cur.columns, batches: batches(), close: () => undefined }
+  }
+
+  readThreads(): { threads: number; busy: number; waiting: number } {
+    return this.threads?.stats() ?? { threads: 0, busy: 0, waiting: 0 }
   }
 
   apply(changesets: Changeset[]): ApplyResult {
@@ -156,12 +196,17 @@ class Engine implements StateEngine {
     return { gaps, partials, actors: this.ctx.books.size, version: this.ctx.dbVersion }
   }
 
+  interrupts(): number {
+    return this.ctx.interrupts + (this.threads?.interrupts ?? 0)
+  }
+
   async backup(path: string): Promise<void> {
     this.assertOpen()
     backupTo(this.ctx.db, path)
   }
 
   close(): void {
+    void this.threads?.close()
     guard(() => this.ctx.close())
   }
 

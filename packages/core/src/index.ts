@@ -34,6 +34,7 @@ export { BookedVersions } from './versions/booked-versions.js'
 export { splitStatements, leadingKeyword } from './schema/split.js'
 export * from './store/subs-store.js'
 export { tokenize, trimStatement, quoteIdent, identName, type Token, type TokenKind } from './sql/lexer.js'
+export { internalNames, assertNoInternalNames } from './sql/internal.js'
 export {
   createQueryProbe,
   type QueryProbe,

@@ -176,7 +176,30 @@ export interface ResultColumn {
   column: string | null
 }
 
+export interface QueryCursor {
+  columns: ResultColumn[]
+  /** Rows are produced lazily; the underlying statement is released when iteration ends. */
+  rows: IterableIterator<SqlValue[]>
+}
+
+/** Options of {@link StateEngine.transaction}. */
+export interface TransactionOptions {
+  /**
+   * Deadline in milliseconds for the whole transaction (preparing, every statement and the
+   * change capture). SQLite stops whatever runs when it passes; the transaction rolls back
+   * entirely and the call throws `PATINA_ERR_TIMEOUT`. None when absent.
+   */
+  timeoutMs?: number
+}
+
+/** Options of {@link StateEngine.query}. */
 export interface QueryOptions {
+  /**
+   * Deadline in milliseconds from the call until the last row has been read: preparing,
+   * stepping and the time the caller takes between rows all count. When it passes, SQLite
+   * stops the statement and the cursor throws `PATINA_ERR_TIMEOUT`. None when absent.
+   */
+  timeoutMs?: number
   /**
    * Keep SQLite's storage classes in the values: every INTEGER as a `bigint` and every REAL as
    * a `number` (so that INTEGER 2 and REAL 2.0 stay apart, as the HTTP API writes them).
@@ -185,10 +208,22 @@ export interface QueryOptions {
   exactIntegers?: boolean
 }
 
-export interface QueryCursor {
+/** Options of {@link StateEngine.queryAsync}. */
+export interface AsyncQueryOptions extends QueryOptions {
+  /** Cancels the query (its statement stops at once, its thread is freed). */
+  signal?: AbortSignal
+}
+
+/**
+ * A query running on a read thread (`StateEngine.queryAsync`): rows arrive in batches as they
+ * are read. Iterating `batches` to its end, or `close()`, frees the thread.
+ */
+export interface AsyncQueryCursor {
   columns: ResultColumn[]
-  /** Rows are produced lazily; the underlying statement is released when iteration ends. */
-  rows: IterableIterator<SqlValue[]>
+  /** Batches of rows; throws a `PatinaError` (e.g. `PATINA_ERR_TIMEOUT`) if the statement fails. */
+  batches: AsyncIterableIterator<SqlValue[][]>
+  /** Stops the statement (idempotent). */
+  close(): void
 }
 
 export interface EngineStats {
@@ -211,10 +246,19 @@ export interface StateEngine {
    * columns, index changes). Refuses destructive changes. Adding a column writes no change per row.
    */
   applySchema(sql: string): { tablesCreated: string[]; columnsAdded: string[]; indexesChanged: string[] }
-  /** Run statements in one SQLite transaction, capturing changes. */
-  transaction(statements: Statement[], opts?: { timeoutMs?: number }): TransactionResult
-  /** Run one read-only statement; rows stream lazily from a read connection. */
+  /** Run statements in one SQLite transaction, capturing changes, under an optional deadline. */
+  transaction(statements: Statement[], opts?: TransactionOptions): TransactionResult
+  /** Run one read-only statement under an optional deadline; rows stream lazily from a read connection. */
   query(sql: string, params?: Statement['params'], opts?: QueryOptions): QueryCursor
+  /**
+   * Run one read-only statement on a read thread, so that it never holds the caller's event
+   * loop. Resolves when the first rows are read; rejects with the statement's error (a bad or
+   * writing statement, its deadline) when it fails before any row. Databases in memory have no
+   * read threads: the statement then runs on the caller's thread, under its deadline.
+   */
+  queryAsync(sql: string, params?: Statement['params'], opts?: AsyncQueryOptions): Promise<AsyncQueryCursor>
+  /** Read threads started, busy, and queries waiting for one. */
+  readThreads(): { threads: number; busy: number; waiting: number }
   /** Apply remote changesets in one SQLite transaction. */
   apply(changesets: Changeset[]): ApplyResult
   /** Per-actor heads, gaps and partials of this node. */
@@ -228,6 +272,8 @@ export interface StateEngine {
   /** Total rows of the given tables; unknown tables are reported, not counted. */
   tableStats(tables: string[]): { totalRowCount: number; invalidTables: string[] }
   stats(): EngineStats
+  /** Client transactions and queries stopped by their deadline since the engine opened. */
+  interrupts(): number
   /** Write a consistent copy that can seed a new node (this node's identity removed). */
   backup(path: string): Promise<void>
   close(): void

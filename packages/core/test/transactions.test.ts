@@ -156,7 +156,7 @@ describe('local transactions and change capture', () => {
       'UPDATE __patina_clock_items SET cl = 2',
       'WITH x AS (SELECT 1) DELETE FROM __patina_vers',
     ]) {
-      expect(() => e.transaction([{ sql }]), sql).toThrow(/writes to "__patina_\w+" are not allowed/)
+      expect(() => e.transaction([{ sql }]), sql).toThrow(/"__patina_\w+" is internal to Patina/)
     }
   })
 

@@ -11,6 +11,7 @@ import { Registry } from 'prom-client'
 import type { JsonParam, JsonSqlValue, JsonStatement } from '@patina/api'
 import { createTemplateSet, type TemplateSet, type TemplatesHealth } from '@patina/template'
 import {
+  componentLogger,
   createClient,
   PatinaClientError,
   type LiveStatus,
@@ -105,7 +106,7 @@ const STANDBY_REFRESH_MS = 60_000
 export function createEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps = {}): Edge {
   const config = validateEdgeConfig(input)
   const now = deps.now ?? Date.now
-  const log = (deps.logger ?? pino({ level: 'silent' })).child({ component: 'edge' })
+  const log = componentLogger(deps.logger ?? pino({ level: 'silent' }), 'edge')
   const registry = deps.registry ?? new Registry()
   const startedAt = now()
   const client = createClient({

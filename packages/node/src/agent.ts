@@ -17,7 +17,7 @@ import { buildApi } from './api/index.js'
 import { startApiServer } from './api/server.js'
 import { createCluster, type Cluster } from './cluster.js'
 import { advertisedApi, componentOptionsFrom, type PatinaConfig } from './config/index.js'
-import { setLogLevel } from './log.js'
+import { componentLogger, setLogLevel } from './log.js'
 import { createSubscriptionHub, type SubscriptionHub } from './subs/index.js'
 import { createLibp2pTransport } from './transport/libp2p.js'
 import type { Transport } from './transport/transport.js'
@@ -70,7 +70,7 @@ const LOOPBACK = /^(127\.|::1$|localhost$|\[::1\]$)/
 
 export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise<Agent> {
   const logger = deps.logger
-  const log = logger.child({ component: 'agent' })
+  const log = componentLogger(logger, 'agent')
   const dbDir = dirname(config.db.path)
   mkdirSync(dbDir, { recursive: true })
   const registry = deps.registry ?? new Registry()
@@ -82,7 +82,7 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
       try {
         await s.stop()
       } catch (err) {
-        log.warn({ err, component: s.name }, 'error while stopping')
+        log.warn({ err, service: s.name }, 'error while stopping')
       }
     }
     stack.length = 0

@@ -39,6 +39,7 @@ import { createApplyQueue, type ApplyQueue, type ApplyQueueOptions } from './bro
 import { createBroadcaster, type BroadcastOptions, type Broadcaster } from './broadcast/broadcaster.js'
 import { SYNC_PROTOCOL, createSyncServer, type SyncResult, type SyncSessionOptions } from './sync/session.js'
 import { createSyncScheduler, type SyncScheduleOptions } from './sync/scheduler.js'
+import { componentLogger } from './log.js'
 
 export type { Transition as MemberTransition } from './membership/members.js'
 export type { SyncResult } from './sync/session.js'
@@ -196,7 +197,7 @@ export function createCluster(deps: ClusterDeps, opts: ClusterOptions): Cluster 
   const { engine } = deps
   const clock = deps.clock ?? systemClock
   const random = deps.random ?? Math.random
-  const logger = deps.logger.child({ component: 'cluster', cluster: clusterId })
+  const logger = componentLogger(deps.logger, 'cluster', { cluster: clusterId })
   const metrics = clusterMetrics(deps.registry)
   // Every component sees the transport through this wrapper: anything received from a member
   // (gossip, sync, probes) counts as contact for isolation and `last_contact_ms`.

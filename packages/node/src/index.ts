@@ -25,7 +25,7 @@ export {
   PRESETS,
   type PresetName,
 } from './config/index.js'
-export { createLogger, setLogLevel } from './log.js'
+export { createLogger, setLogLevel, componentLogger } from './log.js'
 export { buildApi, type ApiDeps } from './api/index.js'
 export { createCluster, type Cluster, type ClusterOptions, type ClusterTuning } from './cluster.js'
 export {

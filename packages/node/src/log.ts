@@ -1,7 +1,8 @@
 /**
  * The root logger, created once from `config.log` by the CLI (or a test) and injected into
- * components, which call `logger.child({ component: 'sync' })`. No module imports a global
- * logger.
+ * components, which call `componentLogger(logger, 'sync')` (never `logger.child({ component })`:
+ * under another component that writes the key twice; `componentLogger` nests the names, e.g.
+ * `cluster/sync`). No module imports a global logger.
  *
  * pino copies the level into a child when the child is created, so {@link setLogLevel} walks
  * every child created from the root (tracked through pino's `onChild` hook) to change the level
@@ -10,6 +11,8 @@
 import { pino, type DestinationStream, type Logger } from 'pino'
 import { PinoPretty } from 'pino-pretty'
 import type { LogLevel } from './config/schema.js'
+
+export { componentLogger } from '@patina/client'
 
 export interface LogOptions {
   format: 'json' | 'pretty'

@@ -2,6 +2,7 @@
  * A set of templates sharing one client: what `patina template` and the edge's `[[templates]]`
  * run. Registers the metrics, starts every template, and answers health.
  */
+import { componentLogger } from '@patina/client'
 import { Registry } from 'prom-client'
 import { DEBOUNCE_DEFAULTS } from './debounce.js'
 import { registerTemplateMetrics } from './metrics.js'
@@ -70,7 +71,7 @@ export function createTemplateSet(
 ): TemplateSet {
   const o = { ...TEMPLATE_DEFAULTS, ...options }
   const now = deps.now ?? Date.now
-  const logger = (deps.logger ?? silent).child({ component: 'template' })
+  const logger = componentLogger(deps.logger ?? silent, 'template')
   const registry = deps.registry ?? new Registry()
   const runners: TemplateRunner[] = []
   const metrics = registerTemplateMetrics(registry, () => runners.map((r) => r.status()))

@@ -24,6 +24,7 @@ export function installCompat(db: Db, src: CompatSource): void {
     UNION ALL
     SELECT ord, unhex(replace(actor_id, '-', '')) FROM main.__patina_sites
     WHERE lower(replace(actor_id, '-', '')) != '${self}'`)
-  db.function('crsql_db_version', { deterministic: false }, () => src.dbVersion())
+  // A bigint, so that SQLite gets an INTEGER (a JS number is bound as REAL).
+  db.function('crsql_db_version', { deterministic: false }, () => BigInt(src.dbVersion()))
   db.function('crsql_site_id', { deterministic: true }, () => Buffer.from(self, 'hex'))
 }

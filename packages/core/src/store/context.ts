@@ -6,7 +6,7 @@ import { DEFAULT_CHUNK_BYTES } from '../codec/limits.js'
 import { SENTINEL, type ActorId, type SchemaModel, type TableModel } from '../types.js'
 import { Books } from './books.js'
 import { installCompat } from './compat.js'
-import { openWriter, ReaderPool } from './db.js'
+import { openWriter, ReaderPool, type Conn } from './db.js'
 import { validateLocalTables } from '../schema/local.js'
 import { clockTable, loadSchema, q } from './schema-store.js'
 
@@ -20,6 +20,8 @@ export interface StateEngineOptions {
   maxChunkBytes?: number
   /** Writer page cache in KiB. */
   cacheSizeKib?: number
+  /** Most read threads for `queryAsync` (started on first use); default 4. */
+  readThreads?: number
   /**
    * Non-replicated tables client transactions may write (names; a trailing `*` matches a
    * prefix), created outside the schema files. See `schema/local.ts`.
@@ -140,6 +142,8 @@ function tableRuntime(db: Db, model: TableModel, ord: number): TableRuntime {
  * other, so they import the context and never one another's state.
  */
 export class StoreContext {
+  /** The writer connection with its statement deadline. */
+  readonly writer: Conn
   readonly db: Db
   /** Read connections; null for ':memory:', where reads share the writer. */
   readonly readers: ReaderPool | null
@@ -161,14 +165,17 @@ export class StoreContext {
   /** Declared local tables (`db.local_tables`): writable, never replicated. */
   readonly localTables: string[]
   closed = false
+  /** Client statements and transactions stopped by their deadline. */
+  interrupts = 0
   private readonly sites = new Map<number, ActorId>()
   private readonly siteOrds = new Map<ActorId, number>()
 
   constructor(opts: StateEngineOptions) {
-    this.db = openWriter(
+    this.writer = openWriter(
       opts.path,
       opts.cacheSizeKib === undefined ? {} : { cacheSizeKib: opts.cacheSizeKib },
     )
+    this.db = this.writer.db
     const compat = { actorId: '', dbVersion: () => this.dbVersion }
     this.readers =
       opts.path === ':memory:' ? null : new ReaderPool(opts.path, 8, (db) => installCompat(db, compat))

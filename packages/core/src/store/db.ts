@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
+import { loadDeadline, type DeadlineGuard } from './deadline.js'
 import { openError } from './driver.js'
 
 /** Internal tables; every name starts with `__patina` and user SQL may not write them. */
@@ -28,11 +29,21 @@ export interface OpenOptions {
   cacheSizeKib?: number
 }
 
-/** Opens the writer connection and creates the internal tables; failures name the file. */
-export function openWriter(path: string, opts: OpenOptions = {}): Db {
+/** A connection with its statement deadline (`deadline.ts`). */
+export interface Conn {
+  db: Db
+  deadline: DeadlineGuard
+}
+
+/**
+ * Opens the writer connection and creates the internal tables; failures name the file.
+ * The deadline extension is loaded first: a node that cannot stop statements does not start.
+ */
+export function openWriter(path: string, opts: OpenOptions = {}): Conn {
   let db: Db | undefined
   try {
     db = new Database(path)
+    const deadline = loadDeadline(db)
     if (path !== ':memory:') db.pragma('journal_mode = WAL')
     db.pragma('synchronous = NORMAL')
     db.pragma('foreign_keys = OFF')
@@ -40,19 +51,26 @@ export function openWriter(path: string, opts: OpenOptions = {}): Db {
     db.pragma('busy_timeout = 5000')
     db.pragma(`cache_size = -${opts.cacheSizeKib ?? 65536}`)
     db.exec(INTERNAL_DDL)
-    return db
+    return { db, deadline }
   } catch (err) {
     db?.close()
     throw openError(path, err)
   }
 }
 
-export function openReader(path: string): Db {
+/**
+ * Opens a read-only connection (with its deadline; `key` lets another thread cancel its
+ * statement, see `DeadlineGuard.cancel`); failures name the file.
+ */
+export function openReader(path: string, key?: Uint8Array): Conn {
+  let db: Db | undefined
   try {
-    const db = new Database(path, { readonly: true, fileMustExist: true })
+    db = new Database(path, { readonly: true, fileMustExist: true })
+    const deadline = loadDeadline(db, key === undefined ? {} : { key })
     db.pragma('busy_timeout = 5000')
-    return db
+    return { db, deadline }
   } catch (err) {
+    db?.close()
     throw openError(path, err)
   }
 }
@@ -63,8 +81,8 @@ export function openReader(path: string): Db {
  * connection of its own and gives it back when its iteration ends.
  */
 export class ReaderPool {
-  private idle: Db[] = []
-  private all = new Set<Db>()
+  private idle: Conn[] = []
+  private all = new Set<Conn>()
   constructor(
     private readonly path: string,
     private readonly maxIdle = 8,
@@ -72,27 +90,27 @@ export class ReaderPool {
     private readonly setup: (db: Db) => void = () => {},
   ) {}
 
-  acquire(): Db {
-    let db = this.idle.pop()
-    if (db === undefined) {
-      db = openReader(this.path)
-      this.setup(db)
+  acquire(): Conn {
+    let conn = this.idle.pop()
+    if (conn === undefined) {
+      conn = openReader(this.path)
+      this.setup(conn.db)
     }
-    this.all.add(db)
-    return db
+    this.all.add(conn)
+    return conn
   }
 
-  release(db: Db): void {
-    if (!db.open) return
-    if (this.idle.length < this.maxIdle) this.idle.push(db)
+  release(conn: Conn): void {
+    if (!conn.db.open) return
+    if (this.idle.length < this.maxIdle) this.idle.push(conn)
     else {
-      this.all.delete(db)
-      db.close()
+      this.all.delete(conn)
+      conn.db.close()
     }
   }
 
   close(): void {
-    for (const db of this.all) if (db.open) db.close()
+    for (const c of this.all) if (c.db.open) c.db.close()
     this.all.clear()
     this.idle = []
   }

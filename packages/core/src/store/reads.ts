@@ -5,6 +5,8 @@ import { exactValue, normalizeValue } from '../crdt/values.js'
 import { leadingKeyword } from '../schema/split.js'
 import type { QueryCursor, QueryOptions, Statement } from '../types.js'
 import type { StoreContext } from './context.js'
+import type { Conn } from './db.js'
+import { isInterrupt, timeoutError } from './deadline.js'
 import { bindParams, statementError } from './driver.js'
 import { q } from './schema-store.js'
 
@@ -16,29 +18,14 @@ import { q } from './schema-store.js'
 
 const READ_KEYWORDS = new Set(['SELECT', 'WITH', 'VALUES'])
 
-/** Runs one read-only statement; rows stream lazily and the connection returns to the pool when they end. */
-export function query(
-  ctx: StoreContext,
-  sql: string,
-  params?: Statement['params'],
-  opts: QueryOptions = {},
-): QueryCursor {
-  const conn = ctx.readers?.acquire() ?? ctx.db
-  const release = () => {
-    if (conn !== ctx.db) ctx.readers?.release(conn)
-  }
-  let stmt: DbStatement
-  try {
-    stmt = conn.prepare(sql)
-  } catch (err) {
-    release()
-    throw new PatinaError('PATINA_ERR_STATEMENT_INVALID', (err as Error).message)
-  }
-  // Preparing has no effect; SQLite's syntax errors come first (as in Corrosion). ATTACH and
-  // PRAGMA reads count as read-only for SQLite, so the leading keyword is checked too.
+/**
+ * Checks that a prepared statement only reads, and answers as Corrosion does otherwise.
+ * Preparing has no effect; SQLite's syntax errors come first (as in Corrosion). ATTACH and
+ * PRAGMA reads count as read-only for SQLite, so the leading keyword is checked too.
+ */
+export function assertReadOnly(stmt: DbStatement, sql: string): void {
   const kw = leadingKeyword(sql)
   if (!stmt.readonly || !stmt.reader || !READ_KEYWORDS.has(kw)) {
-    release()
     throw new PatinaError(
       'PATINA_ERR_NOT_READONLY',
       READ_KEYWORDS.has(kw) || !stmt.readonly
@@ -46,35 +33,135 @@ export function query(
         : `statement is not readonly: ${kw} statements are not allowed in queries`,
     )
   }
-  stmt.raw(true).safeIntegers(true)
-  const columns = stmt.columns().map((c) => ({ name: c.name, table: c.table, column: c.column }))
-  let iter: IterableIterator<unknown[]>
-  try {
-    iter = stmt.iterate(...bindParams(sql, params)) as IterableIterator<unknown[]>
-  } catch (err) {
-    release()
-    throw statementError(err)
+}
+
+/**
+ * Runs one read-only statement; rows stream lazily and the connection returns to the pool when
+ * they end (or when the caller calls `rows.return()`). `:memory:` databases (tests) have no
+ * read connections: the statement then runs on the writer, all at once (see `openCursor`).
+ */
+export function query(
+  ctx: StoreContext,
+  sql: string,
+  params?: Statement['params'],
+  opts: QueryOptions = {},
+): QueryCursor {
+  const reader = ctx.readers?.acquire()
+  return openCursor(reader ?? ctx.writer, sql, params, opts, {
+    eager: reader === undefined,
+    onInterrupt: () => ctx.interrupts++,
+    onRelease: () => {
+      if (reader !== undefined) ctx.readers?.release(reader)
+    },
+  })
+}
+
+export interface CursorHooks {
+  /**
+   * Run the statement to its end at once (on a connection shared with other work, so that no
+   * statement of it stays open between calls); rows are then served from memory.
+   */
+  eager: boolean
+  /** Called when the deadline stopped the statement. */
+  onInterrupt(): void
+  /** Called once when the cursor is done with the connection (end, error or `return`). */
+  onRelease(): void
+}
+
+/**
+ * A read-only statement on one connection under its deadline, armed once for the statement's
+ * whole life: preparing, stepping and the time the caller takes between rows all count, and
+ * SQLite stops the statement when it passes (the cursor then throws `PATINA_ERR_TIMEOUT`).
+ * Used on the main thread (`query`) and by the read threads (`read-worker.ts`).
+ */
+export function openCursor(
+  conn: Conn,
+  sql: string,
+  params: Statement['params'],
+  opts: QueryOptions,
+  hooks: CursorHooks,
+): QueryCursor {
+  const { db, deadline } = conn
+  const ms = opts.timeoutMs
+  let open = true
+  const release = (): void => {
+    if (!open) return
+    open = false
+    if (ms !== undefined && db.open) deadline.disarm()
+    hooks.onRelease()
   }
-  const value = opts.exactIntegers === true ? exactValue : normalizeValue
-  function* rows(): Generator<SqlValue[]> {
+  /** Runs a step of the statement; an interrupt is its deadline. */
+  const step = <T>(fn: () => T, toError: (err: unknown) => PatinaError): T => {
     try {
-      for (;;) {
-        let next: IteratorResult<unknown[]>
-        try {
-          next = iter.next()
-        } catch (err) {
-          // A step can fail late (integer overflow, interrupt): still the client's statement.
-          throw statementError(err)
-        }
-        if (next.done === true) return
-        yield next.value.map(value)
+      return fn()
+    } catch (err) {
+      if (ms !== undefined && isInterrupt(err)) {
+        hooks.onInterrupt()
+        throw timeoutError('query', ms, err)
       }
-    } finally {
-      iter.return?.()
-      release()
+      throw toError(err)
     }
   }
-  return { columns, rows: rows() }
+  const invalid = (err: unknown): PatinaError =>
+    err instanceof PatinaError ? err : new PatinaError('PATINA_ERR_STATEMENT_INVALID', (err as Error).message)
+  let iter: Iterator<unknown[]>
+  let columns: QueryCursor['columns']
+  try {
+    if (ms !== undefined) deadline.arm(ms)
+    const stmt = step(() => db.prepare(sql), invalid)
+    assertReadOnly(stmt, sql)
+    stmt.raw(true).safeIntegers(true)
+    columns = stmt.columns().map((c) => ({ name: c.name, table: c.table, column: c.column }))
+    const args = bindParams(sql, params)
+    iter = step(
+      () =>
+        hooks.eager
+          ? (stmt.all(...args) as unknown[][]).values()
+          : (stmt.iterate(...args) as IterableIterator<unknown[]>),
+      (err) => statementError(err),
+    )
+    if (hooks.eager) release()
+  } catch (err) {
+    release()
+    throw err
+  }
+  const value = opts.exactIntegers === true ? exactValue : normalizeValue
+  let done = false
+  const rows: IterableIterator<SqlValue[]> = {
+    next(): IteratorResult<SqlValue[]> {
+      if (done) return { done: true, value: undefined }
+      let next: IteratorResult<unknown[]>
+      try {
+        // A step can fail late (integer overflow, interrupt): still the client's statement.
+        next = step(
+          () => iter.next(),
+          (err) => statementError(err),
+        )
+      } catch (err) {
+        done = true
+        release()
+        throw err
+      }
+      if (next.done === true) {
+        done = true
+        release()
+        return { done: true, value: undefined }
+      }
+      return { done: false, value: next.value.map(value) }
+    },
+    return(): IteratorResult<SqlValue[]> {
+      if (!done) {
+        done = true
+        iter.return?.()
+        release()
+      }
+      return { done: true, value: undefined }
+    },
+    [Symbol.iterator]() {
+      return this
+    },
+  }
+  return { columns, rows }
 }
 
 /** Total rows of the given tables; names that are not replicated tables are reported, not counted. */

@@ -75,7 +75,8 @@ export class Serve {
     b: number,
     maxBytes: number,
   ): Generator<Changeset> {
-    const conn = this.ctx.readers?.acquire() ?? this.ctx.db
+    const reader = this.ctx.readers?.acquire()
+    const conn = reader?.db ?? this.ctx.db
     const page = conn.prepare<
       [site: number, from: number, to: number, afterVersion: number, sameVersion: number, afterSeq: number],
       { db_version: number; seq: number; ts: number; last_seq: number; entries: Buffer }
@@ -151,7 +152,7 @@ export class Serve {
       yield* finishVersion()
       if (nextVersion <= b) yield { kind: 'empty', actorId: actor, versions: [nextVersion, b] }
     } finally {
-      if (conn !== this.ctx.db) this.ctx.readers?.release(conn)
+      if (reader !== undefined) this.ctx.readers?.release(reader)
     }
   }
 

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3'
+import { loadDeadline } from './deadline.js'
 import { guardMethods, openError } from './driver.js'
 
 /**
@@ -144,6 +145,14 @@ export function openSubsStore(path: string): SubsStore {
 
 function openRaw(path: string): SubsStore {
   const db = new Database(path)
+  // The subscription store runs no client SQL, but every connection Patina opens can stop a
+  // statement, so a missing extension is found at start whatever opens first.
+  try {
+    loadDeadline(db)
+  } catch (err) {
+    db.close()
+    throw err
+  }
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   db.exec(SCHEMA)

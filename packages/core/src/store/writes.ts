@@ -4,7 +4,9 @@ import { leadingKeyword } from '../schema/split.js'
 import type { Statement, TransactionResult } from '../types.js'
 import type { Capture, LocalCommit } from './capture.js'
 import type { StoreContext } from './context.js'
+import { isInterrupt } from './deadline.js'
 import { isLocalTable } from '../schema/local.js'
+import { assertNoInternalNames } from '../sql/internal.js'
 import { bindParams, statementError } from './driver.js'
 
 /**
@@ -39,49 +41,85 @@ export class Writes {
     this.stmtCache.clear()
   }
 
+  /**
+   * Runs the statements in one transaction. With `timeoutMs`, the deadline covers preparing
+   * and checking the statements, running them and the capture's bookkeeping; SQLite stops
+   * whatever runs when it passes, the transaction rolls back entirely (memory included: this
+   * node's version and books) and the error is `PATINA_ERR_TIMEOUT`. The commit itself runs
+   * after the deadline is disarmed, so a transaction that did all its work in time commits.
+   */
   run(statements: Statement[], opts: { timeoutMs?: number } = {}): LocalTransaction {
     if (statements.length === 0) {
       throw new PatinaError('PATINA_ERR_STATEMENT_INVALID', 'at least 1 statement is required')
     }
+    const ctx = this.ctx
     const started = performance.now()
-    const deadline = opts.timeoutMs === undefined ? Infinity : started + opts.timeoutMs
-    const prepared = statements.map((st, i) => this.prepareWrite(st, i))
+    const ms = opts.timeoutMs
+    const guard = ctx.writer.deadline
+    let armed = false
+    /** Disarms; true when the deadline passed meanwhile. */
+    const disarm = (): boolean => {
+      if (!armed) return false
+      armed = false
+      return guard.disarm()
+    }
     const results: { rowsAffected: number; time: number }[] = []
     let committed: LocalCommit | undefined
-    this.capture.begin()
+    const savedVersion = ctx.dbVersion
+    const books = ctx.books.edit()
+    books.open(ctx.selfOrd)
     try {
-      this.ctx.db
-        .transaction(() => {
-          prepared.forEach((stmt, i) => {
-            if (performance.now() > deadline) {
-              throw new PatinaError(
-                'PATINA_ERR_TIMEOUT',
-                `transaction timed out after ${opts.timeoutMs} ms (before statement ${i})`,
-              )
-            }
-            const t0 = performance.now()
-            let rowsAffected: number
-            try {
-              const args = bindParams((statements[i] as Statement).sql, (statements[i] as Statement).params)
-              if (stmt.reader) rowsAffected = stmt.all(...args).length
-              else rowsAffected = stmt.run(...args).changes
-            } catch (err) {
-              throw statementError(err, statements.length > 1 ? `statement ${i}: ` : '')
-            }
-            results.push({ rowsAffected, time: (performance.now() - t0) / 1000 })
+      if (ms !== undefined) {
+        guard.arm(ms)
+        armed = true
+      }
+      const prepared = statements.map((st, i) => this.prepareWrite(st, i))
+      this.capture.begin()
+      try {
+        ctx.db
+          .transaction(() => {
+            prepared.forEach((stmt, i) => {
+              const t0 = performance.now()
+              let rowsAffected: number
+              try {
+                const args = bindParams((statements[i] as Statement).sql, (statements[i] as Statement).params)
+                if (stmt.reader) rowsAffected = stmt.all(...args).length
+                else rowsAffected = stmt.run(...args).changes
+              } catch (err) {
+                throw statementError(err, statements.length > 1 ? `statement ${i}: ` : '')
+              }
+              results.push({ rowsAffected, time: (performance.now() - t0) / 1000 })
+            })
+            committed = this.capture.commit()
+            // The deadline covers the work, not the commit (an interrupted COMMIT would leave the
+            // outcome to chance); a deadline that passed after the last step still fails it.
+            if (disarm()) throw new DeadlinePassed()
           })
-          committed = this.capture.commit()
-        })
-        .immediate()
-    } finally {
-      this.capture.end()
+          .immediate()
+      } finally {
+        this.capture.end()
+      }
+    } catch (err) {
+      disarm()
+      // Nothing of the transaction stays: the database rolled back, memory follows.
+      ctx.dbVersion = savedVersion
+      books.rollback()
+      if (ms !== undefined && (err instanceof DeadlinePassed || isInterrupt(causeOf(err)))) {
+        ctx.interrupts++
+        throw new PatinaError(
+          'PATINA_ERR_TIMEOUT',
+          `transaction stopped after ${Math.round(performance.now() - started)} ms: its deadline of ${ms} ms passed; nothing was written (it was rolled back)`,
+          { cause: err },
+        )
+      }
+      throw err
     }
     const c = committed as LocalCommit
     return {
       result: {
         results,
         version: c.version,
-        actorId: this.ctx.actorId,
+        actorId: ctx.actorId,
         changesets: c.changesets,
         time: (performance.now() - started) / 1000,
       },
@@ -95,6 +133,7 @@ export class Writes {
     }
     const cached = this.stmtCache.get(st.sql)
     if (cached !== undefined) return cached.stmt
+    assertNoInternalNames(st.sql, `statement ${i}: `)
     const kw = leadingKeyword(st.sql)
     if (!WRITE_KEYWORDS.has(kw)) {
       throw new PatinaError(
@@ -157,4 +196,12 @@ export class Writes {
     }
     return [...out]
   }
+}
+
+/** Thrown inside the transaction when the deadline passed after its last step. */
+class DeadlinePassed extends Error {}
+
+/** The driver error under a statement error (`statementError` keeps it as the cause). */
+function causeOf(err: unknown): unknown {
+  return err instanceof PatinaError && err.cause !== undefined ? err.cause : err
 }

@@ -14,6 +14,7 @@ import {
   type AdminCommand,
   type AdminResponse,
 } from './protocol.js'
+import { componentLogger } from '../log.js'
 
 /** What the agent exposes through the socket. Each result must be JSON-serializable. */
 export interface AdminHandlers {
@@ -114,7 +115,7 @@ export async function createAdminServer(
   path: string,
   opts: AdminServerOptions = {},
 ): Promise<AdminServer> {
-  const log = opts.logger?.child({ component: 'admin' })
+  const log = opts.logger === undefined ? undefined : componentLogger(opts.logger, 'admin')
   mkdirSync(dirname(path), { recursive: true })
   if (existsSync(path)) {
     if (await probe(path))

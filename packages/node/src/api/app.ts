@@ -17,6 +17,7 @@ import { subscriptionRoutes } from './routes/subscriptions.js'
 import { tableStatsRoutes } from './routes/table-stats.js'
 import { transactionRoutes } from './routes/transactions.js'
 import { updateRoutes } from './routes/updates.js'
+import { componentLogger } from '../log.js'
 
 export type { ApiDeps } from './context.js'
 
@@ -38,7 +39,7 @@ export function buildApi(deps: ApiDeps, init: ApiOptionsInit = {}): FastifyInsta
   const ctx = createRouteContext(deps, opts)
   const { metrics } = ctx
   const app = Fastify({
-    loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
+    loggerInstance: componentLogger(deps.logger, 'api') as FastifyBaseLogger,
     // Per-request log lines are off; errors are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimitBytes,

@@ -9,6 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
 import type { SubscriptionHub } from '../subs/hub.js'
+import { statementInterrupts, type DeadlineLimits } from './deadlines.js'
 import type { HealthSnapshot } from './routes/health.js'
 import { createNdjsonSink, type NdjsonSink } from './ndjson.js'
 import type { ApiOptions, LimitedRoute } from './options.js'
@@ -34,6 +35,8 @@ export interface ApiDeps {
 export interface ApiMetrics {
   requests: Counter<'route' | 'status'>
   refused: Counter<'reason'>
+  /** Client statements stopped at their deadline, by kind (`patina_statement_interrupts_total`). */
+  interrupts: Counter<'kind'>
 }
 
 /** The options of every route plugin. */
@@ -41,6 +44,8 @@ export interface RouteContext {
   deps: ApiDeps
   opts: Readonly<ApiOptions>
   metrics: ApiMetrics
+  /** The limits every client statement's deadline is chosen from (`deadlines.ts`). */
+  deadlines: DeadlineLimits
   /** An `onRequest` hook enforcing the concurrency limit of `route` (503 as Corrosion). */
   limit(route: LimitedRoute): (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>
   /** A `preHandler` refusing read-only tokens with 403. */
@@ -119,7 +124,13 @@ export function createRouteContext(deps: ApiDeps, opts: Readonly<ApiOptions>): R
     return ac.signal
   }
 
-  return { deps, opts, metrics, limit, requireWrite, openSink, sendNow, abortOn }
+  const deadlines: DeadlineLimits = {
+    queryDefaultSecs: opts.defaultQueryTimeoutSec,
+    maxSecs: opts.maxTimeoutSec,
+    mainThreadMaxMs: opts.mainThreadMaxMs,
+  }
+
+  return { deps, opts, metrics, deadlines, limit, requireWrite, openSink, sendNow, abortOn }
 }
 
 function apiMetrics(registry: Registry): ApiMetrics {
@@ -146,5 +157,6 @@ function apiMetrics(registry: Registry): ApiMetrics {
           registers: [registry],
         }),
     ),
+    interrupts: statementInterrupts(registry),
   }
 }

@@ -31,8 +31,12 @@ export interface ApiOptions {
    * `/v1/transactions` needs a `write` token (403).
    */
   tokens: ApiToken[]
-  /** Default `/v1/queries` timeout in seconds when the request gives none (Corrosion: 60; 0 = none). */
+  /** Default `/v1/queries` deadline in seconds when the request gives none (Corrosion: 60; 0 = `maxTimeoutSec`). */
   defaultQueryTimeoutSec: number
+  /** Largest deadline of any client statement, in seconds (a larger `timeout` is cut to it). */
+  maxTimeoutSec: number
+  /** Longest a client statement may hold the main thread (transactions), in milliseconds. */
+  mainThreadMaxMs: number
   /** Default read-your-writes wait when `wait_timeout_ms` is not given, in milliseconds. */
   defaultWaitTimeoutMs: number
   /** Largest accepted `wait_timeout_ms`, in milliseconds. */
@@ -65,6 +69,8 @@ export const DEFAULT_API_OPTIONS: Readonly<ApiOptions> = Object.freeze({
   }),
   tokens: [],
   defaultQueryTimeoutSec: 60,
+  maxTimeoutSec: 300,
+  mainThreadMaxMs: 400,
   defaultWaitTimeoutMs: 5_000,
   maxWaitTimeoutMs: 60_000,
   maxStreamBufferBytes: 16 * 1024 * 1024,
@@ -100,6 +106,8 @@ export function validateApiOptions(o: ApiOptions): void {
   positiveInt('bodyLimitBytes', o.bodyLimitBytes, 1)
   positiveInt('maxStatementsPerTransaction', o.maxStatementsPerTransaction, 1)
   positiveInt('defaultQueryTimeoutSec', o.defaultQueryTimeoutSec, 0)
+  positiveInt('maxTimeoutSec', o.maxTimeoutSec, 1)
+  positiveInt('mainThreadMaxMs', o.mainThreadMaxMs, 1)
   positiveInt('defaultWaitTimeoutMs', o.defaultWaitTimeoutMs, 0)
   positiveInt('maxWaitTimeoutMs', o.maxWaitTimeoutMs, 0)
   positiveInt('maxStreamBufferBytes', o.maxStreamBufferBytes, 1024)

@@ -24,6 +24,7 @@ import { ERROR_CODES, type ErrorBody } from '@patina/api'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { Counter, Gauge, type Registry } from 'prom-client'
+import { componentLogger } from '../log.js'
 
 export interface ApiServerLimits {
   /** Time for a new connection to send its first request, and for a request's headers to arrive, in ms. */
@@ -96,7 +97,7 @@ export async function startApiServer(
   deps?: ApiServerDeps,
 ): Promise<ApiServer> {
   await app.ready()
-  const log = deps?.logger.child({ component: 'api-server' })
+  const log = deps === undefined ? undefined : componentLogger(deps.logger, 'api-server')
   const metrics = deps?.registry ? serverMetrics(deps.registry) : undefined
   const route = app.routing.bind(app) as (req: AnyRequest, res: AnyResponse) => void
 

@@ -13,6 +13,7 @@ import type { Logger } from 'pino'
 import type { Changeset, StateEngine } from '@patina/core'
 import type { ClusterClock, TimerHandle } from '../transport/time.js'
 import type { ClusterMetrics } from '../transport/metrics.js'
+import { componentLogger } from '../log.js'
 
 export interface ApplyQueueOptions {
   /** Most changesets waiting. */
@@ -64,7 +65,7 @@ const TICKS_PER_MS = 1000
 
 export function createApplyQueue(deps: ApplyQueueDeps, opts: ApplyQueueOptions): ApplyQueue {
   const { engine, metrics, clock } = deps
-  const log = deps.logger.child({ component: 'apply-queue' })
+  const log = componentLogger(deps.logger, 'apply-queue')
   const wallNow = deps.wallNow ?? Date.now
   let items: QueueItem[] = []
   let head = 0

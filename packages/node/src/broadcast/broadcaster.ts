@@ -25,6 +25,7 @@ import {
 import { flushDelayMs, packGroups } from './batch.js'
 import { changesetKey, createSeenCache } from './seen.js'
 import type { ApplyQueue } from './apply-queue.js'
+import { componentLogger } from '../log.js'
 
 export const changesTopic = (clusterId: string): string => `/patina/${clusterId}/changes/1`
 
@@ -84,7 +85,7 @@ export interface Broadcaster {
 
 export function createBroadcaster(deps: BroadcasterDeps, opts: BroadcastOptions): Broadcaster {
   const { transport, queue, metrics, clock } = deps
-  const log = deps.logger.child({ component: 'broadcast' })
+  const log = componentLogger(deps.logger, 'broadcast')
   const topic = changesTopic(opts.clusterId)
   const seen = createSeenCache(opts.seenCacheSize)
   let pending: Uint8Array[] = []

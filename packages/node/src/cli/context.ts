@@ -9,6 +9,7 @@ import { httpUrlFor } from '../config/addr.js'
 import { loadConfig, parseSetArg, type ConfigOverride, type LoadedConfig } from '../config/load.js'
 import type { PatinaConfig } from '../config/schema.js'
 import type { CliApi, CreateCliApi } from './api.js'
+import { retryWhileRefused } from './connect-retry.js'
 
 export interface Output {
   write(chunk: string): unknown
@@ -40,6 +41,16 @@ export interface CliDeps {
   runEdge?: RunEdge
   /** Command that runs this CLI in a child process (`patina dev`): executable and leading args. */
   selfCommand?: { command: string; args: string[] }
+  /** How long one-shot commands retry a refused connection (default `CONNECT_RETRY_MS`). */
+  connectRetryMs?: number
+}
+
+/**
+ * Where a command's log lines go: file descriptor 1 (synchronous, as pino writes best) when
+ * `deps.stdout` is this process's stdout, else `deps.stdout` itself (a test capturing output).
+ */
+export function logDestination(deps: CliDeps): 1 | { write(line: string): unknown } {
+  return deps.stdout === process.stdout ? 1 : deps.stdout
 }
 
 /** Global flags, as commander gives them to every command (`cmd.optsWithGlobals()`). */
@@ -113,6 +124,19 @@ export async function apiOf(cmd: Command, deps: CliDeps): Promise<{ api: CliApi;
   const token = tokenOf(g, deps, config)
   const api = await deps.createApi(token === undefined ? { url } : { url, token })
   return { api, url }
+}
+
+/**
+ * The first request of a one-shot command: retried for a short while when the agent refuses the
+ * connection (it may be starting), with a note on stderr (see `connect-retry.ts`).
+ */
+export function firstRequest<T>(deps: CliDeps, url: string, attempt: () => Promise<T>): Promise<T> {
+  return retryWhileRefused(attempt, {
+    url,
+    budgetMs: deps.connectRetryMs,
+    onWait: (m) => void deps.stderr.write(`${m}\n`),
+    signal: deps.shutdown,
+  })
 }
 
 /** Runs `fn` with a client and closes it afterwards. */

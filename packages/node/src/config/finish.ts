@@ -70,6 +70,7 @@ export function finish(parsed: ParsedConfig, sources: Map<string, string>, cwd: 
   return {
     ...parsed,
     db: {
+      ...parsed.db,
       path: dbPath,
       schema_paths: parsed.db.schema_paths.map(abs),
       local_tables: parsed.db.local_tables,

@@ -36,6 +36,7 @@ export function engineOptionsFrom(config: PatinaConfig): Omit<StateEngineOptions
     path: config.db.path,
     // A changeset chunk leaves room in a gossip message for the envelope and for batching.
     maxChunkBytes: Math.min(64 * 1024, config.gossip.message_max_bytes / 4),
+    readThreads: config.db.read_threads,
     localTables: [...config.db.local_tables],
   }
 }
@@ -84,6 +85,8 @@ export function apiOptionsFrom(config: PatinaConfig): ApiOptionsInit {
     bodyLimitBytes: l.body_max_bytes,
     maxStatementsPerTransaction: l.statements_per_tx_max,
     defaultQueryTimeoutSec: l.query_timeout_secs,
+    maxTimeoutSec: l.timeout_max_secs,
+    mainThreadMaxMs: l.main_thread_max_ms,
     defaultWaitTimeoutMs: l.wait_timeout_default_ms,
     maxWaitTimeoutMs: l.wait_timeout_max_ms,
     maxStreamBufferBytes: l.stream_buffer_max_bytes,
@@ -124,8 +127,10 @@ export function hubOptionsFrom(config: PatinaConfig): Partial<SubscriptionHubOpt
     retainMs: s.retention_ms,
     idleMs: s.idle_timeout_ms,
     rerunMaxRows: s.rerun_max_rows,
+    statementMaxMs: Math.min(config.api.limits.main_thread_max_ms, config.api.limits.timeout_max_secs * 1000),
     rerunMaxMs: s.rerun_max_ms,
     rerunMaxShare: s.rerun_max_share,
+    sqlMaxBytes: s.sql_max_bytes,
   }
 }
 

@@ -91,6 +91,9 @@ const db = z
       doc: 'Schema files (`.sql`) and directories of them, applied additively at start and on `patina reload`.',
       path: true,
     }),
+    read_threads: key(positiveInt(1, 64).default(4), {
+      doc: 'Threads that run `POST /v1/queries` (each with a read connection of its own), so that no query holds the main thread; more queries at once wait for one (their deadline running). Started on first use.',
+    }),
     local_tables: key(z.array(z.string().min(1).max(255)).default([]), {
       doc: "Tables that are not replicated but that `POST /v1/transactions` may write, alone or in the same transaction as replicated tables (Corrosion's `consul sync` keeps its `__corro_consul_*` tables that way). Names, or a prefix followed by `*`. They are created outside the schema files, by the tool that owns them; Patina's internal tables are never writable.",
       typeLabel: 'string[]',
@@ -208,7 +211,13 @@ const limits = z
       doc: 'Most statements in one `POST /v1/transactions`; more get `PATINA_ERR_TOO_MANY_STATEMENTS`.',
     }),
     query_timeout_secs: key(positiveInt(0, 86_400).default(60), {
-      doc: 'Timeout of `POST /v1/queries` when the request gives no `?timeout=` (Corrosion: 60 s); 0 = none.',
+      doc: 'Deadline of `POST /v1/queries` when the request gives no `?timeout=` (Corrosion: 60 s); 0 = `timeout_max_secs`. SQLite stops the query there; a stream that had started ends with an `error` line.',
+    }),
+    timeout_max_secs: key(positiveInt(1, 86_400).default(300), {
+      doc: 'The largest deadline of any client statement (queries, transactions, subscription statements), whatever the request asks for: a larger `?timeout=` is cut to it.',
+    }),
+    main_thread_max_ms: key(positiveInt(10, 600_000).default(400), {
+      doc: "The longest a client statement may hold the node's main thread: transactions (a request's `?timeout=` can only shorten it) and subscription statements. The main thread also answers membership probes, so this stays below `gossip.probe_timeout_ms`: a node silent for longer than that may be suspected by its peers (see docs/reliability.md). A write stopped here is rolled back and answered `PATINA_ERR_TIMEOUT` with a message to split it. Queries run on read threads and are not bound by it.",
     }),
     wait_timeout_default_ms: key(positiveInt(0, 3_600_000).default(5_000), {
       doc: 'Read-your-writes: how long a read waits for the requested version when the request gives no `wait_timeout_ms`.',
@@ -269,6 +278,9 @@ const subscriptions = z
     }),
     rerun_max_ms: key(positiveInt(1, 600_000).default(1_000), {
       doc: 'Longest one re-run of such a subscription may take; one that takes longer is refused at subscribe time, or ends with an `error` event.',
+    }),
+    sql_max_bytes: key(positiveInt(1_024, 8_388_608).default(65_536), {
+      doc: "Longest SQL text of a subscription (UTF-8 bytes); a longer one is refused with `PATINA_ERR_STATEMENT_INVALID` before it is planned. Planning reads the whole text on the node's main thread, so a statement of megabytes would hold it for seconds.",
     }),
     rerun_max_share: key(z.number().gt(0).max(1).default(0.25), {
       doc: 'Largest share of time the re-runs of one subscription may take: after a re-run of d ms the next waits at least d × (1/share − 1) ms, and the commits in between are coalesced into it.',

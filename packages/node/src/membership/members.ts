@@ -72,6 +72,15 @@ export interface ApplyOutcome {
   remind: boolean
 }
 
+/**
+ * The log level of a transition: only `down` is a warning. `suspect` is SWIM's ordinary doubt,
+ * which a busy machine raises and the member refutes within a probe period (a newcomer's first
+ * `patina dev` on a loaded laptop printed a hundred of them as WARN); `left` is a clean leave.
+ */
+export function transitionLogLevel(to: MemberState): 'info' | 'warn' {
+  return to === 'down' ? 'warn' : 'info'
+}
+
 const NOOP: ApplyOutcome = { changed: false, transition: null, refuteWith: null, remind: false }
 
 export function newMember(record: MemberRecord, state: MemberState, nowMs: number, stale = false): Member {

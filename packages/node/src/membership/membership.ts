@@ -31,6 +31,7 @@ import { createPushPull } from './push-pull.js'
 import { createResolver } from './resolve.js'
 import { loadMembers } from './store.js'
 import { createMemberView } from './view.js'
+import { componentLogger } from '../log.js'
 
 export { PROBE_PROTOCOL, PUSH_PULL_PROTOCOL, membershipTopic }
 export type { MembershipDeps, MembershipOptions }
@@ -76,7 +77,7 @@ export function createMembership(deps: MembershipDeps, opts: MembershipOptions):
     transport,
     clock,
     random,
-    log: deps.logger.child({ component: 'membership' }),
+    log: componentLogger(deps.logger, 'membership'),
     metrics: deps.metrics,
     memberMetrics: deps.memberMetrics,
     selfActor: opts.self.actorId,

@@ -17,6 +17,7 @@ import {
   type MemberRecord,
   type MembershipUpdate,
   type Transition,
+  transitionLogLevel,
 } from './members.js'
 import { membershipBody, validateMembershipBody } from './codec.js'
 import { membershipTopic, rejected, type MembershipEnv } from './context.js'
@@ -130,8 +131,10 @@ export function createMemberView(env: MembershipEnv, hooks: ViewHooks): MemberVi
   }
 
   const emitTransition = (t: Transition, bootBefore: number | undefined): void => {
-    const level = t.to === 'alive' ? 'info' : 'warn'
-    log[level]({ member: t.actorId, from: t.from, to: t.to }, `member ${t.actorId} is ${t.to}`)
+    log[transitionLogLevel(t.to)](
+      { member: t.actorId, from: t.from, to: t.to },
+      `member ${t.actorId} is ${t.to}`,
+    )
     metrics.membershipTransitions.inc({ to: t.to })
     const boot = table.get(t.actorId)?.record.boot ?? 0
     if (t.to === 'alive' && (t.from === 'suspect' || t.from === 'down') && boot !== 0 && boot === bootBefore)

@@ -1,6 +1,7 @@
 import { PatinaError, type SqlValue } from '@patina/api'
 import { decodeKey, encodeKey, restrictedSql, type QueryPlan, type StateEngine } from '@patina/core'
 import { createIdentifier, type FreshRow } from './diff.js'
+import { deadlineMessage } from '../api/deadlines.js'
 import type { FailureReason } from './metrics.js'
 import type { SubRows } from './rows.js'
 
@@ -12,10 +13,17 @@ import type { SubRows } from './rows.js'
 export interface ReadLimits {
   /** Stop and fail when the result has more rows than this. */
   maxRows?: number
-  /** Fail when the statement runs longer than this, in milliseconds. */
+  /** Stop and fail when the statement runs longer than this, in milliseconds (a re-run). */
   maxMs?: number
   /** Name of the setting behind each limit, for the error message. */
   names?: { maxRows: string; maxMs: string }
+  /**
+   * Deadline of every statement, in milliseconds (`api.limits.main_thread_max_ms`): SQLite stops
+   * a statement still running then.
+   */
+  statementMs?: number
+  /** Called when a statement was stopped at its deadline (the interrupt metric). */
+  onInterrupt?: () => void
 }
 
 /** A maintenance failure that is not the query's SQL error (a limit was crossed). */
@@ -29,9 +37,9 @@ export class MaintenanceLimitError extends PatinaError {
 }
 
 /**
- * Runs one subscription statement. Every statement of the hub goes through here, so that the
- * statement deadline (`maxMs`) can be handed to the engine once it can enforce one inside
- * SQLite; until then the time is measured and checked after the statement.
+ * Runs one subscription statement. Every statement of the hub goes through here: it runs under
+ * a deadline inside SQLite (the smaller of the re-run limit and the statement limit), and one
+ * stopped there fails with the limit it crossed named.
  */
 export function readRows(
   engine: StateEngine,
@@ -40,18 +48,40 @@ export function readRows(
   limits: ReadLimits = {},
 ): { columns: string[]; rows: SqlValue[][]; ms: number } {
   const started = performance.now()
-  // Rows keep SQLite's storage classes (INTEGER as bigint), so that `rowJson` writes REAL 2.0 as `2.0`.
-  const cur = engine.query(sql, params, { exactIntegers: true })
+  const rerunFirst = limits.maxMs !== undefined && limits.maxMs <= (limits.statementMs ?? Infinity)
+  const timeoutMs = Math.min(limits.maxMs ?? Infinity, limits.statementMs ?? Infinity)
   const rows: SqlValue[][] = []
-  for (const row of cur.rows) {
-    rows.push(row)
-    if (limits.maxRows !== undefined && rows.length > limits.maxRows) {
-      // Leaving the loop releases the statement.
+  let columns: string[]
+  try {
+    // Rows keep SQLite's storage classes (INTEGER as bigint), so that `rowJson` writes REAL 2.0 as `2.0`.
+    const cur = engine.query(sql, params, {
+      exactIntegers: true,
+      ...(Number.isFinite(timeoutMs) ? { timeoutMs } : {}),
+    })
+    columns = cur.columns.map((c) => c.name)
+    for (const row of cur.rows) {
+      rows.push(row)
+      if (limits.maxRows !== undefined && rows.length > limits.maxRows) {
+        // Leaving the loop releases the statement.
+        throw new MaintenanceLimitError(
+          'rerun_rows',
+          `re-running it returns more than ${limits.maxRows} rows (${limits.names?.maxRows ?? 'maxRows'})`,
+        )
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof PatinaError) || err.code !== 'PATINA_ERR_TIMEOUT') throw err
+    limits.onInterrupt?.()
+    if (rerunFirst) {
       throw new MaintenanceLimitError(
-        'rerun_rows',
-        `re-running it returns more than ${limits.maxRows} rows (${limits.names?.maxRows ?? 'maxRows'})`,
+        'rerun_time',
+        `re-running it was stopped at ${limits.maxMs} ms (${limits.names?.maxMs ?? 'maxMs'})`,
       )
     }
+    throw new MaintenanceLimitError(
+      'timeout',
+      deadlineMessage('subscription', { ms: timeoutMs, source: 'main_thread_max_ms' }),
+    )
   }
   const ms = performance.now() - started
   if (limits.maxMs !== undefined && ms > limits.maxMs) {
@@ -60,7 +90,7 @@ export function readRows(
       `re-running it took ${Math.round(ms)} ms, above ${limits.maxMs} ms (${limits.names?.maxMs ?? 'maxMs'})`,
     )
   }
-  return { columns: cur.columns.map((c) => c.name), rows, ms }
+  return { columns, rows, ms }
 }
 
 export interface FullResult {
@@ -96,13 +126,14 @@ function restricted(
   tableIndex: number,
   keys: SqlValue[][],
   maxKeys: number,
+  limits: ReadLimits,
 ): SqlValue[][] {
   const out: SqlValue[][] = []
   for (let i = 0; i < keys.length; i += maxKeys) {
     const chunk = keys.slice(i, i + maxKeys)
     const p: Record<string, SqlValue> = { ...params }
     chunk.flat().forEach((v, k) => (p[`:__patina_k${k}`] = v))
-    out.push(...readRows(engine, restrictedSql(plan, tableIndex, chunk.length), p).rows)
+    out.push(...readRows(engine, restrictedSql(plan, tableIndex, chunk.length), p, limits).rows)
   }
   return out
 }
@@ -118,6 +149,7 @@ export function evaluateIncremental(
   stored: SubRows,
   pending: readonly Map<string, SqlValue[]>[],
   maxKeys: number,
+  limits: ReadLimits = {},
 ): { fresh: Map<string, FreshRow>; scope: Set<string> } {
   const roots = new Map<string, SqlValue[]>()
   const root = plan.tables[0]
@@ -137,7 +169,7 @@ export function evaluateIncremental(
     }
     // ...and after it.
     const hiddenAt = (row: SqlValue[]): number => row.length - plan.hiddenCount
-    for (const row of restricted(engine, plan, params, ti, [...pks.values()], maxKeys)) {
+    for (const row of restricted(engine, plan, params, ti, [...pks.values()], maxKeys, limits)) {
       const rv = row.slice(hiddenAt(row), hiddenAt(row) + rootLen)
       roots.set(encodeKey(rv), rv)
     }
@@ -146,7 +178,7 @@ export function evaluateIncremental(
   const scope = new Set<string>()
   if (roots.size === 0) return { fresh, scope }
   const identify = createIdentifier(plan)
-  for (const row of restricted(engine, plan, params, 0, [...roots.values()], maxKeys)) {
+  for (const row of restricted(engine, plan, params, 0, [...roots.values()], maxKeys, limits)) {
     const { key, fresh: f } = identify(row)
     fresh.set(key, f)
   }

@@ -20,6 +20,7 @@ import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { evaluateFull, MaintenanceLimitError } from './evaluate.js'
 import { createMaintainer } from './maintain.js'
+import { componentLogger } from '../log.js'
 import { createHubMetrics } from './metrics.js'
 import { DEFAULT_SUBSCRIPTION_HUB_OPTIONS, type SubscriptionHubOptions } from './options.js'
 import { restoreSubscriptions } from './restore.js'
@@ -90,7 +91,7 @@ export function createSubscriptionHub(
 ): SubscriptionHub {
   const opts: SubscriptionHubOptions = { ...DEFAULT_SUBSCRIPTION_HUB_OPTIONS, ...init }
   const { engine, store } = deps
-  const log = deps.logger.child({ component: 'subs' })
+  const log = componentLogger(deps.logger, 'subs')
   const now = deps.now ?? Date.now
   const newId = deps.newId ?? randomUUID
 
@@ -118,6 +119,13 @@ export function createSubscriptionHub(
   // ------------------------------------------------------------------ registry
 
   function plan(given: Statement): Planned {
+    const bytes = Buffer.byteLength(given.sql)
+    if (bytes > opts.sqlMaxBytes) {
+      throw new PatinaError(
+        'PATINA_ERR_STATEMENT_INVALID',
+        `the subscription statement is ${bytes} bytes; api.subscriptions.sql_max_bytes allows ${opts.sqlMaxBytes}`,
+      )
+    }
     const schema = engine.schema()
     if (probe?.schema !== schema) {
       probe?.probe.close()
@@ -159,13 +167,11 @@ export function createSubscriptionHub(
     const sub = newSub({ id: newId(), hash, given, ...planned, nowMs: now() })
     let r
     try {
-      r = evaluateFull(
-        engine,
-        planned.plan,
-        planned.params,
-        planned.plan.maintenance === 'rerun' ? maintainer.rerunLimits : {},
-      )
+      r = evaluateFull(engine, planned.plan, planned.params, maintainer.limitsOf({ plan: planned.plan }))
     } catch (err) {
+      if (err instanceof MaintenanceLimitError && err.reason === 'timeout') {
+        throw new PatinaError('PATINA_ERR_TIMEOUT', err.message)
+      }
       if (err instanceof MaintenanceLimitError) {
         throw new PatinaError(
           'PATINA_ERR_SUBSCRIPTION_UNSUPPORTED',

@@ -38,18 +38,24 @@ export interface Maintainer {
   rebuild(sub: Sub): { columns: string[] } | 'columns_changed'
   /** Stops maintaining `sub`: ends its streams with an error and counts the failure. */
   fail(sub: Sub, reason: FailureReason, message: string): void
-  /** Limits of a re-run (for plans that are not incremental), with their setting names. */
-  rerunLimits: ReadLimits
+  /** Limits of the statements of `sub` (a re-run's, for plans that are not incremental). */
+  limitsOf(sub: { plan: { maintenance: string } }): ReadLimits
 }
 
 export function createMaintainer(deps: MaintainerDeps): Maintainer {
   const { engine, store, opts, metrics, log, now } = deps
+  const baseLimits: ReadLimits = {
+    statementMs: opts.statementMaxMs,
+    onInterrupt: () => metrics.interrupted(),
+  }
   const rerunLimits: ReadLimits = {
+    ...baseLimits,
     maxRows: opts.rerunMaxRows,
     maxMs: opts.rerunMaxMs,
     names: { maxRows: 'api.subscriptions.rerun_max_rows', maxMs: 'api.subscriptions.rerun_max_ms' },
   }
-  const limitsOf = (sub: Sub): ReadLimits => (sub.plan.maintenance === 'rerun' ? rerunLimits : {})
+  const limitsOf = (sub: { plan: { maintenance: string } }): ReadLimits =>
+    sub.plan.maintenance === 'rerun' ? rerunLimits : baseLimits
 
   /** Persists the diffs, updates memory, then fans out. */
   function apply(sub: Sub, diffs: Diff[]): void {
@@ -97,7 +103,15 @@ export function createMaintainer(deps: MaintainerDeps): Maintainer {
         const r = evaluateFull(engine, sub.plan, sub.params, rerunLimits)
         apply(sub, diffRows(sub.rows, r.fresh, [...sub.rows.keys()]))
       } else {
-        const r = evaluateIncremental(engine, sub.plan, sub.params, sub.rows, pending, opts.maxKeysPerQuery)
+        const r = evaluateIncremental(
+          engine,
+          sub.plan,
+          sub.params,
+          sub.rows,
+          pending,
+          opts.maxKeysPerQuery,
+          baseLimits,
+        )
         apply(sub, diffRows(sub.rows, r.fresh, r.scope))
       }
     } catch (err) {
@@ -129,5 +143,5 @@ export function createMaintainer(deps: MaintainerDeps): Maintainer {
     return { columns: r.columns }
   }
 
-  return { step, rebuild, fail, rerunLimits }
+  return { step, rebuild, fail, limitsOf }
 }

@@ -1,26 +1,34 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { statementInterrupts } from '../api/deadlines.js'
 
 /** Why a subscription stopped being maintained (label of `patina_subscription_failures_total`). */
-export type FailureReason = 'sql_error' | 'rerun_rows' | 'rerun_time' | 'schema_change' | 'columns_changed'
+export type FailureReason =
+  'sql_error' | 'rerun_rows' | 'rerun_time' | 'timeout' | 'schema_change' | 'columns_changed'
 
 export interface HubMetrics {
   changes: { inc(n: number): void }
   /** Duration of one maintenance step, by `maintenance` (`incremental` or `rerun`), seconds. */
   process: { observe(labels: { maintenance: string }, v: number): void }
   failures: { inc(labels: { reason: FailureReason }): void }
+  /** A subscription statement was stopped at its deadline (`patina_statement_interrupts_total`). */
+  interrupted(): void
 }
 
 export function createHubMetrics(
   registry: Registry | undefined,
   sample: () => { subs: number; listeners: number; broken: number },
 ): HubMetrics {
-  if (!registry) return { changes: { inc() {} }, process: { observe() {} }, failures: { inc() {} } }
+  if (!registry)
+    return { changes: { inc() {} }, process: { observe() {} }, failures: { inc() {} }, interrupted() {} }
+  const interrupts = statementInterrupts(registry)
+  const interrupted = (): void => interrupts.inc({ kind: 'subscription' })
   const existing = registry.getSingleMetric('patina_subscription_changes_total')
   if (existing) {
     return {
       changes: existing as Counter,
       process: registry.getSingleMetric('patina_subscription_process_seconds') as Histogram<'maintenance'>,
       failures: registry.getSingleMetric('patina_subscription_failures_total') as Counter<'reason'>,
+      interrupted,
     }
   }
   new Gauge({
@@ -66,5 +74,6 @@ export function createHubMetrics(
       labelNames: ['reason'],
       registers: [registry],
     }),
+    interrupted,
   }
 }

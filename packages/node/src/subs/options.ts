@@ -19,6 +19,14 @@ export interface SubscriptionHubOptions {
   /** Longest one re-run may take, in milliseconds (refused, or ended, beyond it). */
   rerunMaxMs: number
   /**
+   * Deadline of every subscription statement (snapshot, re-run, maintenance), in milliseconds:
+   * SQLite stops it there and the subscription ends with an `error` event. They run on the main
+   * thread, so the agent sets it to `api.limits.main_thread_max_ms`.
+   */
+  statementMaxMs: number
+  /** Longest SQL text of a subscription in UTF-8 bytes; refused before planning beyond it. */
+  sqlMaxBytes: number
+  /**
    * Largest share of time the re-runs of one subscription may take: after a re-run of `d` ms
    * the next one waits at least `d × (1 / share − 1)` ms (changes in between are coalesced).
    */
@@ -34,5 +42,7 @@ export const DEFAULT_SUBSCRIPTION_HUB_OPTIONS: Readonly<SubscriptionHubOptions> 
   replayPageSize: 1000,
   rerunMaxRows: 10_000,
   rerunMaxMs: 1_000,
+  statementMaxMs: 400,
+  sqlMaxBytes: 65_536,
   rerunMaxShare: 0.25,
 })

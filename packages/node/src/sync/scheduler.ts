@@ -8,6 +8,7 @@ import type { SyncState } from '@patina/core'
 import type { RandomSource, TimerHandle } from '../transport/time.js'
 import { choosePeers, jittered, nextBaseIntervalMs, type RoundOutcome, type SyncCandidate } from './plan.js'
 import { syncWith, type SyncDeps, type SyncResult, type SyncSessionOptions } from './session.js'
+import { componentLogger } from '../log.js'
 
 export interface SyncScheduleOptions {
   /** Interval after a round that received changes, ms. */
@@ -40,7 +41,7 @@ export function createSyncScheduler(
   opts: SyncSessionOptions & SyncScheduleOptions,
 ): SyncScheduler {
   const { clock, random, queue, engine } = deps
-  const log = deps.logger.child({ component: 'sync' })
+  const log = componentLogger(deps.logger, 'sync')
   const lastSync = new Map<string, number>()
   let running = false
   let baseMs = opts.minIntervalMs

@@ -32,6 +32,7 @@ import {
   expectRecord,
 } from '../transport/envelope.js'
 import type { ApplyQueue, QueueItem } from '../broadcast/apply-queue.js'
+import { componentLogger } from '../log.js'
 
 export const SYNC_PROTOCOL = '/patina/sync/1'
 
@@ -99,7 +100,7 @@ export interface SyncServer {
 
 export function createSyncServer(deps: SyncDeps, opts: SyncSessionOptions): SyncServer {
   const { engine, metrics, clock } = deps
-  const log = deps.logger.child({ component: 'sync-server' })
+  const log = componentLogger(deps.logger, 'sync-server')
   let active = 0
   let stopping = false
 
@@ -203,7 +204,7 @@ export async function syncWith(
   signal?: AbortSignal,
 ): Promise<SyncResult> {
   const { engine, transport, queue, metrics, clock } = deps
-  const log = deps.logger.child({ component: 'sync-client' })
+  const log = componentLogger(deps.logger, 'sync-client')
   const deadline = clock.now() + opts.sessionTimeoutMs
   let stream: FramedStream | undefined
   let received = 0

@@ -105,25 +105,40 @@ const count = Number(process.env['PATINA_SIM_SEEDS'] ?? 12)
 const seeds =
   single !== undefined ? [Number(single)] : Array.from({ length: count }, (_, i) => 1000 + i * 7919)
 
+// Simulated time runs as fast as the CPU allows: a bound generous enough for a loaded machine.
+const BOUND_MS = 120_000
+
 describe('cluster simulation (in-memory network, seeded faults)', () => {
-  it.each(seeds)('seed %i converges after partitions heal', async (seed) => {
-    const s = scenarioFor(seed)
-    const { ok, detail } = await simulate(s)
-    expect(
-      ok,
-      `seed ${seed} did not converge (${JSON.stringify(s)}); replay with PATINA_SIM_SEED=${seed}\n${detail}`,
-    ).toBe(true)
-  })
+  it.each(seeds)(
+    'seed %i converges after partitions heal',
+    async (seed) => {
+      const s = scenarioFor(seed)
+      const { ok, detail } = await simulate(s)
+      expect(
+        ok,
+        `seed ${seed} did not converge (${JSON.stringify(s)}); replay with PATINA_SIM_SEED=${seed}\n${detail}`,
+      ).toBe(true)
+    },
+    BOUND_MS,
+  )
 
-  it('control: without anti-entropy, the same faults leave nodes diverged', async () => {
-    const s = { ...scenarioFor(1000, 8), dropRate: 0.3, partition: true, oneWay: false }
-    const { ok } = await simulate(s, false)
-    expect(ok).toBe(false)
-  })
+  it(
+    'control: without anti-entropy, the same faults leave nodes diverged',
+    async () => {
+      const s = { ...scenarioFor(1000, 8), dropRate: 0.3, partition: true, oneWay: false }
+      const { ok } = await simulate(s, false)
+      expect(ok).toBe(false)
+    },
+    BOUND_MS,
+  )
 
-  it('20 nodes converge under loss, duplication and a partition', async () => {
-    const s = { ...scenarioFor(424242, 20), partition: true, oneWay: false }
-    const { ok } = await simulate(s)
-    expect(ok, `seed ${s.seed} did not converge; replay with PATINA_SIM_SEED=${s.seed}`).toBe(true)
-  })
+  it(
+    '20 nodes converge under loss, duplication and a partition',
+    async () => {
+      const s = { ...scenarioFor(424242, 20), partition: true, oneWay: false }
+      const { ok } = await simulate(s)
+      expect(ok, `seed ${s.seed} did not converge; replay with PATINA_SIM_SEED=${s.seed}`).toBe(true)
+    },
+    BOUND_MS,
+  )
 })

@@ -37,6 +37,7 @@ const ROWS: { key: string; value: unknown; lands: [path: string, expected: unkno
       ['subscriptionsDbPath', '/data/x/subscriptions/subscriptions.db'],
     ],
   },
+  { key: 'db.read_threads', value: 3, lands: [['engine.readThreads', 3]] },
   { key: 'db.local_tables', value: 'a,b_*', lands: [['engine.localTables', ['a', 'b_*']]] },
   {
     key: 'db.subscriptions_path',
@@ -104,6 +105,23 @@ const ROWS: { key: string; value: unknown; lands: [path: string, expected: unkno
   { key: 'api.limits.body_max_bytes', value: 2048, lands: [['api.bodyLimitBytes', 2048]] },
   { key: 'api.limits.statements_per_tx_max', value: 9, lands: [['api.maxStatementsPerTransaction', 9]] },
   { key: 'api.limits.query_timeout_secs', value: 7, lands: [['api.defaultQueryTimeoutSec', 7]] },
+  {
+    key: 'api.limits.timeout_max_secs',
+    value: 2,
+    lands: [
+      ['api.maxTimeoutSec', 2],
+      // subscription statements: the shorter of the two deadlines
+      ['hub.statementMaxMs', 400],
+    ],
+  },
+  {
+    key: 'api.limits.main_thread_max_ms',
+    value: 150,
+    lands: [
+      ['api.mainThreadMaxMs', 150],
+      ['hub.statementMaxMs', 150],
+    ],
+  },
   { key: 'api.limits.wait_timeout_default_ms', value: 77, lands: [['api.defaultWaitTimeoutMs', 77]] },
   { key: 'api.limits.wait_timeout_max_ms', value: 777, lands: [['api.maxWaitTimeoutMs', 777]] },
   {
@@ -132,6 +150,7 @@ const ROWS: { key: string; value: unknown; lands: [path: string, expected: unkno
   { key: 'api.subscriptions.idle_timeout_ms', value: 6000, lands: [['hub.idleMs', 6000]] },
   { key: 'api.subscriptions.rerun_max_rows', value: 50, lands: [['hub.rerunMaxRows', 50]] },
   { key: 'api.subscriptions.rerun_max_ms', value: 60, lands: [['hub.rerunMaxMs', 60]] },
+  { key: 'api.subscriptions.sql_max_bytes', value: 4096, lands: [['hub.sqlMaxBytes', 4096]] },
   { key: 'api.subscriptions.rerun_max_share', value: 0.5, lands: [['hub.rerunMaxShare', 0.5]] },
   { key: 'admin.path', value: '/run/p.sock', lands: [['adminPath', '/run/p.sock']] },
   {

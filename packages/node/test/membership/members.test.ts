@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { applyUpdate, newMember, type Member, type MemberRecord } from '../../src/membership/members.js'
+import {
+  applyUpdate,
+  newMember,
+  transitionLogLevel,
+  type Member,
+  type MemberRecord,
+} from '../../src/membership/members.js'
 
 const rec = (actorId: string, incarnation: number, extra: Partial<MemberRecord> = {}): MemberRecord => ({
   actorId,
@@ -97,5 +103,16 @@ describe('member state transitions', () => {
     expect(applyUpdate(t, 'me', { t: 'alive', m: rec('a', 5, { dbVersion: 9 }) }, 1).changed).toBe(false)
     expect(t.get('a')?.record.dbVersion).toBe(9)
     expect(applyUpdate(t, 'me', { t: 'alive', m: rec('a', 5, { apiAddr: 'x:1' }) }, 1).changed).toBe(true)
+  })
+})
+
+describe('transitionLogLevel', () => {
+  it.each([
+    ['alive', 'info'],
+    ['suspect', 'info'],
+    ['left', 'info'],
+    ['down', 'warn'],
+  ] as const)('a member that becomes %s is logged at %s', (to, level) => {
+    expect(transitionLogLevel(to)).toBe(level)
   })
 })

@@ -2,6 +2,7 @@
 import { PatinaError, type ExecResponse } from '@patina/api'
 import type { FastifyInstance } from 'fastify'
 import type { RouteContext } from '../context.js'
+import { deadlineFor, deadlineMessage } from '../deadlines.js'
 import { toPatinaError } from '../errors.js'
 import { parseStatement } from '../statements.js'
 import { parseTimeoutSec } from '../wait.js'
@@ -27,15 +28,24 @@ export async function transactionRoutes(app: FastifyInstance, ctx: RouteContext)
         )
       }
       const stmts = body.map((s, i) => parseStatement(s, i))
+      // On the main thread, which also answers membership probes: never longer than
+      // api.limits.main_thread_max_ms; SQLite stops the statement there and it rolls back.
+      const deadline = deadlineFor('transaction', timeoutSec, ctx.deadlines)
       let res
       try {
         // Commits, then calls the engine's commit listeners before it returns. One of them,
         // subscribed in agent.ts, hands the changesets to `cluster.publishLocal`: when this
         // route answers, the write is queued for broadcast (docs/architecture.md, "walk of one write").
-        res = engine.transaction(stmts, timeoutSec ? { timeoutMs: timeoutSec * 1000 } : undefined)
+        res = engine.transaction(stmts, { timeoutMs: deadline.ms })
       } catch (err) {
         // Corrosion answers 500 for every SQL failure of a transaction, prepare errors included.
         const pe = toPatinaError(err)
+        if (pe.code === 'PATINA_ERR_TIMEOUT') {
+          ctx.metrics.interrupts.inc({ kind: 'transaction' })
+          throw new PatinaError('PATINA_ERR_TIMEOUT', deadlineMessage('transaction', deadline), {
+            cause: err,
+          })
+        }
         throw pe.code === 'PATINA_ERR_STATEMENT_INVALID'
           ? new PatinaError('PATINA_ERR_SQL', pe.message, { cause: err })
           : pe

@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import { Argument } from 'commander'
 import { adminRequest } from '../../admin/client.js'
 import { LOG_LEVELS } from '../../config/schema.js'
-import { loadCliConfig, withApi, type CliDeps } from '../context.js'
+import { firstRequest, loadCliConfig, withApi, type CliDeps } from '../context.js'
 import { renderMembersResponse } from '../format.js'
 
 function adminPathOf(cmd: Command, deps: CliDeps): string {
@@ -23,8 +23,8 @@ export function registerClusterCommands(program: Command, deps: CliDeps): void {
     )
     .option('--json', 'print the raw JSON answer')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      await withApi(cmd, deps, async (api) => {
-        const res = await api.members()
+      await withApi(cmd, deps, async (api, url) => {
+        const res = await firstRequest(deps, url, () => api.members())
         if (opts.json) printJson(deps, res)
         else deps.stdout.write(renderMembersResponse(res))
       })

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
-import { resolve } from 'node:path'
+import { relative, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { Command } from 'commander'
 import { InvalidArgumentError } from 'commander'
@@ -22,6 +22,13 @@ import {
   prefixFor,
   type DevPlan,
 } from '../dev-plan.js'
+import {
+  classifyWorkerAnswer,
+  devPorts,
+  portsTakenMessage,
+  suggestBasePort,
+  takenPorts,
+} from '../dev-ports.js'
 
 interface DevCliOptions {
   workers: number
@@ -105,6 +112,21 @@ async function countRows(url: string, table: string, signal: AbortSignal): Promi
   return 0
 }
 
+/**
+ * How the user runs this CLI, for the commands `dev` prints: `$PATINA_CLI` (set by `bin/patina`),
+ * `pnpm patina` under that pnpm script, else `patina`.
+ */
+export function cliName(env: Readonly<Record<string, string | undefined>>): string {
+  const named = env['PATINA_CLI']
+  if (named !== undefined && named !== '') return named
+  return env['npm_lifecycle_event'] === 'patina' ? 'pnpm patina' : 'patina'
+}
+
+function relativeToCwd(path: string, cwd: string): string {
+  const rel = relative(cwd, path)
+  return rel.startsWith('..') ? path : rel
+}
+
 export function registerDevCommand(program: Command, deps: CliDeps): void {
   program
     .command('dev')
@@ -133,12 +155,27 @@ async function runDev(opts: DevCliOptions, deps: CliDeps): Promise<void> {
   if (!self)
     throw new PatinaError('PATINA_ERR_INTERNAL', 'patina dev needs to know how to start itself (selfCommand)')
   const dir = resolve(deps.cwd, opts.dir)
-  if (!opts.keep) rmSync(dir, { recursive: true, force: true })
   const ports =
     opts.basePort !== undefined
       ? { basePort: opts.basePort }
       : { freePorts: await freePorts(2 * opts.workers + opts.edges) }
   const plan: DevPlan = planDev({ workers: opts.workers, edges: opts.edges, dir }, ports)
+  // Before anything starts or is deleted: a taken port is named at once, with the flag that moves it.
+  const taken = await takenPorts(devPorts(plan))
+  if (taken.length > 0) {
+    const suggestion =
+      opts.basePort === undefined ? undefined : await suggestBasePort(opts.basePort, opts.workers, opts.edges)
+    throw new PatinaError(
+      'PATINA_ERR_ADDR_IN_USE',
+      portsTakenMessage(taken, {
+        ...(opts.basePort === undefined ? {} : { basePort: opts.basePort }),
+        ...(suggestion === undefined ? {} : { suggestion }),
+        workers: opts.workers,
+        edges: opts.edges,
+      }),
+    )
+  }
+  if (!opts.keep) rmSync(dir, { recursive: true, force: true })
   mkdirSync(plan.schemaDir, { recursive: true })
   writeFileSync(plan.schemaPath, DEMO_SCHEMA)
   for (const w of plan.workers) {
@@ -216,31 +253,44 @@ async function runDev(opts: DevCliOptions, deps: CliDeps): Promise<void> {
     say(`starting ${plan.workers.length} worker(s) and ${plan.edges.length} edge(s) in ${dir}`)
     plan.workers.forEach((w, i) => start(w.name, i, ['-c', w.configPath, 'agent']))
 
-    // Wait for every worker's API.
+    // Wait for every worker's API, and make sure the answer comes from that worker.
     const signal = stopping.signal
     for (const w of plan.workers) {
       const child = children.find((c) => c.name === w.name)
       for (let attempt = 0; ; attempt++) {
         if (signal.aborted) return
-        if (child?.exitCode !== undefined)
+        if (child?.exitCode !== undefined) {
+          const last = child?.lastLines.join('\n') ?? ''
+          const inUse = /EADDRINUSE/.test(last)
+            ? `\n${w.name}'s ports (API ${w.apiPort}, gossip ${w.gossipPort}) were taken after the check; ` +
+              (opts.basePort === undefined
+                ? 'run patina dev again.'
+                : 'choose another base with --base-port.')
+            : ''
           throw new PatinaError(
-            'PATINA_ERR_INTERNAL',
-            `${w.name} exited (code ${child?.exitCode}) before its API answered; last lines:\n${child?.lastLines.join('\n')}`,
+            inUse ? 'PATINA_ERR_ADDR_IN_USE' : 'PATINA_ERR_INTERNAL',
+            `${w.name} exited (code ${child?.exitCode}) before its API answered; last lines:\n${last}${inUse}`,
           )
-        try {
-          const res = await fetch(`${w.apiUrl}/v1/health`, { signal: AbortSignal.timeout(1_000) })
-          await res.body?.cancel()
-          break
-        } catch {
-          if (attempt > 600)
-            throw new PatinaError(
-              'PATINA_ERR_TIMEOUT',
-              `${w.name} API ${w.apiUrl} did not answer within 60 s`,
-            )
-          await sleep(100, signal)
         }
+        const answer = await fetch(`${w.apiUrl}/v1/cluster/members`, { signal: AbortSignal.timeout(1_000) })
+          .then(async (res) => classifyWorkerAnswer(res.status, await res.text(), w.gossipPort))
+          .catch(() => undefined) // not listening yet
+        // 'starting': its API listens, its cluster is about to start
+        if (answer === 'ours') break
+        if (answer !== undefined && answer !== 'starting')
+          throw new PatinaError(
+            'PATINA_ERR_ADDR_IN_USE',
+            `${w.apiUrl} answers, but not as ${w.name}: port ${w.apiPort} (${w.name} API) is in use by ` +
+              `${answer === 'other-patina' ? 'another Patina worker' : 'another program'}; ` +
+              (opts.basePort === undefined
+                ? 'run patina dev again to pick other free ports.'
+                : 'choose another base with --base-port, or leave it out to use free ports.'),
+          )
+        if (attempt > 600)
+          throw new PatinaError('PATINA_ERR_TIMEOUT', `${w.name} API ${w.apiUrl} did not answer within 60 s`)
+        await sleep(100, signal)
       }
-      say(`${w.name} API is up at ${w.apiUrl}`)
+      say(`${w.name} API is up at ${w.apiUrl} (pid ${child?.proc.pid})`)
     }
 
     if (opts.seed && plan.workers[0]) {
@@ -280,16 +330,29 @@ async function runDev(opts: DevCliOptions, deps: CliDeps): Promise<void> {
 
     plan.edges.forEach((e, j) => start(e.name, plan.workers.length + j, ['-c', e.configPath, 'edge']))
 
+    const cli = cliName(deps.env)
+    const pidOf = (name: string) => children.find((c) => c.name === name)?.proc.pid ?? '?'
+    const victim = plan.workers[1] ?? plan.workers[0]
     const lines = [
       '',
       'Patina dev cluster is up.',
-      ...plan.workers.map((w) => `  ${w.name.padEnd(width)} API ${w.apiUrl}   config ${w.configPath}`),
-      ...plan.edges.map((e) => `  ${e.name.padEnd(width)} HTTP ${e.url}   config ${e.configPath}`),
+      ...plan.workers.map(
+        (w) => `  ${w.name.padEnd(width)} API ${w.apiUrl}   pid ${pidOf(w.name)}   config ${w.configPath}`,
+      ),
+      ...plan.edges.map(
+        (e) => `  ${e.name.padEnd(width)} HTTP ${e.url}   pid ${pidOf(e.name)}   config ${e.configPath}`,
+      ),
       '',
       'Try, in another terminal:',
-      ...exampleCommands(plan, deps.cwd).map((c) => `  ${c}`),
+      ...exampleCommands(plan, deps.cwd, cli).map((c) => `  ${c}`),
       '',
-      `Kill a node (kill ${children[1]?.proc.pid ?? children[0]?.proc.pid ?? '<pid>'}) and restart it with \`pnpm patina -c <its config> agent\` to watch it catch up.`,
+      ...(victim
+        ? [
+            `Kill ${victim.name} (pid ${pidOf(victim.name)}): kill ${pidOf(victim.name)}`,
+            `then restart it and watch it catch up (it keeps the terminal; Ctrl-C stops it): ` +
+              `${cli} -c ${relativeToCwd(victim.configPath, deps.cwd)} agent`,
+          ]
+        : []),
       'Ctrl-C stops everything.',
       '',
     ]

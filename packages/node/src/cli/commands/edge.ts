@@ -1,8 +1,8 @@
 /** `patina edge`: the edge daemon of `@patina/edge` (the same as its own binary `patina-edge`). */
 import type { Command } from 'commander'
 import { PatinaError } from '@patina/api'
-import { createLogger } from '../../log.js'
-import { configPathOf, globalsOf, type CliDeps, type RunEdge } from '../context.js'
+import { componentLogger, createLogger } from '../../log.js'
+import { configPathOf, globalsOf, logDestination, type CliDeps, type RunEdge } from '../context.js'
 
 async function defaultRunEdge(): Promise<RunEdge> {
   // Loaded on demand so that other commands do not load the edge's dependencies.
@@ -35,19 +35,18 @@ export function registerEdgeCommand(program: Command, deps: CliDeps): void {
           'PATINA_ERR_CONFIG_INVALID',
           'patina edge needs its config file: patina -c edge.toml edge',
         )
-      const logger = createLogger({
-        format: deps.stdout.isTTY ? 'pretty' : 'json',
-        level: 'info',
-        colors: true,
-      })
+      const logger = createLogger(
+        { format: deps.stdout.isTTY ? 'pretty' : 'json', level: 'info', colors: true },
+        { destination: logDestination(deps) },
+      )
       const runEdge = deps.runEdge ?? (await defaultRunEdge())
       const edge = await runEdge(configPath, { logger })
-      logger.child({ component: 'cli' }).info({ config: configPath }, 'edge running')
+      componentLogger(logger, 'cli').info({ config: configPath }, 'edge running')
       await new Promise<void>((resolve) => {
         if (deps.shutdown.aborted) resolve()
         deps.shutdown.addEventListener('abort', () => resolve(), { once: true })
       })
       await edge.stop()
-      logger.child({ component: 'cli' }).info('edge stopped')
+      componentLogger(logger, 'cli').info('edge stopped')
     })
 }

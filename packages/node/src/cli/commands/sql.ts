@@ -2,7 +2,7 @@
 import type { Command } from 'commander'
 import { InvalidArgumentError, Option } from 'commander'
 import type { JsonSqlValue } from '@patina/api'
-import { ExitError, withApi, type CliDeps } from '../context.js'
+import { ExitError, firstRequest, withApi, type CliDeps } from '../context.js'
 import {
   formatPlainRow,
   QUERY_FORMATS,
@@ -54,10 +54,9 @@ export function registerSqlCommands(program: Command, deps: CliDeps): void {
         opts: { param?: CliParam[]; paramJson?: CliParam[]; timer?: boolean; timeout?: number },
         cmd: Command,
       ) => {
-        await withApi(cmd, deps, async (api) => {
-          const res = await api.transaction(
-            [statementOf(sql, opts.param, opts.paramJson)],
-            timeoutOpts(opts.timeout),
+        await withApi(cmd, deps, async (api, url) => {
+          const res = await firstRequest(deps, url, () =>
+            api.transaction([statementOf(sql, opts.param, opts.paramJson)], timeoutOpts(opts.timeout)),
           )
           let failed = false
           for (const r of res.results) {
@@ -108,10 +107,9 @@ export function registerSqlCommands(program: Command, deps: CliDeps): void {
         },
         cmd: Command,
       ) => {
-        await withApi(cmd, deps, async (api) => {
-          const stream = await api.query(
-            statementOf(sql, opts.param, opts.paramJson),
-            timeoutOpts(opts.timeout),
+        await withApi(cmd, deps, async (api, url) => {
+          const stream = await firstRequest(deps, url, () =>
+            api.query(statementOf(sql, opts.param, opts.paramJson), timeoutOpts(opts.timeout)),
           )
           let columns: string[] = []
           const buffered: JsonSqlValue[][] = []

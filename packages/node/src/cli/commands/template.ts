@@ -7,7 +7,7 @@
 import type { Command } from 'commander'
 import { InvalidArgumentError } from 'commander'
 import { createClient } from '@patina/client'
-import { createLogger } from '../../log.js'
+import { componentLogger, createLogger } from '../../log.js'
 import { apiUrlOf, collect, ExitError, globalsOf, loadCliConfig, tokenOf, type CliDeps } from '../context.js'
 
 function positiveMs(value: string): number {
@@ -130,7 +130,7 @@ export function registerTemplateCommand(program: Command, deps: CliDeps): void {
         }
         await set.start()
         const served = opts.listen === undefined ? null : await serveTemplateStatus(set, opts.listen)
-        const cli = logger.child({ component: 'cli' })
+        const cli = componentLogger(logger, 'cli')
         cli.info(
           { templates: specs.map((s) => s.dst), workers, ...(served ? { listen: served.address } : {}) },
           'templates running',
