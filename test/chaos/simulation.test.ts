@@ -59,4 +59,25 @@ describe('fault campaign (in-memory simulation, many seeds)', () => {
     expect(kinds.has('divergence')).toBe(true)
     expect(kinds.has('model')).toBe(true)
   })
+
+  it('the checks catch replicas that differ only in a storage class (INTEGER 5 against REAL 5.0), which JSON cannot show', async () => {
+    const res = await simulate(scenarioFor(3), (nodes) => {
+      // writes never broadcast: the same row everywhere, the cell INTEGER on one node, REAL on the others
+      nodes.forEach((n, i) =>
+        n.engine.transaction([
+          { sql: `INSERT OR REPLACE INTO typed (k, u) VALUES (424242, ${i === 1 ? '5' : '5.0'})` },
+        ]),
+      )
+      const json = nodes.map((n) =>
+        JSON.stringify([...n.engine.query('SELECT u FROM typed WHERE k = 424242').rows]),
+      )
+      expect(new Set(json).size).toBe(1)
+    })
+    const divergence = res.violations.filter((v) => v.kind === 'divergence')
+    expect(divergence.map((v) => v.detail)).toEqual([
+      expect.stringMatching(
+        /n1 differs from n0 \(exact cells\), e\.g\. typed: integer:424242 \| integer:5 \|/,
+      ),
+    ])
+  })
 })

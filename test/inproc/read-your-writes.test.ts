@@ -30,6 +30,27 @@ describe('read-your-writes (wait_actor / wait_version)', () => {
     other.close()
   })
 
+  it('waiting for version N waits for every earlier version of that actor too: no state that never existed', async () => {
+    const other = createStateEngine({ path: ':memory:', schema: TEST_SCHEMA })
+    const w1 = other.transaction([{ sql: "INSERT INTO routes (host, app) VALUES ('h7', 'shop')" }])
+    const w2 = other.transaction([{ sql: "UPDATE routes SET backend = 'b2' WHERE host = 'h7'" }])
+    const url = c.agents[0]!.apiUrl
+    const wait = `?wait_actor=${w2.actorId}&wait_version=${w2.version}&wait_timeout_ms=300`
+    const sql = "SELECT host, app, backend FROM routes WHERE host = 'h7'"
+    // gossip delivered w2, w1 is still missing: the row would read ('h7', NULL, 'b2')
+    c.agents[0]!.engine.apply(w2.changesets)
+    const early = await fetch(`${url}/v1/queries${wait}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(sql),
+    })
+    expect(early.status).toBe(504)
+    expect(((await early.json()) as { error: string }).error).toMatch(/versions 1\.\.2 of actor/)
+    c.agents[0]!.engine.apply(w1.changesets)
+    expect(await queryRows(url, sql, wait)).toEqual([['h7', 'shop', 'b2']])
+    other.close()
+  })
+
   it('times out with a clear error when the version never arrives', async () => {
     const res = await fetch(
       `${c.agents[0]!.apiUrl}/v1/queries?wait_actor=00000000-0000-4000-8000-000000000001&wait_version=5&wait_timeout_ms=200`,

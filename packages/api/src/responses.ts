@@ -40,6 +40,11 @@ export interface HealthResponse {
      * `<= max`). Actors with no version known are left out. Clients compare workers with it.
      */
     heads?: Record<string, ActorHeadInfo>
+    /**
+     * Patina, present only when non-zero: versions this node refused to apply (a constraint or a
+     * table its schema lacks) and holds back until their retry; they are counted in `gaps`.
+     */
+    refused_versions?: number
   }
 }
 

@@ -9,6 +9,7 @@ import type {
   EngineStats,
   QueryCursor,
   QueryOptions,
+  RefusedVersion,
   SchemaModel,
   StateEngine,
   Statement,
@@ -16,9 +17,10 @@ import type {
   TransactionOptions,
   TransactionResult,
 } from './types.js'
+import { clockExistingRows, tablesWithUnclockedRows } from './store/adopt.js'
 import { Apply } from './store/apply.js'
 import { backupTo } from './store/backup.js'
-import { Capture } from './store/capture.js'
+import { Capture, type LocalCommit } from './store/capture.js'
 import { StoreContext, type StateEngineOptions } from './store/context.js'
 import { guard, guardIter } from './store/driver.js'
 import { ReadThreads } from './store/read-threads.js'
@@ -48,7 +50,6 @@ export function createStateEngine(opts: StateEngineOptions): StateEngine {
  * `store/serve.ts`; reads in `store/reads.ts`; the per-actor books in `store/books.ts`.
  */
 class Engine implements StateEngine {
-  readonly actorId: ActorId
   private readonly ctx: StoreContext
   private readonly capture: Capture
   private readonly writes: Writes
@@ -59,7 +60,6 @@ class Engine implements StateEngine {
 
   constructor(opts: StateEngineOptions) {
     this.ctx = new StoreContext(opts)
-    this.actorId = this.ctx.actorId
     this.capture = new Capture(this.ctx)
     this.writes = new Writes(this.ctx, this.capture)
     this.applier = new Apply(this.ctx)
@@ -69,7 +69,7 @@ class Engine implements StateEngine {
         ? null
         : new ReadThreads({
             path: opts.path,
-            actorId: this.ctx.actorId,
+            actorId: () => this.ctx.actorId,
             dbVersion: () => this.ctx.dbVersion,
             threads: opts.readThreads ?? DEFAULT_READ_THREADS,
             cancel: (key) => {
@@ -77,24 +77,80 @@ class Engine implements StateEngine {
             },
           })
     this.refreshSchema()
+    this.clockOldAdoptedRows()
     if (opts.schema !== undefined) this.applySchema(opts.schema)
+  }
+
+  /**
+   * Once per database: rows adopted by a version of Patina that gave them no clock get one now
+   * (one local version), so they replicate (see `store/adopt.ts`).
+   */
+  private clockOldAdoptedRows(): void {
+    if (this.ctx.stmts.getMeta.get('rows_clocked') !== undefined) return
+    const commit = this.ctx.db.transaction(() => {
+      const tables = tablesWithUnclockedRows(this.ctx)
+      const c = tables.length > 0 ? clockExistingRows(this.ctx, this.capture, tables, true) : null
+      this.ctx.stmts.putMeta.run('rows_clocked', 1)
+      return c
+    })()
+    this.emitLocal(commit)
+  }
+
+  get actorId(): ActorId {
+    return this.ctx.actorId
+  }
+
+  get actorCreated(): boolean {
+    return this.ctx.actorCreated
+  }
+
+  renewActor(): ActorId {
+    this.assertOpen()
+    return guard(() => this.ctx.renewActor())
   }
 
   schema(): SchemaModel {
     return this.ctx.schema
   }
 
-  applySchema(sql: string): { tablesCreated: string[]; columnsAdded: string[]; indexesChanged: string[] } {
+  applySchema(sql: string): ReturnType<StateEngine['applySchema']> {
     this.assertOpen()
     return guard(() => {
       const plan = planSchemaChange(this.ctx.schema, parseSchema(sql))
-      this.ctx.db.transaction(() => executePlan(this.ctx.db, plan))()
-      this.refreshSchema()
+      let adopted: string[] = []
+      let commit: LocalCommit | null = null
+      try {
+        commit = this.ctx.db.transaction(() => {
+          adopted = executePlan(this.ctx.db, plan).adopted
+          this.refreshSchema()
+          // Rows of an adopted table get clocks as one local version, in the same transaction.
+          return adopted.length > 0 ? clockExistingRows(this.ctx, this.capture, adopted, false) : null
+        })()
+      } catch (err) {
+        this.refreshSchema()
+        throw err
+      }
+      // Versions refused for naming what this schema lacked may apply now.
+      this.ctx.refused.retryAll()
+      this.emitLocal(commit)
       return {
         tablesCreated: plan.newTables.map((t) => t.name),
         columnsAdded: plan.addColumns.flatMap((a) => a.columns.map((c) => `${a.table}.${c.name}`)),
         indexesChanged: [...plan.createIndexes, ...plan.dropIndexes].map((i) => i.name),
+        tablesAdopted: adopted,
+        version: commit?.version ?? null,
       }
+    })
+  }
+
+  /** Tells the commit listeners about a local commit made outside `transaction` (adoption). */
+  private emitLocal(commit: LocalCommit | null): void {
+    if (commit === null || commit.version === null) return
+    this.emit({
+      source: 'local',
+      rows: commit.rows,
+      versions: [{ actorId: this.actorId, version: commit.version }],
+      timestamps: [commit.ts],
     })
   }
 
@@ -167,6 +223,16 @@ class Engine implements StateEngine {
     return this.ctx.books.find(ord)?.contains(version) ?? false
   }
 
+  containsThrough(actorId: ActorId, version: number): boolean {
+    const ord = this.ctx.knownSiteOrd(actorId)
+    if (ord === undefined) return false
+    return this.ctx.books.find(ord)?.containsThrough(version) ?? false
+  }
+
+  refused(): RefusedVersion[] {
+    return this.ctx.refused.list((site) => this.ctx.actorOf(site))
+  }
+
   onCommit(listener: (e: CommitEvent) => void): () => void {
     this.listeners.add(listener)
     return () => this.listeners.delete(listener)
@@ -193,7 +259,13 @@ class Engine implements StateEngine {
       gaps += b.gaps.count()
       partials += b.partials.size
     }
-    return { gaps, partials, actors: this.ctx.books.size, version: this.ctx.dbVersion }
+    return {
+      gaps,
+      partials,
+      actors: this.ctx.books.size,
+      version: this.ctx.dbVersion,
+      refused: this.ctx.refused.size,
+    }
   }
 
   interrupts(): number {

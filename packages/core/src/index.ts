@@ -14,6 +14,7 @@
  */
 export * from './types.js'
 export { createStateEngine, type StateEngineOptions } from './engine.js'
+export { forgetIdentity } from './store/backup.js'
 export { createHlc, systemClock, TICKS_PER_MS, type Clock, type Hlc } from './clock.js'
 export {
   encodeChangeset,
@@ -34,7 +35,6 @@ export { BookedVersions } from './versions/booked-versions.js'
 export { splitStatements, leadingKeyword } from './schema/split.js'
 export * from './store/subs-store.js'
 export { tokenize, trimStatement, quoteIdent, identName, type Token, type TokenKind } from './sql/lexer.js'
-export { internalNames, assertNoInternalNames } from './sql/internal.js'
 export {
   createQueryProbe,
   type QueryProbe,

@@ -18,7 +18,10 @@ export interface Change {
   pk: Uint8Array
   /** Column name, or {@link SENTINEL} for row create/delete/resurrect. */
   cid: string
-  /** New value; null for the sentinel. */
+  /**
+   * New value; null for the sentinel. It keeps its SQLite storage class: an INTEGER is a
+   * `bigint`, a REAL a `number` (see `crdt/values.ts`).
+   */
   val: SqlValue
   /** Per-cell write counter; for the sentinel it equals `cl`. */
   colVersion: number
@@ -127,6 +130,27 @@ export interface ApplyResult {
   versions: { actorId: ActorId; version: number }[]
   /** Changesets buffered because other chunks of their version are missing. */
   buffered: number
+  /**
+   * Versions whose changeset failed to apply here (a constraint, an unknown table or column):
+   * rolled back alone, held back until their retry time (see `refused()`). `first` is true the
+   * first time a version is refused, for logging it once.
+   */
+  refused: { actorId: ActorId; version: number; code: string; reason: string; first: boolean }[]
+}
+
+/** A version this node refused to apply (see `StateEngine.refused`). */
+export interface RefusedVersion {
+  actorId: ActorId
+  version: number
+  /** Error code of the failure (`PATINA_ERR_*`, or SQLite's, e.g. `SQLITE_CONSTRAINT_CHECK`). */
+  code: string
+  reason: string
+  /** Failed attempts so far. */
+  attempts: number
+  firstAtMs: number
+  lastAtMs: number
+  /** Neither requested from peers nor applied before this time (ms). */
+  retryAtMs: number
 }
 
 export interface ColumnModel {
@@ -150,6 +174,8 @@ export interface TableModel {
   /** `CREATE TABLE` text as applied. */
   sql: string
   indexes: { name: string; sql: string }[]
+  /** A STRICT table (column types enforced; `ANY` keeps values as given). */
+  strict?: boolean
   /**
    * Generated columns (`AS (expr)`, VIRTUAL or STORED): computed by SQLite on every node from
    * the replicated columns, never captured nor replicated, readable in queries and
@@ -235,6 +261,8 @@ export interface EngineStats {
   actors: number
   /** Local db_version. */
   version: number
+  /** Versions refused when applied (counted in `gaps` too: this node lacks them). */
+  refused: number
 }
 
 export interface StateEngine {
@@ -244,8 +272,17 @@ export interface StateEngine {
   /**
    * Apply `CREATE TABLE` / `CREATE INDEX` SQL additively (new tables, new nullable or defaulted
    * columns, index changes). Refuses destructive changes. Adding a column writes no change per row.
+   * A plain table that already exists with the same columns is adopted: its rows get clocks as
+   * one local version (`version`), which peers receive by sync.
    */
-  applySchema(sql: string): { tablesCreated: string[]; columnsAdded: string[]; indexesChanged: string[] }
+  applySchema(sql: string): {
+    tablesCreated: string[]
+    columnsAdded: string[]
+    indexesChanged: string[]
+    tablesAdopted: string[]
+    /** The local version that gave adopted rows their clocks, or null. */
+    version: number | null
+  }
   /** Run statements in one SQLite transaction, capturing changes, under an optional deadline. */
   transaction(statements: Statement[], opts?: TransactionOptions): TransactionResult
   /** Run one read-only statement under an optional deadline; rows stream lazily from a read connection. */
@@ -267,6 +304,21 @@ export interface StateEngine {
   changesFor(theirs: SyncState, opts?: { maxChunkBytes?: number }): Generator<Changeset>
   /** Whether `version` of `actorId` is fully applied (or cleared) here. */
   contains(actorId: ActorId, version: number): boolean
+  /**
+   * Whether every version of `actorId` from 1 to `version` is applied (or cleared) here: no gap
+   * and no partial version at or below it. Read-your-writes waits for this.
+   */
+  containsThrough(actorId: ActorId, version: number): boolean
+  /** Versions this node refused to apply, with the reason and the next retry. */
+  refused(): RefusedVersion[]
+  /** Whether the actor id was created when this engine opened (a new database, or a copy without identity). */
+  readonly actorCreated: boolean
+  /**
+   * Takes a new actor id, for a node whose database may be older than what peers know of its
+   * actor (its old versions stay, served like any other actor's). Local writes continue under
+   * the new id from version 1.
+   */
+  renewActor(): ActorId
   /** Subscribe to commits (local and remote). Returns an unsubscribe function. */
   onCommit(listener: (event: CommitEvent) => void): () => void
   /** Total rows of the given tables; unknown tables are reported, not counted. */

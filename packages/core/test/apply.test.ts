@@ -101,26 +101,52 @@ describe('remote apply (merge)', () => {
     expect(b.stats().gaps).toBe(0)
   })
 
-  it('refuses changesets for unknown tables or columns without booking them', () => {
-    const a = createStateEngine({
-      path: ':memory:',
-      schema: TEST_SCHEMA + ' CREATE TABLE extra (id INTEGER PRIMARY KEY, v TEXT);',
-    })
+  it('refuses a version naming an unknown table or column alone, holds it back, and retries it after a schema change', () => {
+    const extra = TEST_SCHEMA + ' CREATE TABLE extra (id INTEGER PRIMARY KEY, v TEXT);'
+    const a = createStateEngine({ path: ':memory:', schema: extra })
     const b = open()
-    const w = a.transaction([{ sql: 'INSERT INTO extra (id, v) VALUES (1, 2)' }])
-    expect(() => b.apply(w.changesets)).toThrow(/unknown table "extra"/)
+    const w = a.transaction([{ sql: "INSERT INTO extra (id, v) VALUES (1, 'x')" }])
+    const ok = a.transaction([{ sql: 'INSERT INTO items (id) VALUES (5)' }])
+    // One batch: the bad version is refused, the good one applies.
+    const res = b.apply([...w.changesets, ...ok.changesets])
+    expect(res.refused).toEqual([
+      {
+        actorId: a.actorId,
+        version: 1,
+        code: 'PATINA_ERR_UNKNOWN_TABLE',
+        reason: expect.stringMatching(/unknown table "extra"/) as string,
+        first: true,
+      },
+    ])
+    expect(res.versions).toEqual([{ actorId: a.actorId, version: 2 }])
     expect(b.contains(a.actorId, 1)).toBe(false)
+    expect(dump(b)).toEqual([[5, null, 0, null]])
+    // It is missing (a gap), but not asked for again nor applied again until it is due.
+    expect(b.stats()).toMatchObject({ gaps: 1, refused: 1 })
+    expect(b.syncState().need[a.actorId]).toBeUndefined()
+    expect(b.apply(w.changesets)).toMatchObject({ refused: [], versions: [] })
+    expect(b.refused()).toMatchObject([{ actorId: a.actorId, version: 1, attempts: 1 }])
+    // A forged column is refused too, with its own reason.
     const forged: FullChangeset = {
-      ...(w.changesets[0] as FullChangeset),
-      changes: [{ table: 'items', pk: packPk([1]), cid: 'nope', val: 1, colVersion: 1, cl: 1, seq: 0 }],
+      ...(ok.changesets[0] as FullChangeset),
+      version: 3,
+      changes: [{ table: 'items', pk: packPk([1n]), cid: 'nope', val: 1n, colVersion: 1, cl: 1, seq: 0 }],
       seqEnd: 0,
       lastSeq: 0,
     }
-    expect(() => b.apply([forged])).toThrow(/unknown column "items"."nope"/)
-    expect(b.stats()).toMatchObject({ gaps: 0, partials: 0 })
-    // The node keeps working.
-    b.apply(a.transaction([{ sql: 'INSERT INTO items (id) VALUES (5)' }]).changesets)
-    expect(dump(b)).toEqual([[5, null, 0, null]])
+    expect(b.apply([forged]).refused[0]?.reason).toMatch(/unknown column "items"."nope"/)
+    // The schema catches up: the held version is due again, asked for, and applies.
+    b.applySchema(extra)
+    expect(b.syncState().need[a.actorId]).toEqual([
+      [1, 1],
+      [3, 3],
+    ])
+    expect(b.apply(w.changesets)).toMatchObject({
+      refused: [],
+      versions: [{ actorId: a.actorId, version: 1 }],
+    })
+    expect([...b.query('SELECT id, v FROM extra').rows]).toEqual([[1, 'x']])
+    expect(b.stats()).toMatchObject({ gaps: 1, refused: 1 })
   })
 
   it('ignores its own changes echoed back', () => {
@@ -138,9 +164,9 @@ describe('remote apply (merge)', () => {
     b.apply(a.transaction([{ sql: "UPDATE items SET name = 'y' WHERE id = 1" }]).changesets)
     b.apply(a.transaction([{ sql: 'DELETE FROM items WHERE id = 1' }]).changesets)
     expect(events).toMatchObject([
-      { source: 'remote', rows: [{ table: 'items', pkValues: [1], deleted: false }] },
-      { source: 'remote', rows: [{ table: 'items', pkValues: [1], cids: ['name'], deleted: false }] },
-      { source: 'remote', rows: [{ table: 'items', pkValues: [1], deleted: true }] },
+      { source: 'remote', rows: [{ table: 'items', pkValues: [1n], deleted: false }] },
+      { source: 'remote', rows: [{ table: 'items', pkValues: [1n], cids: ['name'], deleted: false }] },
+      { source: 'remote', rows: [{ table: 'items', pkValues: [1n], deleted: true }] },
     ])
   })
 

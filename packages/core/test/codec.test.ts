@@ -1,12 +1,16 @@
 import fc from 'fast-check'
+import { Packr } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
 import {
+  changesetFromWire,
+  changesetToWire,
   decodeChangeset,
   decodeSyncState,
   encodeChangeset,
   encodeSyncState,
   packPk,
   unpackPk,
+  type Change,
   type Changeset,
 } from '../src/index.js'
 
@@ -20,18 +24,18 @@ const sample: Changeset = {
   seqEnd: 3,
   lastSeq: 5,
   changes: [
-    { table: 'items', pk: packPk([1]), cid: '-1', val: null, colVersion: 1, cl: 1, seq: 0 },
-    { table: 'items', pk: packPk([1]), cid: 'name', val: 'héllo', colVersion: 1, cl: 1, seq: 1 },
+    { table: 'items', pk: packPk([1n]), cid: '-1', val: null, colVersion: 1, cl: 1, seq: 0 },
+    { table: 'items', pk: packPk([1n]), cid: 'name', val: 'héllo', colVersion: 1, cl: 1, seq: 1 },
     {
       table: 'items',
-      pk: packPk([1]),
+      pk: packPk([1n]),
       cid: 'data',
       val: Buffer.from([0, 255]),
       colVersion: 2,
       cl: 1,
       seq: 2,
     },
-    { table: 'items', pk: packPk([1]), cid: 'qty', val: 2n ** 62n, colVersion: 3, cl: 1, seq: 3 },
+    { table: 'items', pk: packPk([1n]), cid: 'qty', val: 2n ** 62n, colVersion: 3, cl: 1, seq: 3 },
   ],
 }
 
@@ -43,22 +47,23 @@ describe('changeset codec', () => {
     expect(decodeChangeset(encodeChangeset(empty))).toEqual(empty)
   })
 
-  it('round-trips random values and keys', () => {
+  it('round-trips random values and keys with their storage class (INTEGER bigint, REAL number)', () => {
     const value = fc.oneof(
       fc.constant(null),
-      fc.integer(),
-      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+      fc.integer().map((i) => BigInt(i)),
+      fc.double({ noNaN: true }),
+      fc.integer().map((i) => i * 1.0),
       fc.string(),
       fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)),
-      fc
-        .bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })
-        .filter((b) => b > BigInt(Number.MAX_SAFE_INTEGER) || b < BigInt(Number.MIN_SAFE_INTEGER)),
     )
+    // A key is one row to SQLite whether written 5 or 5.0: an integral REAL key packs as INTEGER.
+    const asKey = (x: unknown) => (typeof x === 'number' && Number.isSafeInteger(x) ? BigInt(x) : x)
+    const norm = (x: unknown) => (typeof x === 'number' && Object.is(x, -0) ? 0 : x)
     fc.assert(
       fc.property(fc.array(value, { minLength: 1, maxLength: 4 }), value, (pkVals, v) => {
         const pk = packPk(pkVals)
-        const norm = (x: unknown) => (typeof x === 'number' && Object.is(x, -0) ? 0 : x)
-        expect(unpackPk(pk).map(norm)).toEqual(pkVals.map(norm))
+        expect(unpackPk(pk)).toEqual(pkVals.map(asKey))
         const cs: Changeset = {
           ...sample,
           seqEnd: 0,
@@ -67,10 +72,63 @@ describe('changeset codec', () => {
         }
         // -0 travels as 0 (msgpack has no negative zero integer); SQLite does not keep it either.
         const back = (decodeChangeset(encodeChangeset(cs)) as { changes: { val: unknown }[] }).changes[0]!.val
+        expect(typeof back).toBe(typeof v)
         expect(norm(back)).toEqual(norm(v))
       }),
       { numRuns: 500 },
     )
+  })
+
+  it('keeps INTEGER 5 and REAL 5.0 apart on the wire, and 64-bit integers exact', () => {
+    const one = (val: Change['val']): Changeset => ({
+      ...sample,
+      seqEnd: 0,
+      lastSeq: 0,
+      changes: [{ table: 't', pk: packPk([1n]), cid: 'c', val, colVersion: 1, cl: 1, seq: 0 }],
+    })
+    const back = (val: Change['val']) =>
+      (decodeChangeset(encodeChangeset(one(val))) as { changes: Change[] }).changes[0]!.val
+    expect(back(5n)).toBe(5n)
+    expect(back(5)).toBe(5)
+    expect(back(2n ** 63n - 1n)).toBe(2n ** 63n - 1n)
+    expect(back(-(2n ** 63n))).toBe(-(2n ** 63n))
+    expect(back(2n ** 53n + 1n)).toBe(2n ** 53n + 1n)
+    expect(back(Infinity)).toBe(Infinity)
+    expect(back(1e300)).toBe(1e300)
+  })
+
+  it('refuses format 1 on the wire with the reason, and reads it from the local buffer (integral numbers as INTEGER)', () => {
+    const wire = changesetToWire(sample)
+    wire[0] = 1
+    const flat = wire[10] as unknown[]
+    flat[3 * 7 + 3] = 42 // format 1 wrote every number plainly
+    const bytes = new Packr({ useRecords: false }).pack(wire)
+    expect(() => decodeChangeset(bytes)).toThrow(
+      /format version 1 is not accepted: it cannot tell INTEGER from REAL/,
+    )
+    const legacy = changesetFromWire(new Packr({ useRecords: false }).unpack(bytes), {}, { legacy: true })
+    expect((legacy as { changes: Change[] }).changes[3]!.val).toBe(42n)
+    flat[3 * 7 + 3] = 2.5
+    const frac = changesetFromWire(wire, {}, { legacy: true }) as { changes: Change[] }
+    expect(frac.changes[3]!.val).toBe(2.5)
+    flat[3 * 7 + 3] = 1e300
+    expect((changesetFromWire(wire, {}, { legacy: true }) as { changes: Change[] }).changes[3]!.val).toBe(
+      1e300,
+    )
+  })
+
+  it.each([
+    ['a plain non-integral number', 2.5],
+    ['an integer beyond the signed 64-bit range', 2n ** 63n],
+    ['a wrapped non-number', ['x']],
+    ['a wrapped NaN', [NaN]],
+    ['an array of two', [1, 2]],
+  ])('refuses a value that is %s', (_name, bad) => {
+    const wire = changesetToWire(sample)
+    ;(wire[10] as unknown[])[1 * 7 + 3] = bad
+    expect(() =>
+      decodeChangeset(new Packr({ useRecords: false, int64AsType: 'auto' as 'bigint' }).pack(wire)),
+    ).toThrow(/value of unsupported type/)
   })
 
   it('rejects oversized input before decoding', () => {
@@ -104,7 +162,8 @@ describe('changeset codec', () => {
   })
 
   it.each([
-    ['wrong format version', (w: unknown[]) => (w[0] = 2), /unsupported format version 2/],
+    ['format version 1', (w: unknown[]) => (w[0] = 1), /format version 1 is not accepted/],
+    ['wrong format version', (w: unknown[]) => (w[0] = 3), /unsupported format version 3/],
     ['bad actor', (w: unknown[]) => (w[2] = new Uint8Array(3)), /actor id must be 16 bytes/],
     ['seq out of range', (w: unknown[]) => ((w[10] as unknown[])[6] = 99), /seq 99 outside/],
     [

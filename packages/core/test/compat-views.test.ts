@@ -22,16 +22,26 @@ describe('cr-sqlite compatibility names', () => {
     const sites = [...b.query('SELECT ordinal, hex(site_id) FROM crsql_site_id ORDER BY ordinal').rows]
     expect(sites[0]).toEqual([0, b.actorId.replace(/-/g, '').toUpperCase()])
     expect(sites.slice(1).map((r) => r[1])).toEqual([hex])
+    // A renewed actor id: ordinal 0 follows it, the old one is one more site.
+    const old = b.actorId.replace(/-/g, '').toUpperCase()
+    const fresh = b.renewActor().replace(/-/g, '').toUpperCase()
+    const after = [...b.query('SELECT ordinal, hex(site_id) FROM crsql_site_id ORDER BY ordinal').rows]
+    expect(after[0]).toEqual([0, fresh])
+    expect(
+      after
+        .slice(1)
+        .map((r) => r[1])
+        .sort(),
+    ).toEqual([hex, old].sort())
+    expect([...b.query('SELECT hex(crsql_site_id())').rows]).toEqual([[fresh]])
   })
 
-  it('is read-only: writes through the view are refused, and nothing is stored', () => {
+  it('is read-only: writes to crsql_site_id are refused, and nothing is stored', () => {
     env = engines()
     const a = env.open(SCHEMA)
     expect(() => a.transaction([{ sql: 'DELETE FROM crsql_site_id' }])).toThrow()
     expect(() => a.transaction([{ sql: "INSERT INTO crsql_site_id VALUES (9, x'00')" }])).toThrow()
-    expect(() => a.query('DELETE FROM crsql_site_id')).toThrow(
-      /cannot modify crsql_site_id because it is a view/,
-    )
+    expect(() => a.query('DELETE FROM crsql_site_id')).toThrow(/table crsql_site_id may not be modified/)
     expect([...a.query("SELECT count(*) FROM sqlite_schema WHERE name = 'crsql_site_id'").rows]).toEqual([
       [0],
     ])

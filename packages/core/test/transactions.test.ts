@@ -18,7 +18,7 @@ describe('local transactions and change capture', () => {
     expect(cs.changes.map((c) => [c.cid, c.val, c.colVersion, c.cl, c.seq])).toEqual([
       [SENTINEL, null, 1, 1, 0],
       ['name', 'a', 1, 1, 1],
-      ['qty', 0, 1, 1, 2],
+      ['qty', 0n, 1, 1, 2],
       ['data', null, 1, 1, 3],
     ])
     expect([cs.seqStart, cs.seqEnd, cs.lastSeq]).toEqual([0, 3, 3])
@@ -27,8 +27,8 @@ describe('local transactions and change capture', () => {
   it('captures only changed columns on update, bumping col_version', () => {
     const e = open()
     e.transaction([{ sql: "INSERT INTO items (id, name) VALUES (1, 'a')" }])
-    expect(cells(e, 'UPDATE items SET qty = 5, name = name WHERE id = 1')).toEqual([['qty', 5, 2, 1]])
-    expect(cells(e, 'UPDATE items SET qty = 6 WHERE id = 1')).toEqual([['qty', 6, 3, 1]])
+    expect(cells(e, 'UPDATE items SET qty = 5, name = name WHERE id = 1')).toEqual([['qty', 5n, 2, 1]])
+    expect(cells(e, 'UPDATE items SET qty = 6 WHERE id = 1')).toEqual([['qty', 6n, 3, 1]])
   })
 
   it('reports no version when nothing changed', () => {
@@ -51,7 +51,7 @@ describe('local transactions and change capture', () => {
     expect(re[0]).toEqual([SENTINEL, null, 3, 3])
     expect(re.slice(1)).toEqual([
       ['name', 'b', 1, 3],
-      ['qty', 0, 1, 3],
+      ['qty', 0n, 1, 3],
       ['data', null, 1, 3],
     ])
   })
@@ -63,12 +63,14 @@ describe('local transactions and change capture', () => {
     expect(multi.changesets.flatMap((c) => c.changes).filter((c) => c.cid === SENTINEL)).toHaveLength(3)
     expect(
       cells(e, 'INSERT INTO items (id, qty) VALUES (1, 9) ON CONFLICT (id) DO UPDATE SET qty = excluded.qty'),
-    ).toEqual([['qty', 9, 2, 1]])
-    // REPLACE rewrites every column of a live row: all of them are bumped.
+    ).toEqual([['qty', 9n, 2, 1]])
+    // REPLACE of a live row is a delete and an insert, as in Corrosion: a new life (cl 1 → 3)
+    // with every column at col_version 1.
     expect(cells(e, "INSERT OR REPLACE INTO items (id, name) VALUES (2, 'z')")).toEqual([
-      ['name', 'z', 2, 1],
-      ['qty', 0, 2, 1],
-      ['data', null, 2, 1],
+      [SENTINEL, null, 3, 3],
+      ['name', 'z', 1, 3],
+      ['qty', 0n, 1, 3],
+      ['data', null, 1, 3],
     ])
   })
 
@@ -93,7 +95,7 @@ describe('local transactions and change capture', () => {
     expect(r.changesets.flatMap((c) => c.changes).map((c) => [c.cid, c.val])).toEqual([
       [SENTINEL, null],
       ['name', 'c'],
-      ['qty', 0],
+      ['qty', 0n],
       ['data', null],
     ])
     // Insert then delete in one transaction leaves nothing to replicate.

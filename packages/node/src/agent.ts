@@ -15,11 +15,14 @@ import { collectDefaultMetrics, Registry } from 'prom-client'
 import { createAdminServer, type AdminServer } from './admin/server.js'
 import { buildApi } from './api/index.js'
 import { startApiServer } from './api/server.js'
-import { createCluster, type Cluster } from './cluster.js'
+import { createCluster, resolveClusterTuning, type Cluster } from './cluster.js'
 import { advertisedApi, componentOptionsFrom, type PatinaConfig } from './config/index.js'
 import { componentLogger, setLogLevel } from './log.js'
 import { createSubscriptionHub, type SubscriptionHub } from './subs/index.js'
+import { checkOwnHistory, rememberedAddresses } from './sync/own-history.js'
 import { createLibp2pTransport } from './transport/libp2p.js'
+import { clusterMetrics } from './transport/metrics.js'
+import { systemClock } from './transport/time.js'
 import type { Transport } from './transport/transport.js'
 
 export interface AgentDeps {
@@ -97,7 +100,25 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
       'state engine open',
     )
 
-    const transport = deps.transport ?? createLibp2pTransport(o.transport)
+    const newTransport = (): Transport => deps.transport ?? createLibp2pTransport(o.transport)
+    // Before accepting writes: do peers know versions of this node's actor beyond its database?
+    const history = await checkOwnHistory(
+      {
+        engine,
+        transport: newTransport(),
+        logger,
+        metrics: clusterMetrics(new Registry()),
+        clock: systemClock,
+      },
+      {
+        addresses: [...config.gossip.bootstrap, ...rememberedAddresses(o.files.membersPath)],
+        ...o.ownHistory,
+        sync: { ...resolveClusterTuning(o.cluster).sync, clusterId: String(config.gossip.cluster_id) },
+      },
+    )
+    log.info(history, 'own history checked')
+
+    const transport = newTransport()
     // The cluster exists before the API, which reads members and health from it. It starts once
     // the API listens: its member record carries the API's address.
     const cluster = createCluster({ engine, transport, logger, registry }, o.cluster)
@@ -173,7 +194,12 @@ export async function startAgent(config: PatinaConfig, deps: AgentDeps): Promise
         {
           reload: () => engine.applySchema(readSchemaFiles(config.db.schema_paths)),
           members: () => cluster.members(),
-          syncStatus: () => ({ ...engine.syncState(), stats: engine.stats(), cluster: cluster.stats() }),
+          syncStatus: () => ({
+            ...engine.syncState(),
+            stats: engine.stats(),
+            refused: engine.refused(),
+            cluster: cluster.stats(),
+          }),
           subsList: () => hub.list(),
           logLevel: (level) => {
             setLogLevel(logger, level)

@@ -31,8 +31,8 @@ import { createPartitionNet, type PartitionNet } from './partition-net.js'
 import { createRecorder, type Recorder } from './recorder.js'
 import { ChaosEdge, ChaosWorker } from './procs.js'
 import { SubscriptionFollower } from './subscription.js'
-import { canon, dump, missingVersions, sleep, waitUntil } from './inspect.js'
-import { CHAOS_QUERY, CHAOS_SCHEMA, makeOp, stepSql } from './workload.js'
+import { canon, dump, exactDump, missingVersions, postTyped, sleep, waitUntil } from './inspect.js'
+import { CHAOS_QUERY, CHAOS_SCHEMA, makeOp, stepSql, typedOp } from './workload.js'
 
 export type { FaultKind } from './nemesis.js'
 
@@ -159,6 +159,16 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
         await sleep(100)
       }
     }
+    const typedAcked: [string, number][] = [] // acknowledged typed-table writes: they must arrive too
+    let nextTyped = 0
+    const typedWriter = async (): Promise<void> => {
+      while (Date.now() < faultEnd) {
+        const op = typedOp(o.seed, nextTyped++, opts.workers)
+        const acked = await postTyped(workers[op.worker] as ChaosWorker, op.sql)
+        if (acked !== null) typedAcked.push(acked)
+        await sleep(25)
+      }
+    }
     let nextOp = 0
     const writer = async (): Promise<void> => {
       while (Date.now() < faultEnd) {
@@ -212,7 +222,12 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
         beforeKill: (w) => members.scrape(w),
       })
 
-    await Promise.all([nemesis(), recording(), ...Array.from({ length: opts.concurrency }, () => writer())])
+    await Promise.all([
+      nemesis(),
+      recording(),
+      typedWriter(),
+      ...Array.from({ length: opts.concurrency }, () => writer()),
+    ])
 
     // --- heal
     net.heal()
@@ -226,17 +241,23 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     // 1. one cluster again, convergence and durability
     const healStart = Date.now()
     let dumps: Row[][] = []
+    let exact: string[] = []
     let missing: string[][] = []
     let split: string[] = []
+    const ackedVersions = [
+      ...acked.flatMap((w) =>
+        w.outcome.status === 'ok' && w.outcome.version !== null
+          ? [[w.outcome.actor, w.outcome.version] as const]
+          : [],
+      ),
+      ...typedAcked,
+    ]
     const converged = await waitUntil('convergence', opts.healTimeoutMs, async () => {
       split = await oneClusterProblems(workers)
       dumps = await Promise.all(workers.map(dump))
-      missing = await Promise.all(workers.map((w) => missingVersions(w, acked)))
-      return (
-        split.length === 0 &&
-        dumps.every((d) => canon(d) === canon(dumps[0] ?? [])) &&
-        missing.every((m) => m.length === 0)
-      )
+      exact = await Promise.all(workers.map(exactDump))
+      missing = await Promise.all(workers.map((w) => missingVersions(w, ackedVersions)))
+      return split.length === 0 && exact.every((d) => d === exact[0]) && missing.every((m) => m.length === 0)
     })
     log(
       `${converged ? 'one cluster and converged' : 'not converged'} ${((Date.now() - healStart) / 1000).toFixed(1)} s after healing`,
@@ -267,6 +288,21 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
           kind: 'divergence',
           detail: `${workers[i]?.name} differs from the majority on keys ${[...keys].slice(0, 10).join(',')}`,
           keys: [...keys],
+        })
+      })
+      // storage classes and the typed tables: exact cells, which the kv rows above (JSON) cannot show
+      exact.forEach((d, i) => {
+        if (d === exact[0] || canon(dumps[i] ?? []) !== canon(dumps[0] ?? [])) return
+        const theirs = new Set((exact[0] ?? '').split('\n'))
+        divergences++
+        violations.push({
+          kind: 'divergence',
+          detail: `${workers[i]?.name} differs from ${workers[0]?.name} in exact cells, e.g. ${d
+            .split('\n')
+            .filter((row) => !theirs.has(row))
+            .slice(0, 3)
+            .join('; ')}`,
+          keys: [],
         })
       })
       missing.forEach((m, i) => {

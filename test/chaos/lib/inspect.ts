@@ -1,10 +1,11 @@
 /**
- * What the campaign reads from its workers: their rows, the acknowledged versions they lack,
- * and a bounded wait on a condition.
+ * What the campaign reads from its workers: their kv rows (for the model and history checks),
+ * every table as exact cells (for convergence), the acknowledged versions they lack, and a
+ * bounded wait on a condition; and the typed-table writes it sends them.
  */
-import type { Row, WriteRecord } from './history.js'
+import type { Row } from './history.js'
 import type { ChaosWorker } from './procs.js'
-import { CHAOS_QUERY } from './workload.js'
+import { CHAOS_QUERY, EXACT_QUERIES } from './workload.js'
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
@@ -56,12 +57,13 @@ interface SyncStatus {
 }
 
 /** Acknowledged versions (actor/version) this worker does not hold. */
-export async function missingVersions(w: ChaosWorker, acked: readonly WriteRecord[]): Promise<string[]> {
+export async function missingVersions(
+  w: ChaosWorker,
+  acked: readonly (readonly [string, number])[],
+): Promise<string[]> {
   const s = (await w.admin({ cmd: 'sync-status' })) as SyncStatus
   const missing: string[] = []
-  for (const r of acked) {
-    if (r.outcome.status !== 'ok' || r.outcome.version === null) continue
-    const { actor, version: v } = r.outcome
+  for (const [actor, v] of acked) {
     const have =
       actor === s.actorId
         ? v <= s.stats.version
@@ -74,3 +76,46 @@ export async function missingVersions(w: ChaosWorker, acked: readonly WriteRecor
 }
 
 export const canon = (rows: readonly Row[]): string => JSON.stringify(rows)
+
+/**
+ * Every table of a worker as exact cells (storage class and value, computed in SQL: see
+ * `EXACT_QUERIES`), one string per row: what convergence compares, never the JSON of the rows.
+ */
+export async function exactDump(w: ChaosWorker): Promise<string> {
+  const out: string[] = []
+  for (const sql of EXACT_QUERIES) {
+    const res = await fetch(`${w.apiUrl}/v1/queries`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(sql),
+      signal: AbortSignal.timeout(15_000),
+    })
+    const text = await res.text()
+    if (res.status !== 200) throw new Error(`${w.name} query ${res.status}: ${text}`)
+    for (const line of text.split('\n')) {
+      if (!line) continue
+      const ev = JSON.parse(line) as { row?: [number, [string]]; error?: string }
+      if (ev.error !== undefined) throw new Error(ev.error)
+      if (ev.row) out.push(ev.row[1][0])
+    }
+  }
+  return out.join('\n')
+}
+
+/** Sends a typed-table write; its actor and version when acknowledged (else nothing to check). */
+export async function postTyped(w: ChaosWorker, sql: readonly string[]): Promise<[string, number] | null> {
+  try {
+    const res = await fetch(`${w.apiUrl}/v1/transactions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(sql),
+      signal: AbortSignal.timeout(5000),
+    })
+    const text = await res.text()
+    if (res.status !== 200) return null
+    const body = JSON.parse(text) as { version: number | null; actor_id: string }
+    return body.version === null ? null : [body.actor_id, body.version]
+  } catch {
+    return null // a worker down or cut off
+  }
+}

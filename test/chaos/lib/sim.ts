@@ -5,7 +5,9 @@
  * reordering, two-way and one-way partitions and isolated ("paused") nodes, running the same
  * workload as the multi-process campaign. Deterministic per seed, a few tens of ms each.
  *
- * Checks after healing: every node holds identical rows; every acknowledged version is applied
+ * Checks after healing: every node holds identical rows, compared exactly in SQL (storage class
+ * and value of every cell, over tables of every column kind written with literals of every
+ * class); every acknowledged version is applied
  * everywhere with no gaps left; the rows equal the reference model (`model.ts`) applied to every
  * changeset the history produced; the history checks of `history.ts` hold.
  */
@@ -14,7 +16,17 @@ import { createCluster, createLogger, createMemoryNetwork, PRESETS, type Cluster
 import { createStateEngine, type FullChangeset, type StateEngine } from '@patina/core'
 import { checkHistory, minimalHistory, type Row, type Violation, type WriteRecord } from './history.js'
 import { modelKv } from './model.js'
-import { between, CHAOS_QUERY, CHAOS_SCHEMA, makeOp, pick, rng, stepSql } from './workload.js'
+import {
+  between,
+  CHAOS_QUERY,
+  CHAOS_SCHEMA,
+  EXACT_QUERIES,
+  makeOp,
+  pick,
+  rng,
+  stepSql,
+  typedOp,
+} from './workload.js'
 
 type ClusterDeps = Parameters<typeof createCluster>[0]
 type Clock = NonNullable<ClusterDeps['clock']>
@@ -127,6 +139,10 @@ const dumpOf = (e: StateEngine): Row[] =>
     n: Number(r[3]),
   }))
 
+/** Every table of a node, each row one string of exact cells (`workload.ts`, EXACT_QUERIES). */
+const exactOf = (e: StateEngine): string =>
+  EXACT_QUERIES.flatMap((sql) => [...e.query(sql).rows].map((r) => String(r[0]))).join('\n')
+
 /**
  * Run one scenario. `sabotage` (for the checker's own tests) runs after healing and may break
  * a node, to show that the checks catch it.
@@ -146,6 +162,8 @@ export async function simulate(
   const violations: Violation[] = []
   const writes: WriteRecord[] = []
   const produced: FullChangeset[] = []
+  /** Versions of the typed-table writes (not in the kv history): they must be everywhere too. */
+  const typedAcked: (readonly [string, number])[] = []
   try {
     for (let i = 0; i < s.nodes; i++) {
       const name = `n${i}`
@@ -218,20 +236,32 @@ export async function simulate(
           outcome: { status: 'failed', error: String(err) },
         })
       }
+      const typed = typedOp(s.seed, i, s.nodes)
+      const tnode = nodes[typed.worker] as SimNode
+      try {
+        const res = tnode.engine.transaction(typed.sql.map((sql) => ({ sql })))
+        tnode.cluster.publishLocal(res.changesets)
+        if (res.version !== null) typedAcked.push([res.actorId, res.version])
+      } catch {
+        // a literal a STRICT column refuses: the transaction fails on its node, nothing to check
+      }
       await clock.advance(between(r, 0, 60))
     }
     net.heal()
 
-    const acked = writes.flatMap((w) =>
-      w.outcome.status === 'ok' && w.outcome.version !== null
-        ? [[w.outcome.actor, w.outcome.version] as const]
-        : [],
-    )
+    const acked = [
+      ...writes.flatMap((w) =>
+        w.outcome.status === 'ok' && w.outcome.version !== null
+          ? [[w.outcome.actor, w.outcome.version] as const]
+          : [],
+      ),
+      ...typedAcked,
+    ]
     const settled = (): boolean => {
-      const first = JSON.stringify(dumpOf((nodes[0] as SimNode).engine))
+      const first = exactOf((nodes[0] as SimNode).engine)
       return nodes.every(
         (n) =>
-          JSON.stringify(dumpOf(n.engine)) === first &&
+          exactOf(n.engine) === first &&
           n.engine.stats().gaps === 0 &&
           n.engine.stats().partials === 0 &&
           acked.every(([a, v]) => n.engine.contains(a, v)),
@@ -257,13 +287,16 @@ export async function simulate(
             keys: [],
           })
       }
-      dumps.forEach((d, i) => {
-        if (JSON.stringify(d) !== JSON.stringify(final))
-          violations.push({
-            kind: 'divergence',
-            detail: `${names[i]} differs from ${names[0]}`,
-            keys: d.map((x) => x.k),
-          })
+      const exact = nodes.map((n) => exactOf(n.engine))
+      exact.forEach((d, i) => {
+        if (d === exact[0]) return
+        const theirs = new Set((exact[0] as string).split('\n'))
+        const differing = d.split('\n').filter((row) => !theirs.has(row))
+        violations.push({
+          kind: 'divergence',
+          detail: `${names[i]} differs from ${names[0]} (exact cells), e.g. ${differing.slice(0, 3).join('; ')}`,
+          keys: (dumps[i] as Row[]).map((x) => x.k),
+        })
       })
     }
     const expected = modelKv(produced)

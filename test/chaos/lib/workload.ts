@@ -7,6 +7,8 @@
 
 export const CHAOS_SCHEMA = `
 CREATE TABLE kv (k INTEGER NOT NULL PRIMARY KEY, a TEXT, b TEXT, n INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE typed (k INTEGER NOT NULL PRIMARY KEY, u, bl BLOB, r REAL, num NUMERIC, t TEXT COLLATE NOCASE, i INTEGER, d DEFAULT 7);
+CREATE TABLE typed_strict (k TEXT NOT NULL PRIMARY KEY, a ANY, i INTEGER, r REAL, t TEXT COLLATE RTRIM) STRICT;
 `
 /** The query every worker dump, subscription and edge view uses. */
 export const CHAOS_QUERY = 'SELECT k, a, b, n FROM kv'
@@ -82,4 +84,94 @@ export function makeOp(seed: number, id: number, o: WorkloadOptions): Op {
     else steps.push({ kind: 'insert', k, a: `${t}a`, b: `${t}b` })
   }
   return { id, worker, steps }
+}
+
+/**
+ * Exact comparison of what nodes store, in SQL, never through JSON (where 5 and 5.0 look alike):
+ * every cell as `typeof:value`, the value by `quote()` or, for a REAL, `printf('%!.17g')`.
+ */
+export const cellSql = (col: string): string =>
+  `typeof(${col}) || ':' || CASE typeof(${col}) WHEN 'real' THEN printf('%!.17g', ${col}) ELSE quote(${col}) END`
+
+const TYPED_COLS = ['u', 'bl', 'r', 'num', 't', 'i', 'd'] as const
+const STRICT_COLS = ['a', 'i', 'r', 't'] as const
+
+/** Queries answering one text cell per row: every table of `CHAOS_SCHEMA`, exactly, in key order. */
+export const EXACT_QUERIES: readonly string[] = [
+  ['kv', ['k', 'a', 'b', 'n']],
+  ['typed', ['k', ...TYPED_COLS]],
+  ['typed_strict', ['k', ...STRICT_COLS]],
+].map(
+  ([table, cols]) =>
+    `SELECT '${table as string}: ' || ${(cols as string[]).map(cellSql).join(` || ' | ' || `)} FROM ${table as string} ORDER BY k`,
+)
+
+/** Literals of every storage class, including values JSON cannot tell apart (5, 5.0, '5'). */
+const LOOSE_LITERALS = [
+  'NULL',
+  '0',
+  '5',
+  '5.0',
+  '2.5',
+  '-0.5',
+  '1e300',
+  '9007199254740993',
+  '-9223372036854775808',
+  '9223372036854775807',
+  "'5'",
+  "'5.0'",
+  "'abc'",
+  "'ABC'",
+  "'abc '",
+  "x'05'",
+  "x''",
+]
+/** What each STRICT column accepts (a literal it refuses would only fail the transaction). */
+const STRICT_LITERALS: Record<(typeof STRICT_COLS)[number], readonly string[]> = {
+  a: LOOSE_LITERALS,
+  i: ['NULL', '0', '5', '5.0', '9007199254740993', '-9223372036854775808', "'7'"],
+  r: ['NULL', '5', '5.0', '2.5', '1e300', '-0.5'],
+  t: ['NULL', "'abc'", "'abc '", "'ABC'", "'5'"],
+}
+const TYPED_KEYS = ['0', '1', '2', '9007199254740992', '9007199254740993', '-9223372036854775808']
+const STRICT_KEYS = ["'a'", "'A'", "'a '", "'5'", "''"]
+
+/**
+ * The `id`-th write of the typed tables (deterministic per (seed, id)): one to three literal
+ * statements of upserts, updates, deletes and REPLACEs, sent to `worker`.
+ */
+export function typedOp(seed: number, id: number, workers: number): { worker: number; sql: string[] } {
+  const r = rng((seed * 7_000_003) ^ (id * 104_729))
+  const worker = Math.floor(r() * workers)
+  const sql: string[] = []
+  for (let n = between(r, 1, 3); n > 0; n--) {
+    const strict = r() < 0.4
+    const x = r()
+    if (strict) {
+      const k = pick(r, STRICT_KEYS)
+      const col = pick(r, STRICT_COLS)
+      const v = pick(r, STRICT_LITERALS[col])
+      if (x < 0.5)
+        sql.push(
+          `INSERT INTO typed_strict (k, ${col}) VALUES (${k}, ${v}) ON CONFLICT (k) DO UPDATE SET ${col} = excluded.${col}`,
+        )
+      else if (x < 0.8) sql.push(`UPDATE typed_strict SET ${col} = ${v} WHERE k = ${k}`)
+      else sql.push(`DELETE FROM typed_strict WHERE k = ${k}`)
+    } else {
+      const k = pick(r, TYPED_KEYS)
+      const col = pick(r, TYPED_COLS)
+      const v = pick(r, LOOSE_LITERALS)
+      if (x < 0.45)
+        sql.push(
+          `INSERT INTO typed (k, ${col}) VALUES (${k}, ${v}) ON CONFLICT (k) DO UPDATE SET ${col} = excluded.${col}`,
+        )
+      else if (x < 0.75) sql.push(`UPDATE typed SET ${col} = ${v} WHERE k = ${k}`)
+      else if (x < 0.88) sql.push(`DELETE FROM typed WHERE k = ${k}`)
+      else
+        sql.push(
+          `INSERT OR REPLACE INTO typed (k, u, r) VALUES (${k}, ${v}, ${pick(r, ['5', '5.0', 'NULL'])})`,
+        )
+    }
+  }
+  return { worker, sql }
 }

@@ -7,15 +7,26 @@ import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from './limits.js'
 /**
  * Wire format of changesets (msgpack via msgpackr):
  *
- * full:  [1, 0, actor(bin 16), version, ts, seqStart, seqEnd, lastSeq, tables[], cids[], flat[]]
- * empty: [1, 1, actor(bin 16), firstVersion, lastVersion]
+ * full:  [2, 0, actor(bin 16), version, ts, seqStart, seqEnd, lastSeq, tables[], cids[], flat[]]
+ * empty: [2, 1, actor(bin 16), firstVersion, lastVersion]
  *
- * `flat` holds 6 entries per change: table index, pk (bin), cid index, value,
- * col_version, cl; the change's seq is `seqStart` plus its position unless given
- * explicitly — we always give it explicitly as a 7th entry, so `flat` has 7 per change.
- * The leading 1 is the format version; other versions are refused.
+ * `flat` holds 7 entries per change: table index, pk (bin), cid index, value, col_version,
+ * cl, seq.
+ *
+ * A value keeps its SQLite storage class (format 2): NULL is nil, TEXT a string, BLOB bin,
+ * INTEGER a msgpack integer (exact over the whole signed 64-bit range), and REAL a one-element
+ * array holding the number (`[5]` is REAL 5.0, `5` is INTEGER 5), because msgpack writes an
+ * integral double as an integer and could not tell them apart.
+ *
+ * The leading number is the format version. Format 1 (Patina before storage classes were kept)
+ * carried every number as a plain msgpack number, so an INTEGER and an integral REAL looked the
+ * same: it is refused on the network with a reason naming the cause (`decodeChangeset`), and
+ * read only from this node's own buffer of partly received versions, written before an upgrade
+ * (`changesetFromWire` with `legacy`, integral numbers read as INTEGER).
  */
-export const CHANGESET_FORMAT = 1
+export const CHANGESET_FORMAT = 2
+/** The format of changesets written before storage classes were kept. */
+export const LEGACY_CHANGESET_FORMAT = 1
 
 const packr = new Packr({
   useRecords: false,
@@ -64,7 +75,7 @@ export function changesetToWire(cs: Changeset): unknown[] {
     flat[o++] = t
     flat[o++] = c.pk
     flat[o++] = k
-    flat[o++] = c.val
+    flat[o++] = valueToWire(c.val)
     flat[o++] = c.colVersion
     flat[o++] = c.cl
     flat[o++] = c.seq
@@ -82,6 +93,36 @@ export function changesetToWire(cs: Changeset): unknown[] {
     cids,
     flat,
   ]
+}
+
+const MIN_I64 = -(2n ** 63n)
+const MAX_I64 = 2n ** 63n - 1n
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER)
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+
+/** A value in its wire form: INTEGER as the shortest msgpack integer, REAL wrapped in an array. */
+function valueToWire(v: SqlValue): unknown {
+  if (typeof v === 'bigint') return v >= MIN_SAFE && v <= MAX_SAFE ? Number(v) : v
+  if (typeof v === 'number') return [v]
+  return v
+}
+
+/**
+ * A value from its wire form, or undefined when it is not one. Format 2: an integer is an
+ * INTEGER (bigint), `[number]` a REAL. Legacy (format 1): an integral number within the 64-bit
+ * range is taken for an INTEGER, any other number for a REAL.
+ */
+function valueFromWire(w: unknown, legacy: boolean): SqlValue | undefined {
+  if (w === null || typeof w === 'string' || w instanceof Uint8Array) return w
+  if (typeof w === 'bigint') return w >= MIN_I64 && w <= MAX_I64 ? w : undefined
+  if (typeof w === 'number') {
+    if (Number.isSafeInteger(w)) return BigInt(w)
+    if (!legacy || Number.isNaN(w)) return undefined
+    return Number.isInteger(w) && w >= -(2 ** 63) && w < 2 ** 63 ? BigInt(w) : w
+  }
+  if (!legacy && Array.isArray(w) && w.length === 1 && typeof w[0] === 'number' && !Number.isNaN(w[0]))
+    return w[0]
+  return undefined
 }
 
 export function decodeChangeset(bytes: Uint8Array, limits: Partial<DecodeLimits> = {}): Changeset {
@@ -110,21 +151,23 @@ const fail = (why: string): never => {
 
 const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
 
-function isSqlValue(v: unknown): v is SqlValue {
-  return (
-    v === null ||
-    (typeof v === 'number' && Number.isFinite(v)) ||
-    typeof v === 'bigint' ||
-    typeof v === 'string' ||
-    v instanceof Uint8Array
-  )
-}
-
-/** Validate the structure of a decoded changeset; every field is checked before use. */
-export function changesetFromWire(raw: unknown, limits: Partial<DecodeLimits> = {}): Changeset {
+/**
+ * Validate the structure of a decoded changeset; every field is checked before use.
+ * `legacy` also reads format 1 (only for changesets this node stored itself before an upgrade).
+ */
+export function changesetFromWire(
+  raw: unknown,
+  limits: Partial<DecodeLimits> = {},
+  opts: { legacy?: boolean } = {},
+): Changeset {
   const lim = { ...DEFAULT_DECODE_LIMITS, ...limits }
   if (!Array.isArray(raw)) return fail('not an array')
-  if (raw[0] !== CHANGESET_FORMAT)
+  const legacy = raw[0] === LEGACY_CHANGESET_FORMAT && opts.legacy === true
+  if (raw[0] === LEGACY_CHANGESET_FORMAT && !legacy)
+    return fail(
+      `format version 1 is not accepted: it cannot tell INTEGER from REAL values (written by Patina before storage classes were kept); upgrade the sending node (this node reads format ${CHANGESET_FORMAT})`,
+    )
+  if (raw[0] !== CHANGESET_FORMAT && !legacy)
     return fail(`unsupported format version ${String(raw[0])}, expected ${CHANGESET_FORMAT}`)
   const actor = raw[2]
   if (!(actor instanceof Uint8Array) || actor.length !== 16) return fail('actor id must be 16 bytes')
@@ -166,14 +209,17 @@ export function changesetFromWire(raw: unknown, limits: Partial<DecodeLimits> = 
     const table = tbls[flat[o] as number]
     const pk = flat[o + 1]
     const cid = cols[flat[o + 2] as number]
-    const val = flat[o + 3]
+    const val = valueFromWire(flat[o + 3], legacy)
     const colVersion = flat[o + 4]
     const cl = flat[o + 5]
     const seq = flat[o + 6]
     if (table === undefined || !isUint(flat[o])) return fail(`change ${i}: bad table index`)
     if (cid === undefined || !isUint(flat[o + 2])) return fail(`change ${i}: bad column index`)
     if (!(pk instanceof Uint8Array) || pk.length === 0) return fail(`change ${i}: pk must be bytes`)
-    if (!isSqlValue(val)) return fail(`change ${i}: value of unsupported type`)
+    if (val === undefined)
+      return fail(
+        `change ${i}: value of unsupported type (allowed: nil, string, bin, a 64-bit integer, [number] for a REAL)`,
+      )
     if (!isUint(colVersion) || colVersion < 1) return fail(`change ${i}: col_version must be positive`)
     if (!isUint(cl) || cl < 1) return fail(`change ${i}: cl must be positive`)
     if (!isUint(seq) || seq < seqStart || seq > seqEnd || seq <= prevSeq) {

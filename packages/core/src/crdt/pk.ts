@@ -8,6 +8,13 @@ import { PatinaError } from '@patina/api'
  * Layout: count (1 byte), then per value a tag and payload:
  * 0 NULL · 1 INTEGER (8 bytes, big-endian two's complement) · 2 REAL (8 bytes, float64 BE)
  * · 3 TEXT (u32 BE length + UTF-8) · 4 BLOB (u32 BE length + bytes).
+ *
+ * A REAL with an integral value within ±2^53 is packed as the INTEGER of that value: SQLite
+ * treats 5 and 5.0 as one key, so they must be one row here too (and databases written before
+ * storage classes were kept exactly packed such keys that way). A key column with a type
+ * affinity converts the INTEGER back when a replica writes it; a key column without one (untyped,
+ * `BLOB`, STRICT `ANY`) refuses such REALs when they are written (see `capture.ts`).
+ * Unpacking gives an INTEGER as a `bigint` always (its storage class, see `values.ts`).
  */
 export function packPk(values: readonly SqlValue[]): Uint8Array {
   if (values.length > 255)
@@ -32,7 +39,7 @@ export function packPk(values: readonly SqlValue[]): Uint8Array {
       out[o++] = 0
     } else if (typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v))) {
       out[o++] = 1
-      out.writeBigInt64BE(BigInt(v), o)
+      out.writeBigInt64BE(typeof v === 'bigint' ? v : BigInt(v), o)
       o += 8
     } else if (typeof v === 'number') {
       out[o++] = 2
@@ -72,10 +79,8 @@ export function unpackPk(bytes: Uint8Array): SqlValue[] {
       out.push(null)
     } else if (tag === 1 || tag === 2) {
       if (o + 8 > buf.length) fail('truncated number')
-      if (tag === 1) {
-        const v = buf.readBigInt64BE(o)
-        out.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v)
-      } else out.push(buf.readDoubleBE(o))
+      if (tag === 1) out.push(buf.readBigInt64BE(o))
+      else out.push(buf.readDoubleBE(o))
       o += 8
     } else if (tag === 3 || tag === 4) {
       if (o + 4 > buf.length) fail('truncated length')

@@ -1,6 +1,14 @@
 import { PatinaError } from '@patina/api'
 import type { ColumnModel, GeneratedColumn, SchemaModel, TableModel } from '../types.js'
 
+/** What the store learned from SQLite about a table's constraints (see `store/schema-checks.ts`). */
+export interface ConstraintFacts {
+  /** Each CHECK with the columns it reads, and whether its one column's default fails it. */
+  checks?: { sql: string; columns: string[]; defaultFails: boolean }[]
+  /** Collation of each primary-key column in the key index. */
+  keyCollations?: { column: string; collation: string }[]
+}
+
 export interface SchemaPlan {
   newTables: TableModel[]
   /** Per existing table, the columns to add (in order). */
@@ -16,11 +24,20 @@ const INTERNAL = /^(__patina|sqlite_)/i
 /**
  * Check one table against the replication rules (DESIGN §2): a non-null primary key,
  * a default for every non-key NOT NULL column, no foreign keys, no UNIQUE constraint
- * besides the key. Errors name the table, the column and the rule.
+ * besides the key. And two rules that keep every merge a row SQLite accepts and identifies as
+ * replication does (docs/architecture.md, "Rows a merge can build"):
+ *
+ * - key columns compare as BINARY: under NOCASE or RTRIM two keys that differ in bytes are one
+ *   row to SQLite and two rows to replication;
+ * - a CHECK reads one column only, and that column's default passes it: a merge combines cells
+ *   written by different nodes (and fills cells not yet received with their default), so a
+ *   CHECK relating two columns can fail on a row no node ever wrote.
+ *
+ * Errors name the table, the column and the rule.
  */
 export function checkTableRules(
   t: TableModel,
-  extra: { foreignKeys: number; uniqueIndexes: string[]; generated: string[] },
+  extra: { foreignKeys: number; uniqueIndexes: string[]; generated: string[] } & ConstraintFacts,
 ): void {
   const refuse = (msg: string): never => {
     throw new PatinaError('PATINA_ERR_SCHEMA_INVALID', `table "${t.name}": ${msg}`)
@@ -32,6 +49,26 @@ export function checkTableRules(
     refuse(
       `UNIQUE constraint or index ${extra.uniqueIndexes.join(', ')} is not allowed (rule: no UNIQUE besides the primary key)`,
     )
+  }
+  for (const k of extra.keyCollations ?? []) {
+    if (k.collation.toUpperCase() !== 'BINARY') {
+      refuse(
+        `primary key column "${k.column}" uses COLLATE ${k.collation}; key columns must compare as BINARY (rule: a row is identified by its key's bytes, and two keys equal under ${k.collation} would be one row to SQLite but two rows to replication, which diverge for good)`,
+      )
+    }
+  }
+  for (const ch of extra.checks ?? []) {
+    if (ch.columns.length > 1) {
+      refuse(
+        `CHECK (${ch.sql}) reads columns ${ch.columns.map((c) => `"${c}"`).join(', ')}; a CHECK may read one column only (rule: a merge combines cells written on different nodes, so a CHECK relating columns can fail on a row no node wrote, and both nodes would refuse the other's write)`,
+      )
+    }
+    if (ch.defaultFails) {
+      const col = t.columns.find((c) => c.name === ch.columns[0])
+      refuse(
+        `column "${ch.columns[0]}": its default (${col?.defaultSql ?? 'NULL'}) fails CHECK (${ch.sql}) (rule: a merged row can hold a column's default until its cell arrives, so the default must pass the column's CHECK)`,
+      )
+    }
   }
   for (const c of t.columns) {
     if (c.pk > 0) {

@@ -5,9 +5,11 @@ import { isAlive } from '../crdt/merge.js'
 import { pkKey, unpackPk } from '../crdt/pk.js'
 import { decodeRowClock, emptyRowClock, encodeRowClock, liveRefs, refKey } from '../crdt/row-clock.js'
 import { mergeRow } from '../crdt/row-merge.js'
-import { normalizeValue } from '../crdt/values.js'
+import { exactValue } from '../crdt/values.js'
 import { SENTINEL, type ApplyResult, type Change, type Changeset, type CommitEvent } from '../types.js'
 import type { FullChangeset, RowChange } from '../types.js'
+import { refusalOf } from '../versions/refused.js'
+import type { BooksEdit } from './books.js'
 import { bufferChunk, bufferedChunks, dropBuffered } from './buffered.js'
 import type { StoreContext, TableRuntime } from './context.js'
 import { q } from './schema-store.js'
@@ -19,7 +21,24 @@ import { retireRefs, VersGroups } from './version-index.js'
  * buffered until every seq has arrived), merges complete versions row by row with the pure
  * `mergeRow` decision, and persists the books in the same transaction. When the transaction
  * rolls back, the in-memory books are rolled back with it (`BooksEdit`).
+ *
+ * Each changeset runs under a savepoint: one whose rows SQLite refuses (or that names what this
+ * schema lacks) is rolled back alone and recorded as refused (`versions/refused.ts`), and the
+ * rest of the batch applies; a failure of the node itself (I/O, disk full) fails the batch.
  */
+
+/** What one changeset did, kept apart until its savepoint is released. */
+interface OneApply {
+  applied: number
+  ignored: number
+  buffered: number
+  versions: { actorId: string; version: number }[]
+  rows: Map<string, RowChange>
+  /** The transaction timestamp of a version that became complete. */
+  ts: number | null
+  /** Version ranges now complete (no longer refused). */
+  cleared: [number, number][]
+}
 
 /** An applied batch: the answer, and what the commit listeners are told (null: nothing changed). */
 export interface RemoteApply {
@@ -43,71 +62,144 @@ export class Apply {
 
   apply(changesets: Changeset[]): RemoteApply {
     const ctx = this.ctx
-    const result: ApplyResult = { applied: 0, ignored: 0, versions: [], buffered: 0 }
+    const result: ApplyResult = { applied: 0, ignored: 0, versions: [], buffered: 0, refused: [] }
     const rows = new Map<string, RowChange>()
     const timestamps: number[] = []
+    // Actors are registered before the transaction: a rollback must not take back an ordinal
+    // that memory still hands out.
+    for (const cs of changesets) ctx.siteOrd(cs.actorId)
     const edit = ctx.books.edit()
+    const dbVersionBefore = ctx.dbVersion
+    // Changes to the refused registry, made once the transaction has committed.
+    const cleared: [site: number, a: number, b: number][] = []
+    const refusals: { cs: FullChangeset; site: number; code: string; reason: string }[] = []
     try {
       ctx.db.transaction(() => {
         for (const cs of changesets) {
-          if (cs.actorId === ctx.actorId) {
-            result.ignored += cs.kind === 'full' ? cs.changes.length : 0
-            continue
-          }
           const site = ctx.siteOrd(cs.actorId)
-          const b = ctx.books.get(site)
-          if (cs.kind === 'empty') {
-            const [a, e] = cs.versions
-            if (b.needIn(a, e).length === 0) continue
-            edit.open(site)
-            for (const v of b.partials.keys()) if (v >= a && v <= e) edit.touchPartial(site, v)
-            dropBuffered(ctx.stmts, site, a, e)
-            for (const [x, y] of b.needIn(a, e))
-              for (let v = x; v <= y && v - x < MAX_CLEARED_REPORTED; v++)
-                result.versions.push({ actorId: cs.actorId, version: v })
-            b.markComplete(a, e)
-            continue
-          }
-          if (b.containsSeqs(cs.version, cs.seqStart, cs.seqEnd)) {
-            result.ignored += cs.changes.length
-            continue
-          }
-          this.checkKnown(cs)
-          ctx.hlc.observe(cs.ts)
           edit.open(site)
-          if (cs.seqStart === 0 && cs.seqEnd === cs.lastSeq) {
-            // A chunk covering the whole version supersedes anything buffered for it.
-            this.mergeChanges(site, cs, result, rows)
-            if (b.partials.has(cs.version)) {
-              dropBuffered(ctx.stmts, site, cs.version, cs.version)
-              edit.touchPartial(site, cs.version)
-            }
-            b.markComplete(cs.version)
-          } else {
-            bufferChunk(ctx.stmts, site, cs)
-            edit.touchPartial(site, cs.version)
-            result.buffered++
-            if (!b.markPartial(cs.version, cs.seqStart, cs.seqEnd, cs.lastSeq, cs.ts)) continue
-            for (const ch of bufferedChunks(ctx.stmts, site, cs.version))
-              this.mergeChanges(site, ch, result, rows)
-            dropBuffered(ctx.stmts, site, cs.version, cs.version)
-            b.markComplete(cs.version)
+          const before = ctx.books.get(site).clone()
+          const one: OneApply = {
+            applied: 0,
+            ignored: 0,
+            versions: [],
+            buffered: 0,
+            rows: new Map(),
+            ts: null,
+            cleared: [],
           }
-          result.versions.push({ actorId: cs.actorId, version: cs.version })
-          timestamps.push(cs.ts)
+          try {
+            // Each changeset under a savepoint: one that fails is refused alone (see refused.ts).
+            ctx.db.transaction(() => this.applyOne(cs, site, edit, one))()
+          } catch (err) {
+            const refusal = refusalOf(err)
+            if (refusal === null || cs.kind !== 'full') throw err
+            edit.restore(site, before)
+            this.refuse(cs, site, edit)
+            refusals.push({ cs, site, ...refusal })
+            continue
+          }
+          cleared.push(...one.cleared.map(([a, b]) => [site, a, b] as [number, number, number]))
+          result.applied += one.applied
+          result.ignored += one.ignored
+          result.buffered += one.buffered
+          result.versions.push(...one.versions)
+          if (one.ts !== null) timestamps.push(one.ts)
+          for (const [k, r] of one.rows) {
+            const prev = rows.get(k)
+            rows.set(k, prev === undefined ? r : { ...r, cids: [...new Set([...prev.cids, ...r.cids])] })
+          }
+        }
+        // Versions of this node's own actor learned back from peers: the next commit follows them.
+        const self = ctx.books.get(ctx.selfOrd)
+        if (self.head > ctx.dbVersion) {
+          ctx.dbVersion = self.head
+          ctx.stmts.putMeta.run('db_version', ctx.dbVersion)
         }
         edit.persist()
       })()
     } catch (err) {
       // Roll the in-memory bookkeeping back to what the rolled-back transaction left.
       edit.rollback()
+      ctx.dbVersion = dbVersionBefore
       throw err
+    }
+    const now = ctx.clock.now()
+    for (const [site, a, b] of cleared) ctx.refused.clear(site, a, b)
+    for (const { cs, site, code, reason } of refusals) {
+      const { first } = ctx.refused.record(site, cs.version, code, reason, now)
+      result.refused.push({ actorId: cs.actorId, version: cs.version, code, reason, first })
     }
     const changed = rows.size > 0 || result.versions.length > 0
     const event: CommitEvent | null = changed
       ? { source: 'remote', rows: [...rows.values()], versions: result.versions, timestamps }
       : null
     return { result, event }
+  }
+
+  /**
+   * One changeset: an empty one marks versions cleared; a full one is ignored when known (or
+   * refused and not yet due), merged when it completes its version, buffered otherwise.
+   * Versions of this node's own actor are taken like any other's when the books lack them: a
+   * node restarted from an older copy of its database gets back what peers know of it.
+   */
+  private applyOne(cs: Changeset, site: number, edit: BooksEdit, one: OneApply): void {
+    const ctx = this.ctx
+    const b = ctx.books.get(site)
+    if (cs.kind === 'empty') {
+      const [a, e] = cs.versions
+      if (b.needIn(a, e).length === 0) return
+      for (const v of b.partials.keys()) if (v >= a && v <= e) edit.touchPartial(site, v)
+      dropBuffered(ctx.stmts, site, a, e)
+      for (const [x, y] of b.needIn(a, e))
+        for (let v = x; v <= y && v - x < MAX_CLEARED_REPORTED; v++)
+          one.versions.push({ actorId: cs.actorId, version: v })
+      b.markComplete(a, e)
+      one.cleared.push([a, e])
+      return
+    }
+    if (
+      b.containsSeqs(cs.version, cs.seqStart, cs.seqEnd) ||
+      ctx.refused.isHeld(site, cs.version, ctx.clock.now())
+    ) {
+      one.ignored += cs.changes.length
+      return
+    }
+    this.checkKnown(cs)
+    ctx.hlc.observe(cs.ts)
+    if (cs.seqStart === 0 && cs.seqEnd === cs.lastSeq) {
+      // A chunk covering the whole version supersedes anything buffered for it.
+      this.mergeChanges(site, cs, one)
+      if (b.partials.has(cs.version)) {
+        dropBuffered(ctx.stmts, site, cs.version, cs.version)
+        edit.touchPartial(site, cs.version)
+      }
+      b.markComplete(cs.version)
+    } else {
+      bufferChunk(ctx.stmts, site, cs)
+      edit.touchPartial(site, cs.version)
+      one.buffered++
+      if (!b.markPartial(cs.version, cs.seqStart, cs.seqEnd, cs.lastSeq, cs.ts)) return
+      for (const ch of bufferedChunks(ctx.stmts, site, cs.version)) this.mergeChanges(site, ch, one)
+      dropBuffered(ctx.stmts, site, cs.version, cs.version)
+      b.markComplete(cs.version)
+    }
+    one.cleared.push([cs.version, cs.version])
+    one.versions.push({ actorId: cs.actorId, version: cs.version })
+    one.ts = cs.ts
+  }
+
+  /**
+   * A version that failed to apply (its savepoint rolled back): it stays missing in the books,
+   * its buffered chunks are dropped (peers send it whole when it is retried), and it is held
+   * back until its retry time.
+   */
+  private refuse(cs: FullChangeset, site: number, edit: BooksEdit): void {
+    const ctx = this.ctx
+    const b = ctx.books.get(site)
+    if (b.partials.has(cs.version)) edit.touchPartial(site, cs.version)
+    dropBuffered(ctx.stmts, site, cs.version, cs.version)
+    b.markRefused(cs.version)
   }
 
   /** Refuse a changeset naming tables or columns this node's schema does not have (retried later by sync). */
@@ -136,12 +228,7 @@ export class Apply {
   }
 
   /** Merge the changes of one complete chunk; changes of one row are contiguous and in seq order. */
-  private mergeChanges(
-    site: number,
-    cs: FullChangeset,
-    result: ApplyResult,
-    rows: Map<string, RowChange>,
-  ): void {
+  private mergeChanges(site: number, cs: FullChangeset, one: OneApply): void {
     const changes = cs.changes
     const vers = new VersGroups(site, cs.version)
     let i = 0
@@ -154,21 +241,14 @@ export class Apply {
         Buffer.compare((changes[j] as Change).pk, first.pk) === 0
       )
         j++
-      this.applyRow(site, cs, changes.slice(i, j), result, rows, vers)
+      this.applyRow(site, cs, changes.slice(i, j), one, vers)
       i = j
     }
     vers.flush(this.ctx.stmts.insVers, cs.ts, cs.lastSeq)
   }
 
   /** Reads one row's clock, lets `mergeRow` decide, and writes the row, its clock and its index entry. */
-  private applyRow(
-    site: number,
-    cs: FullChangeset,
-    group: Change[],
-    result: ApplyResult,
-    rows: Map<string, RowChange>,
-    vers: VersGroups,
-  ): void {
+  private applyRow(site: number, cs: FullChangeset, group: Change[], one: OneApply, vers: VersGroups): void {
     const first = group[0] as Change
     const rt = this.ctx.tables.get(first.table) as TableRuntime
     const pk = first.pk
@@ -182,15 +262,15 @@ export class Apply {
       localValue: (cid) => {
         if (localRow === undefined) {
           const r = rt.selectRow.get(...unpackPk(pk))
-          localRow = r === undefined ? null : r.map(normalizeValue)
+          localRow = r === undefined ? null : r.map(exactValue)
         }
         return localRow === null ? null : ((localRow[rt.nonPkIndex.get(cid) as number] as SqlValue) ?? null)
       },
       actorOf: (ord) => this.ctx.actorOf(ord) ?? '',
     })
-    result.ignored += m.ignored
+    one.ignored += m.ignored
     if (m.won === 0) return
-    result.applied += m.won
+    one.applied += m.won
     const { clock, winners, reset } = m
     const pkValues = unpackPk(pk)
     const wasAlive = isAlive(before.cl)
@@ -209,11 +289,11 @@ export class Apply {
     if (!clock.refs.has(key)) clock.refs.set(key, vers.add(rt.ord, pk, m.minSeq))
     rt.putClock.run(pk, clock.cl, encodeRowClock(clock))
     const rk = `${rt.ord}:${pkKey(pk)}`
-    const prev = rows.get(rk)
+    const prev = one.rows.get(rk)
     const cids = new Set(prev?.cids ?? [])
     if (reset || alive !== wasAlive) cids.add(SENTINEL)
     for (const c of winners.keys()) cids.add(c)
-    rows.set(rk, { table: rt.model.name, pk, pkValues, cids: [...cids], deleted: !alive })
+    one.rows.set(rk, { table: rt.model.name, pk, pkValues, cids: [...cids], deleted: !alive })
   }
 
   /**

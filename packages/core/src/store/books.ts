@@ -123,6 +123,14 @@ export class BooksEdit {
     for (const site of this.saved.keys()) this.books.persist(site, this.partials.get(site) ?? [])
   }
 
+  /**
+   * Puts back `copy` as the books of `site` (taken with `clone()` before one version was tried
+   * under a savepoint that rolled back). The edit must have opened `site` before.
+   */
+  restore(site: number, copy: BookedVersions): void {
+    this.bySite.set(site, copy)
+  }
+
   /** Restores the books of every opened actor to their state before the edit. */
   rollback(): void {
     for (const [site, copy] of this.saved) this.bySite.set(site, copy)

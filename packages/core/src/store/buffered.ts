@@ -6,6 +6,8 @@ import type { Statements } from './context.js'
 /**
  * Chunks of versions received in part (`__patina_buffered`), kept in their wire form until
  * every seq of the version has arrived; sync serves them as they are to peers that lack them.
+ * Chunks stored before an upgrade are in changeset format 1 and are read with `legacy` (see
+ * `codec/changeset.ts`); they leave this node re-encoded in the current format.
  */
 
 const bufferPackr = new Packr({ useRecords: false, int64AsType: 'auto' as 'bigint', moreTypes: false })
@@ -21,7 +23,7 @@ export function bufferChunk(stmts: BufferStatements, site: number, cs: FullChang
 export function bufferedChunks(stmts: BufferStatements, site: number, version: number): FullChangeset[] {
   return stmts.getBuffered
     .all(site, version)
-    .map((r) => changesetFromWire(bufferPackr.unpack(r.data)) as FullChangeset)
+    .map((r) => changesetFromWire(bufferPackr.unpack(r.data), {}, { legacy: true }) as FullChangeset)
 }
 
 /** Drops the chunks kept for versions `from..to` (now complete, or cleared). */

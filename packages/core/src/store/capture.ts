@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { PatinaError } from '@patina/api'
 import type { SqlValue } from '@patina/api'
 import { isAlive } from '../crdt/merge.js'
@@ -10,7 +11,7 @@ import {
   liveRefs,
   refKey,
 } from '../crdt/row-clock.js'
-import { normalizeValue, valuesEqual } from '../crdt/values.js'
+import { valuesEqual } from '../crdt/values.js'
 import { SENTINEL, type Change, type FullChangeset, type RowChange } from '../types.js'
 import { chunkChanges } from './chunk.js'
 import type { StoreContext, TableRuntime } from './context.js'
@@ -18,12 +19,27 @@ import { q } from './schema-store.js'
 import { retireRefs, VersGroups } from './version-index.js'
 
 /**
- * Change capture for local writes. TEMP triggers on every replicated table call
- * `__patina_capture` with the old and new values of each row a statement writes; capture keeps
- * the *net* effect per row of the current transaction (`Touch`), and `commit` turns those into
- * clock updates, version-index entries, booked versions and changesets, inside the same
- * transaction as the writes themselves.
+ * Change capture for local writes. TEMP triggers on every replicated table call the capture
+ * function with the old and new values of each row a statement writes; capture keeps the *net*
+ * effect per row of the current transaction (`Touch`), and `commit` turns those into clock
+ * updates, version-index entries, booked versions and changesets, inside the same transaction
+ * as the writes themselves.
+ *
+ * Values arrive with their storage class (`safeIntegers`: an INTEGER as a bigint, a REAL as a
+ * number), so INTEGER 1 → REAL 1.0 is a change and replicas store what the writer stored.
+ *
+ * `recursive_triggers` is on (`db.ts`), as in Corrosion: a REPLACE conflict fires the delete
+ * trigger of the row it replaces, so a row deleted and inserted again in one transaction
+ * (REPLACE, UPDATE OR REPLACE onto another key, or DELETE then INSERT) starts a new life
+ * (causal length + 2) instead of updating the old one.
  */
+
+/**
+ * The capture function's name: `__patina_capture_` and 64 random bits, new for every engine, so
+ * no client statement can name it (client SQL that calls any `__patina` function is also refused
+ * from its `EXPLAIN` program, `writes.ts`).
+ */
+const captureFunctionName = (): string => `__patina_capture_${randomBytes(8).toString('hex')}`
 
 /** What a trigger reports: the `kind` argument of `__patina_capture`. */
 const CAPTURE = { insert: 1, update: 2, delete: 3 } as const
@@ -39,6 +55,8 @@ interface Touch {
   beforeKnown: boolean
   /** The row's values now, or null when the transaction deleted it. */
   after: SqlValue[] | null
+  /** The transaction deleted the row and inserted it again (a REPLACE): a new life. */
+  recreated: boolean
 }
 
 /** What a local commit produced: no version when the transaction changed nothing. */
@@ -51,14 +69,14 @@ export interface LocalCommit {
 
 export class Capture {
   private capturing = false
-  /** Set when a captured integer may have lost precision: values are then re-read exactly at commit. */
-  private inexact = false
-  private readonly touches = new Map<number, Map<string | number, Touch>>()
+  private readonly touches = new Map<number, Map<TouchKey, Touch>>()
+  /** The name of this engine's capture function (see `captureFunctionName`). */
+  readonly functionName = captureFunctionName()
 
   constructor(private readonly ctx: StoreContext) {
     ctx.db.function(
-      '__patina_capture',
-      { varargs: true, deterministic: false, safeIntegers: false },
+      this.functionName,
+      { varargs: true, deterministic: false, safeIntegers: true },
       (...args: unknown[]) => {
         if (this.capturing) this.onTrigger(args)
         return null
@@ -80,7 +98,7 @@ export class Capture {
       const vN = m.nonPk.length ? `, ${cols('NEW', m.nonPk)}` : ''
       const vO = m.nonPk.length ? `, ${cols('OLD', m.nonPk)}` : ''
       const t = (kind: string) => q(`__patina_${kind}_${name}`)
-      const fn = (kind: number) => `__patina_capture(${rt.ord}, ${kind}`
+      const fn = (kind: number) => `${this.functionName}(${rt.ord}, ${kind}`
       this.ctx.db.exec(`
       DROP TRIGGER IF EXISTS temp.${t('ins')}; DROP TRIGGER IF EXISTS temp.${t('upd')}; DROP TRIGGER IF EXISTS temp.${t('del')};
       CREATE TEMP TRIGGER ${t('ins')} AFTER INSERT ON main.${q(name)} BEGIN SELECT ${fn(CAPTURE.insert)}, ${pkN}${vN}); END;
@@ -93,7 +111,6 @@ export class Capture {
   /** Starts capturing a transaction's writes. */
   begin(): void {
     this.touches.clear()
-    this.inexact = false
     this.capturing = true
   }
 
@@ -127,18 +144,19 @@ export class Capture {
     }
   }
 
-  /**
-   * Captured values: integers arrive as doubles (no BigInt allocation per value); one beyond
-   * 2^53 may have lost precision, so such rows are re-read exactly at commit.
-   */
+  /** Captured values, exact: an INTEGER is a bigint, a REAL a number. */
   private takeArgs(args: unknown[], from: number, n: number): SqlValue[] {
     const out = new Array<SqlValue>(n)
     for (let i = 0; i < n; i++) {
-      const v = args[from + i] as SqlValue
-      if (typeof v === 'number' && !Number.isSafeInteger(v) && Number.isInteger(v)) this.inexact = true
+      const v = args[from + i] as SqlValue | undefined
       out[i] = v === undefined ? null : v
     }
     return out
+  }
+
+  /** A row already in a table that has no clock yet, captured as an insert (see `adopt.ts`). */
+  touchExisting(rt: TableRuntime, pkValues: SqlValue[], vals: SqlValue[]): void {
+    this.touchWrite(rt, pkValues, vals, 'insert')
   }
 
   private touchWrite(
@@ -149,16 +167,17 @@ export class Capture {
     oldV?: SqlValue[],
   ): void {
     if (op !== 'delete') refuseNullKey(rt, pkValues)
+    if (op === 'insert') refuseIntegralRealKey(rt, pkValues)
     const key = touchKey(pkValues)
     let m = this.touches.get(rt.ord)
     if (m === undefined) this.touches.set(rt.ord, (m = new Map()))
     const t = m.get(key)
     if (t === undefined) {
-      if (op === 'insert') m.set(key, { pk: null, pkValues, before: null, beforeKnown: false, after: vals })
-      else if (op === 'delete')
-        m.set(key, { pk: null, pkValues, before: vals, beforeKnown: true, after: null })
-      else m.set(key, { pk: null, pkValues, before: oldV ?? null, beforeKnown: true, after: vals })
+      const before = op === 'insert' ? null : op === 'delete' ? vals : (oldV ?? null)
+      const after = op === 'delete' ? null : vals
+      m.set(key, { pk: null, pkValues, before, beforeKnown: op !== 'insert', after, recreated: false })
     } else {
+      if (op === 'insert' && t.after === null) t.recreated = true
       t.after = op === 'delete' ? null : vals
     }
   }
@@ -173,7 +192,6 @@ export class Capture {
     const self = ctx.selfOrd
     const version = ctx.dbVersion + 1
     const ts = ctx.hlc.next()
-    if (this.inexact) this.rereadExact()
     const changes: Change[] = []
     const rows: RowChange[] = []
     const vers = new VersGroups(self, version)
@@ -215,11 +233,12 @@ export class Capture {
         const seqStart = seq
         const cids: string[] = []
         const alive = isAlive(clock.cl)
-        if (t.after === null || !alive) {
+        if (t.after === null || !alive || t.recreated) {
           // Delete of a live row, or create / resurrect: a new life (causal length + 1),
           // every cell reset; a created row then writes every column at col_version 1.
+          // A live row deleted and inserted again (REPLACE) goes through both: + 2.
           if (t.after === null && !alive) continue
-          clock.cl += 1
+          clock.cl += alive && t.after !== null ? 2 : 1
           clock.sentinel = { site: self, dbv: version, seq }
           clock.cols.clear()
           changes.push({
@@ -276,28 +295,6 @@ export class Capture {
     const changesets = chunkChanges(ctx.actorId, version, ts, lastSeq, changes, ctx.maxChunkBytes)
     return { version, changesets, rows, ts }
   }
-
-  /** Replace captured values by an exact read (safe integers) of every touched live row. */
-  private rereadExact(): void {
-    this.inexact = false
-    for (const [ord, touches] of this.touches) {
-      const rt = this.ctx.tablesByOrd.get(ord) as TableRuntime
-      for (const t of touches.values()) {
-        const exactPk = t.pkValues.some(
-          (v) => typeof v === 'number' && !Number.isSafeInteger(v) && Number.isInteger(v),
-        )
-        if (exactPk) {
-          throw new PatinaError(
-            'PATINA_ERR_PARAM_INVALID',
-            `table "${rt.model.name}": integer primary key values beyond ±2^53 are not supported`,
-          )
-        }
-        if (t.after === null) continue
-        const r = rt.selectRow.get(...t.pkValues)
-        if (r !== undefined) t.after = rt.model.nonPk.length ? r.map(normalizeValue) : []
-      }
-    }
-  }
 }
 
 function refuseNullKey(rt: TableRuntime, pkValues: SqlValue[]): void {
@@ -311,14 +308,32 @@ function refuseNullKey(rt: TableRuntime, pkValues: SqlValue[]): void {
 }
 
 /**
- * Map key of a touched row within one transaction. A single TEXT or numeric key is used as is
- * (no allocation on the bulk-insert path); anything else is the packed key prefixed with NUL,
- * which no plain text key starts with.
+ * Refuses an integral REAL (5.0) in a key column without type affinity: SQLite holds 5 and 5.0
+ * as one key, so replication identifies them as one row (`packPk`) and a replica would write
+ * the key back as INTEGER 5. Columns with an affinity convert the value themselves.
  */
-function touchKey(pkValues: SqlValue[]): string | number {
+function refuseIntegralRealKey(rt: TableRuntime, pkValues: SqlValue[]): void {
+  pkValues.forEach((v, i) => {
+    if (typeof v === 'number' && Number.isSafeInteger(v) && rt.keyWithoutAffinity[i] === true) {
+      throw new PatinaError(
+        'PATINA_ERR_STATEMENT_REFUSED',
+        `table "${rt.model.name}": primary key column "${rt.model.pk[i]}" has no type affinity and cannot hold the REAL value ${v}.0 (SQLite and replication identify it with the INTEGER ${v}, which replicas would store); write an INTEGER, or declare the column INTEGER, REAL or NUMERIC`,
+      )
+    }
+  })
+}
+
+type TouchKey = string | number | bigint
+
+/**
+ * Map key of a touched row within one transaction. A single TEXT or numeric key is used as is
+ * (no allocation on the bulk-insert path; a bigint compares by value); anything else is the
+ * packed key prefixed with NUL, which no plain text key starts with.
+ */
+function touchKey(pkValues: SqlValue[]): TouchKey {
   if (pkValues.length === 1) {
     const v = pkValues[0]
-    if (typeof v === 'number') return v
+    if (typeof v === 'bigint' || typeof v === 'number') return v
     if (typeof v === 'string' && !v.startsWith('\u0000')) return v
   }
   return '\u0000' + pkKey(packPk(pkValues))

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import type { SqlValue } from '@patina/api'
 import type { Database as Db, Statement as DbStatement } from 'better-sqlite3'
-import { createHlc, type Clock, type Hlc } from '../clock.js'
+import { createHlc, systemClock, type Clock, type Hlc } from '../clock.js'
 import { DEFAULT_CHUNK_BYTES } from '../codec/limits.js'
+import { columnAffinity } from '../schema/affinity.js'
 import { SENTINEL, type ActorId, type SchemaModel, type TableModel } from '../types.js'
+import { RefusedVersions } from '../versions/refused.js'
 import { Books } from './books.js'
-import { installCompat } from './compat.js'
-import { openWriter, ReaderPool, type Conn } from './db.js'
+import { installCompat, type CompatSource } from './compat.js'
+import { openWriter, ReaderPool, type Conn, type Synchronous } from './db.js'
 import { validateLocalTables } from '../schema/local.js'
 import { clockTable, loadSchema, q } from './schema-store.js'
 
@@ -22,6 +24,10 @@ export interface StateEngineOptions {
   cacheSizeKib?: number
   /** Most read threads for `queryAsync` (started on first use); default 4. */
   readThreads?: number
+  /** Durability of commits: `NORMAL` (default) or `FULL` (an fsync per commit); see `db.ts`. */
+  synchronous?: Synchronous
+  /** How long a write waits for another connection's lock, ms (default 5000). */
+  busyTimeoutMs?: number
   /**
    * Non-replicated tables client transactions may write (names; a trailing `*` matches a
    * prefix), created outside the schema files. See `schema/local.ts`.
@@ -105,6 +111,11 @@ export interface TableRuntime {
   nonPkIndex: Map<string, number>
   /** SENTINEL then every non-key column: the cids of a created row (shared, never mutated). */
   allCids: string[]
+  /**
+   * Per key column, whether it has no type affinity (untyped, `BLOB`, STRICT `ANY`): such a
+   * column keeps a REAL as a REAL, and an integral REAL key is refused (see `crdt/pk.ts`).
+   */
+  keyWithoutAffinity: boolean[]
   getClock: DbStatement<[pk: Uint8Array], StoredClock>
   /** Writes the clock of a brand-new row; changes nothing when the row already has one. */
   insClock: DbStatement<[pk: Uint8Array, cl: number, clock: Buffer]>
@@ -121,6 +132,10 @@ function tableRuntime(db: Db, model: TableModel, ord: number): TableRuntime {
     ord,
     nonPkIndex: new Map(model.nonPk.map((c, i) => [c, i])),
     allCids: [SENTINEL, ...model.nonPk],
+    keyWithoutAffinity: model.pk.map(
+      (c) =>
+        columnAffinity(model.columns.find((x) => x.name === c)?.type ?? '', model.strict === true) === 'BLOB',
+    ),
     getClock: db.prepare(`SELECT cl, clock FROM ${clockTable(model.name)} WHERE pk = ?`),
     insClock: db.prepare(`INSERT OR IGNORE INTO ${clockTable(model.name)} (pk, cl, clock) VALUES (?, ?, ?)`),
     putClock: db.prepare(
@@ -148,15 +163,26 @@ export class StoreContext {
   /** Read connections; null for ':memory:', where reads share the writer. */
   readonly readers: ReaderPool | null
   readonly hlc: Hlc
+  /** Wall clock (ms) for the retry times of refused versions. */
+  readonly clock: Clock
   readonly maxChunkBytes: number
   readonly stmts: Statements
-  readonly actorId: ActorId
+  /** This node's actor id (changed only by `renewActor`). */
+  actorId: ActorId
+  /** Whether the actor id was created by this open (a new database, or a copy stripped of its identity). */
+  actorCreated: boolean
   /** This node's own site ordinal. */
-  readonly selfOrd: number
-  /** The last version this node committed. */
+  selfOrd: number
+  /**
+   * The last version of this node's actor: committed here, or learned back from peers (versions
+   * of this actor beyond what the database held, see `apply.ts`). The next local commit takes
+   * the one after it.
+   */
   dbVersion: number
   /** What this node knows of each actor's versions, by site ordinal. */
   readonly books: Books
+  /** Versions refused when applied, held back until their retry time (`versions/refused.ts`). */
+  readonly refused = new RefusedVersions()
   schema: SchemaModel = { tables: new Map() }
   readonly tables = new Map<string, TableRuntime>()
   readonly tablesByOrd = new Map<number, TableRuntime>()
@@ -167,19 +193,27 @@ export class StoreContext {
   closed = false
   /** Client statements and transactions stopped by their deadline. */
   interrupts = 0
+  /** What the cr-sqlite compatibility names read (`compat.ts`); follows `renewActor`. */
+  private readonly compat: CompatSource = {
+    actorId: '',
+    dbVersion: () => this.dbVersion,
+    sites: () => this.sites.entries(),
+  }
   private readonly sites = new Map<number, ActorId>()
   private readonly siteOrds = new Map<ActorId, number>()
 
   constructor(opts: StateEngineOptions) {
-    this.writer = openWriter(
-      opts.path,
-      opts.cacheSizeKib === undefined ? {} : { cacheSizeKib: opts.cacheSizeKib },
-    )
+    this.writer = openWriter(opts.path, {
+      ...(opts.cacheSizeKib === undefined ? {} : { cacheSizeKib: opts.cacheSizeKib }),
+      ...(opts.synchronous === undefined ? {} : { synchronous: opts.synchronous }),
+      ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
+    })
     this.db = this.writer.db
-    const compat = { actorId: '', dbVersion: () => this.dbVersion }
+    const compat = this.compat
     this.readers =
       opts.path === ':memory:' ? null : new ReaderPool(opts.path, 8, (db) => installCompat(db, compat))
-    this.hlc = createHlc(opts.clock)
+    this.clock = opts.clock ?? systemClock
+    this.hlc = createHlc(this.clock)
     this.maxChunkBytes = opts.maxChunkBytes ?? DEFAULT_CHUNK_BYTES
     validateLocalTables(opts.localTables ?? [])
     this.localTables = [...(opts.localTables ?? [])]
@@ -187,6 +221,7 @@ export class StoreContext {
 
     // Identity: an actor id persisted in the database (a restored backup gets a new one).
     let actor = this.stmts.getMeta.get('actor_id')?.value
+    this.actorCreated = actor === undefined
     if (actor === undefined) {
       const fresh = randomUUID()
       this.db.transaction(() => {
@@ -204,11 +239,31 @@ export class StoreContext {
       this.siteOrds.set(r.actor_id, r.ord)
     }
     this.selfOrd = this.siteOrd(this.actorId)
-    this.dbVersion = Number(this.stmts.getMeta.get('db_version')?.value ?? 0)
     this.books = new Books(this.stmts)
-    this.books.load(this.db, this.selfOrd, this.dbVersion)
-    compat.actorId = this.actorId
-    installCompat(this.db, compat)
+    this.books.load(this.db, this.selfOrd, Number(this.stmts.getMeta.get('db_version')?.value ?? 0))
+    this.dbVersion = this.books.get(this.selfOrd).head
+    this.compat.actorId = this.actorId
+    installCompat(this.db, this.compat)
+  }
+
+  /**
+   * Gives this node a new actor id (its versions start again at 1). The old actor's versions
+   * stay, as those of any other actor: served to peers, and completed from peers that hold more
+   * of them. For a node whose database may be older than what peers know of its actor.
+   */
+  renewActor(): ActorId {
+    const fresh = randomUUID()
+    const ord = this.siteOrd(fresh)
+    this.db.transaction(() => {
+      this.stmts.putMeta.run('actor_id', fresh)
+      this.stmts.putMeta.run('db_version', 0)
+    })()
+    this.selfOrd = ord
+    this.actorId = fresh
+    this.actorCreated = true
+    this.dbVersion = this.books.get(this.selfOrd).head
+    this.compat.actorId = fresh
+    return fresh
   }
 
   /** The ordinal of an actor, registering it on first sight. */
@@ -229,7 +284,7 @@ export class StoreContext {
 
   /** The actor id of a site ordinal, or undefined for an ordinal never registered. */
   actorOf(site: number): ActorId | undefined {
-    return site === this.selfOrd ? this.actorId : this.sites.get(site)
+    return this.sites.get(site)
   }
 
   /** Re-read the replicated tables from the database and prepare their runtimes. */

@@ -24,9 +24,21 @@ CREATE TABLE IF NOT EXISTS __patina_buffered (site INTEGER NOT NULL, db_version 
   seq_end INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (site, db_version, seq_start, seq_end)) WITHOUT ROWID;
 `
 
+/**
+ * SQLite's `synchronous` setting of the writer, in WAL mode: `NORMAL` syncs the WAL at
+ * checkpoints only, so a commit survives a crash of the process but an OS crash or power loss
+ * can roll back the last commits; `FULL` syncs the WAL at every commit, so an acknowledged write
+ * survives those too, at the cost of one fsync per transaction (docs/reliability.md).
+ */
+export type Synchronous = 'NORMAL' | 'FULL'
+
 export interface OpenOptions {
   /** SQLite page cache for the writer, in KiB. */
   cacheSizeKib?: number
+  /** Durability of commits (default `NORMAL`). */
+  synchronous?: Synchronous
+  /** How long a write waits for another connection's lock before failing with SQLITE_BUSY, ms. */
+  busyTimeoutMs?: number
 }
 
 /** A connection with its statement deadline (`deadline.ts`). */
@@ -45,10 +57,12 @@ export function openWriter(path: string, opts: OpenOptions = {}): Conn {
     db = new Database(path)
     const deadline = loadDeadline(db)
     if (path !== ':memory:') db.pragma('journal_mode = WAL')
-    db.pragma('synchronous = NORMAL')
+    db.pragma(`synchronous = ${opts.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`)
     db.pragma('foreign_keys = OFF')
-    db.pragma('recursive_triggers = OFF')
-    db.pragma('busy_timeout = 5000')
+    // As in Corrosion: a REPLACE conflict fires the delete trigger of the row it replaces, so
+    // capture sees a delete and an insert (a new life of the row, see capture.ts).
+    db.pragma('recursive_triggers = ON')
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`)
     db.pragma(`cache_size = -${opts.cacheSizeKib ?? 65536}`)
     db.exec(INTERNAL_DDL)
     return { db, deadline }

@@ -31,6 +31,8 @@ export type ToWorker =
       exactIntegers: boolean
       /** The db version committed when the query was sent (`crsql_db_version()`). */
       dbVersion: number
+      /** This node's actor id when the query was sent (`crsql_site_id`; it follows `renewActor`). */
+      actorId: string
     }
   | { type: 'more'; id: number }
   | { type: 'cancel'; id: number }

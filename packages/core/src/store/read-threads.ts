@@ -21,7 +21,7 @@ export interface ReadThreadsOptions {
   /** Database file. */
   path: string
   /** This node's actor id (`crsql_site_id` on the threads' connections, `compat.ts`). */
-  actorId: string
+  actorId(): string
   /** The last db version committed (`crsql_db_version()`), sent with each query. */
   dbVersion(): number
   /**
@@ -105,7 +105,7 @@ export class ReadThreads {
   constructor(private readonly opts: ReadThreadsOptions) {
     this.init = {
       path: opts.path,
-      actorId: opts.actorId,
+      actorId: opts.actorId(),
       batchRows: opts.batchRows ?? DEFAULTS.batchRows,
       batchBytes: opts.batchBytes ?? DEFAULTS.batchBytes,
       batchMs: opts.batchMs ?? DEFAULTS.batchMs,
@@ -212,6 +212,7 @@ export class ReadThreads {
         params: req.params,
         exactIntegers: req.exactIntegers,
         dbVersion: this.opts.dbVersion(),
+        actorId: this.opts.actorId(),
         ...(req.timeoutMs === undefined ? {} : { timeoutMs: Math.ceil(left) }),
       })
     }

@@ -12,7 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { PatinaError, type SqlValue } from '@patina/api'
 import { valueSize } from '../crdt/values.js'
 import type { QueryCursor } from '../types.js'
-import { installCompat } from './compat.js'
+import { installCompat, type CompatSource } from './compat.js'
 import { openReader } from './db.js'
 import type { ToMain, ToWorker, WorkerInit } from './read-protocol.js'
 import { openCursor } from './reads.js'
@@ -22,12 +22,21 @@ if (port === null) throw new Error('read-worker.ts runs as a worker thread')
 const init = workerData as WorkerInit
 const send = (m: ToMain): void => port.postMessage(m)
 
-/** `crsql_db_version()` on this thread: the version committed when the query was sent. */
+/**
+ * What the cr-sqlite compatibility names read on this thread: the actor id and db version sent
+ * with the query, and the known sites read from the database before each query (a virtual
+ * table cannot run a statement of its own on the connection that is reading it).
+ */
 let dbVersion = 0
+let sites: [number, string][] = []
+const compat: CompatSource = { actorId: init.actorId, dbVersion: () => dbVersion, sites: () => sites }
+/** Root page → table name, re-read when the schema changes (internal tables are refused by it). */
+let rootPages: ReadonlyMap<number, string> = new Map()
+let schemaVersion = -1
 let conn: ReturnType<typeof openReader>
 try {
   conn = openReader(init.path, init.key)
-  installCompat(conn.db, { actorId: init.actorId, dbVersion: () => dbVersion })
+  installCompat(conn.db, compat)
 } catch (err) {
   const pe = err instanceof PatinaError ? err : new PatinaError('PATINA_ERR_INTERNAL', String(err))
   send({ type: 'failed', code: pe.code, message: pe.message })
@@ -99,12 +108,34 @@ function pump(r: Running): void {
   }
 }
 
+/** Re-reads the known sites, and the root pages when the schema changed, before a query. */
+function refreshCatalog(): void {
+  const version = conn.db.pragma('schema_version', { simple: true }) as number
+  if (version !== schemaVersion) {
+    rootPages = new Map(
+      conn.db
+        .prepare<[], { rootpage: number; tbl_name: string }>(
+          'SELECT rootpage, tbl_name FROM sqlite_schema WHERE rootpage > 0',
+        )
+        .all()
+        .map((r) => [r.rootpage, r.tbl_name]),
+    )
+    schemaVersion = version
+  }
+  sites = conn.db
+    .prepare<[], { ord: number; actor_id: string }>('SELECT ord, actor_id FROM __patina_sites')
+    .all()
+    .map((r) => [r.ord, r.actor_id])
+}
+
 port.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'query': {
       let cursor: QueryCursor
       dbVersion = m.dbVersion
+      compat.actorId = m.actorId
       try {
+        refreshCatalog()
         cursor = openCursor(
           conn,
           m.sql,
@@ -113,6 +144,7 @@ port.on('message', (m: ToWorker) => {
           { timeoutMs: m.timeoutMs ?? NO_DEADLINE_MS, exactIntegers: m.exactIntegers },
           {
             eager: false,
+            rootPages,
             onInterrupt: () => undefined,
             onRelease: () => undefined,
           },

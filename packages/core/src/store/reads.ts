@@ -8,6 +8,7 @@ import type { StoreContext } from './context.js'
 import type { Conn } from './db.js'
 import { isInterrupt, timeoutError } from './deadline.js'
 import { bindParams, statementError } from './driver.js'
+import { explain, programFacts, refuseInternals } from './explain.js'
 import { q } from './schema-store.js'
 
 /**
@@ -36,6 +37,33 @@ export function assertReadOnly(stmt: DbStatement, sql: string): void {
 }
 
 /**
+ * Query texts whose `EXPLAIN` program was checked (no internal table or function), per schema:
+ * the key is a root-page map, replaced at every schema change.
+ */
+const checked = new WeakMap<ReadonlyMap<number, string>, Set<string>>()
+const MAX_CHECKED = 512
+const MAX_CHECKED_SQL_CHARS = 4096
+
+/**
+ * Refuses a query that calls an internal function or reads an internal table (see `explain.ts`).
+ * `rootPages` maps the connection's root pages to table names.
+ */
+function checkProgram(
+  rootPages: ReadonlyMap<number, string>,
+  db: Conn['db'],
+  sql: string,
+  args: unknown[],
+): void {
+  let seen = checked.get(rootPages)
+  if (seen === undefined) checked.set(rootPages, (seen = new Set()))
+  if (seen.has(sql)) return
+  refuseInternals(programFacts(explain(db, sql, args), rootPages), '')
+  if (sql.length > MAX_CHECKED_SQL_CHARS) return
+  if (seen.size >= MAX_CHECKED) seen.clear()
+  seen.add(sql)
+}
+
+/**
  * Runs one read-only statement; rows stream lazily and the connection returns to the pool when
  * they end (or when the caller calls `rows.return()`). `:memory:` databases (tests) have no
  * read connections: the statement then runs on the writer, all at once (see `openCursor`).
@@ -49,6 +77,7 @@ export function query(
   const reader = ctx.readers?.acquire()
   return openCursor(reader ?? ctx.writer, sql, params, opts, {
     eager: reader === undefined,
+    rootPages: ctx.rootPages,
     onInterrupt: () => ctx.interrupts++,
     onRelease: () => {
       if (reader !== undefined) ctx.readers?.release(reader)
@@ -62,6 +91,8 @@ export interface CursorHooks {
    * statement of it stays open between calls); rows are then served from memory.
    */
   eager: boolean
+  /** Root page → table name of the connection's database, to refuse internal tables. */
+  rootPages: ReadonlyMap<number, string>
   /** Called when the deadline stopped the statement. */
   onInterrupt(): void
   /** Called once when the cursor is done with the connection (end, error or `return`). */
@@ -113,6 +144,10 @@ export function openCursor(
     stmt.raw(true).safeIntegers(true)
     columns = stmt.columns().map((c) => ({ name: c.name, table: c.table, column: c.column }))
     const args = bindParams(sql, params)
+    step(
+      () => checkProgram(hooks.rootPages, db, sql, args),
+      (err) => statementError(err),
+    )
     iter = step(
       () =>
         hooks.eager

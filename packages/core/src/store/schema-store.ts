@@ -2,6 +2,7 @@ import { PatinaError } from '@patina/api'
 import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
 import { checkTableRules, planSchemaChange, type SchemaPlan } from '../schema/diff.js'
+import { analyzeChecks, keyCollations } from './schema-checks.js'
 import { leadingKeyword, splitStatements, stripComments } from '../schema/split.js'
 import { columnDefinitions } from '../schema/columns.js'
 import type { ColumnModel, GeneratedColumn, SchemaModel, TableModel } from '../types.js'
@@ -51,8 +52,9 @@ export function introspectTable(db: Db, name: string): { model: TableModel; extr
   }[]
   const sqlRow = db.prepare(`SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?`).get(name) as
     { sql: string } | undefined
-  const wr = db.prepare(`SELECT wr FROM pragma_table_list WHERE name = ? AND schema = 'main'`).get(name) as
-    { wr: number } | undefined
+  const wr = db
+    .prepare(`SELECT wr, strict FROM pragma_table_list WHERE name = ? AND schema = 'main'`)
+    .get(name) as { wr: number; strict: number } | undefined
   const defs = columnDefinitions(sqlRow?.sql ?? '')
   const generated: GeneratedColumn[] = cols
     .filter((c) => c.hidden === 2 || c.hidden === 3)
@@ -65,6 +67,7 @@ export function introspectTable(db: Db, name: string): { model: TableModel; extr
       nonPk: columns.filter((c) => c.pk === 0).map((c) => c.name),
       sql: sqlRow?.sql ?? '',
       indexes,
+      ...(wr?.strict === 1 ? { strict: true } : {}),
       ...(generated.length > 0 ? { generated } : {}),
     },
     extras: {
@@ -115,7 +118,11 @@ export function parseSchema(sql: string): SchemaModel {
     const tables = new Map<string, TableModel>()
     for (const name of names) {
       const { model, extras } = introspectTable(scratch, name)
-      checkTableRules(model, extras)
+      checkTableRules(model, {
+        ...extras,
+        checks: analyzeChecks(scratch, model),
+        keyCollations: keyCollations(scratch, name),
+      })
       tables.set(name, model)
     }
     return { tables }
@@ -141,8 +148,12 @@ const columnDef = (c: ColumnModel): string =>
  * Apply an additive schema plan inside the caller's transaction. New columns are added
  * with `ALTER TABLE ADD COLUMN` and no clock rows: a cell without a clock holds the
  * column's default on every node, so the change costs no replication traffic.
+ *
+ * Returns the tables adopted: plain tables that already existed with the same columns (and
+ * pass the replication rules as they are); their rows get clocks from the caller.
  */
-export function executePlan(db: Db, plan: SchemaPlan): void {
+export function executePlan(db: Db, plan: SchemaPlan): { adopted: string[] } {
+  const adopted: string[] = []
   for (const t of plan.newTables) {
     const exists = db
       .prepare(`SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?`)
@@ -150,8 +161,9 @@ export function executePlan(db: Db, plan: SchemaPlan): void {
     if (exists === undefined) {
       db.exec(t.sql)
     } else {
-      // Adopt a pre-existing plain table when its columns match exactly.
-      const cur = introspectTable(db, t.name).model
+      // Adopt a pre-existing plain table when its columns match exactly, and its own
+      // constraints (which SQLite enforces, whatever the schema file says) pass the rules.
+      const { model: cur, extras } = introspectTable(db, t.name)
       const same = JSON.stringify(cur.columns) === JSON.stringify(t.columns)
       if (!same) {
         throw new PatinaError(
@@ -159,6 +171,12 @@ export function executePlan(db: Db, plan: SchemaPlan): void {
           `table "${t.name}" already exists with different columns; cannot adopt it`,
         )
       }
+      checkTableRules(cur, {
+        ...extras,
+        checks: analyzeChecks(db, cur),
+        keyCollations: keyCollations(db, t.name),
+      })
+      adopted.push(t.name)
     }
     db.exec(
       `CREATE TABLE IF NOT EXISTS ${clockTable(t.name)} (pk BLOB PRIMARY KEY, cl INTEGER NOT NULL, clock BLOB NOT NULL) WITHOUT ROWID`,
@@ -197,6 +215,7 @@ export function executePlan(db: Db, plan: SchemaPlan): void {
     }
     db.exec(ix.sql)
   }
+  return { adopted }
 }
 
 export { planSchemaChange }

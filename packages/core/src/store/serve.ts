@@ -2,7 +2,7 @@ import type { SqlValue } from '@patina/api'
 import type { Database as Db, Statement as DbStatement } from 'better-sqlite3'
 import { unpackPk } from '../crdt/pk.js'
 import { decodeRowClock } from '../crdt/row-clock.js'
-import { normalizeValue } from '../crdt/values.js'
+import { exactValue } from '../crdt/values.js'
 import {
   SENTINEL,
   type ActorId,
@@ -31,25 +31,41 @@ export class Serve {
 
   constructor(private readonly ctx: StoreContext) {}
 
-  /** Per-actor heads, gaps and partials of this node. */
+  /**
+   * Per-actor heads, gaps and partials of this node. Versions refused and not yet due for a
+   * retry are left out of `need`, so peers do not send them again (`versions/refused.ts`).
+   */
   syncState(): SyncState {
     const state: SyncState = { actorId: this.ctx.actorId, heads: {}, need: {}, partialNeed: {} }
+    const now = this.ctx.clock.now()
     for (const [site, b] of this.ctx.books.entries()) {
       const actor = this.ctx.actorOf(site)
       if (actor === undefined || b.head === 0) continue
       state.heads[actor] = b.head
-      if (!b.gaps.isEmpty()) state.need[actor] = b.gaps.toArray()
+      let need = b.gaps
+      const held = this.ctx.refused.held(site, now)
+      if (held.length > 0) {
+        need = RangeSet.from(b.gaps.toArray())
+        for (const v of held) need.remove(v, v)
+      }
+      if (!need.isEmpty()) state.need[actor] = need.toArray()
       if (b.partials.size > 0) state.partialNeed[actor] = b.partialNeeds()
     }
     return state
   }
 
-  /** Changesets this node has that `theirs` lacks, in chunks of about `maxChunkBytes`. */
+  /**
+   * Changesets this node has that `theirs` lacks, in chunks of about `maxChunkBytes`. The
+   * peer's own actor is served like any other: a peer always holds its own versions up to its
+   * head, so it gets nothing of them unless its database is older than what this node knows of
+   * it (a restore from an old copy, a commit lost in an OS crash); then it gets back the versions
+   * beyond its head, instead of issuing those numbers again.
+   */
   *changesFor(theirs: SyncState, opts: { maxChunkBytes?: number } = {}): Generator<Changeset> {
     const maxBytes = opts.maxChunkBytes ?? this.ctx.maxChunkBytes
     for (const [site, b] of [...this.ctx.books.entries()]) {
       const actor = this.ctx.actorOf(site)
-      if (actor === undefined || actor === theirs.actorId || b.head === 0) continue
+      if (actor === undefined || b.head === 0) continue
       const want = new RangeSet()
       const theirHead = theirs.heads[actor] ?? 0
       if (b.head > theirHead) want.add(theirHead + 1, b.head)
@@ -200,7 +216,7 @@ export class Serve {
           `SELECT ${rt.model.nonPk.map(q).join(', ')} FROM ${q(table)} WHERE ${rt.model.pk.map((p) => `${q(p)} = ?`).join(' AND ')}`,
           true,
         )
-        row = ((st.get(...unpackPk(pk)) as unknown[] | undefined) ?? []).map(normalizeValue)
+        row = ((st.get(...unpackPk(pk)) as unknown[] | undefined) ?? []).map(exactValue)
       }
       out.push({
         table,

@@ -6,14 +6,15 @@ import type { Capture, LocalCommit } from './capture.js'
 import type { StoreContext } from './context.js'
 import { isInterrupt } from './deadline.js'
 import { isLocalTable } from '../schema/local.js'
-import { assertNoInternalNames } from '../sql/internal.js'
 import { bindParams, statementError } from './driver.js'
+import { explain, programFacts, refuseInternals } from './explain.js'
 
 /**
- * Client write transactions: each statement is checked (its leading keyword, and the tables
- * SQLite's own `EXPLAIN` program opens for writing: only replicated tables), prepared (and
- * cached when worth reusing), then all run in one `BEGIN IMMEDIATE` transaction with change
- * capture on, ending in the capture's commit.
+ * Client write transactions: each statement is checked (its leading keyword, and what SQLite's
+ * own `EXPLAIN` program does: it writes only replicated tables, calls no internal function and
+ * touches no internal table, see `explain.ts`), prepared (and cached when worth reusing), then
+ * all run in one `BEGIN IMMEDIATE` transaction with change capture on, ending in the capture's
+ * commit.
  */
 
 /** Prepared write statements kept for reuse, and the longest SQL text that is cached. */
@@ -133,7 +134,6 @@ export class Writes {
     }
     const cached = this.stmtCache.get(st.sql)
     if (cached !== undefined) return cached.stmt
-    assertNoInternalNames(st.sql, `statement ${i}: `)
     const kw = leadingKeyword(st.sql)
     if (!WRITE_KEYWORDS.has(kw)) {
       throw new PatinaError(
@@ -148,12 +148,20 @@ export class Writes {
       throw statementError(err, `statement ${i}: `)
     }
     stmt.safeIntegers(true)
-    let writes: string[]
+    let facts: ReturnType<typeof programFacts>
     try {
-      writes = this.writeTargets(st.sql, bindParams(st.sql, st.params))
+      const ops = explain(this.ctx.db, st.sql, bindParams(st.sql, st.params))
+      facts = programFacts(ops, this.ctx.rootPages)
+      // A table created after the schema was loaded (a local table made by its own tool) is not
+      // in the map yet: read the map again once.
+      if (facts.writes.some((t) => t.startsWith('(root page '))) {
+        this.ctx.loadRootPages()
+        facts = programFacts(ops, this.ctx.rootPages)
+      }
     } catch (err) {
       throw statementError(err, `statement ${i}: `)
     }
+    const writes = facts.writes
     for (const t of writes) {
       if (t === 'sqlite_sequence') continue
       if (!this.ctx.tables.has(t) && !isLocalTable(t, this.ctx.localTables)) {
@@ -163,6 +171,7 @@ export class Writes {
         )
       }
     }
+    refuseInternals(facts, `statement ${i}: `)
     // Only statements worth reusing are cached: a one-off bulk INSERT with thousands of literal
     // rows compiles to a program of megabytes, and 512 of those held native memory for good.
     if (st.sql.length <= MAX_CACHED_SQL_CHARS) {
@@ -171,30 +180,6 @@ export class Writes {
       this.stmtCache.set(st.sql, { stmt, writes })
     }
     return stmt
-  }
-
-  /** Tables a statement opens for writing, read from SQLite's own query plan (EXPLAIN). */
-  private writeTargets(sql: string, args: unknown[]): string[] {
-    const ops = this.ctx.db
-      .prepare<unknown[], { opcode: string; p1: number; p2: number; p3: number }>(`EXPLAIN ${sql}`)
-      .all(...args)
-    const out = new Set<string>()
-    for (const op of ops) {
-      let root: number | undefined
-      let dbIdx: number | undefined
-      if (op.opcode === 'OpenWrite') [root, dbIdx] = [op.p2, op.p3]
-      else if (op.opcode === 'Clear' || op.opcode === 'Destroy') [root, dbIdx] = [op.p1, op.p2]
-      if (root === undefined) continue
-      if (dbIdx !== 0) {
-        out.add('(temp or attached database)')
-        continue
-      }
-      // A table created after the schema was loaded (a local table made by its own tool) is
-      // not in the map yet: read the map again once.
-      if (!this.ctx.rootPages.has(root)) this.ctx.loadRootPages()
-      out.add(this.ctx.rootPages.get(root) ?? `(root page ${root})`)
-    }
-    return [...out]
   }
 }
 

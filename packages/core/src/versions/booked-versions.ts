@@ -74,6 +74,29 @@ export class BookedVersions {
     return p.seqs.covers(0, p.lastSeq)
   }
 
+  /**
+   * Record that `version` was refused (see `refused.ts`): it is known to exist, so the head
+   * moves up to it, and it stays missing (a gap, no longer a partial).
+   */
+  markRefused(version: number): void {
+    if (version > this.head) {
+      this.gaps.add(this.head + 1, version)
+      this.head = version
+    } else this.gaps.add(version, version)
+    this.partials.delete(version)
+  }
+
+  /**
+   * Whether every version from 1 to `version` is applied or cleared: no gap and no partial at or
+   * below it (what read-your-writes waits for).
+   */
+  containsThrough(version: number): boolean {
+    if (version > this.head) return false
+    if (this.gaps.intersect(1, version).length > 0) return false
+    for (const v of this.partials.keys()) if (v <= version) return false
+    return true
+  }
+
   /** Versions in [a, b] this node does not fully have. */
   needIn(a: number, b: number): Range[] {
     const out = RangeSet.from(this.gaps.intersect(a, b))

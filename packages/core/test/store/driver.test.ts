@@ -100,24 +100,49 @@ describe('driver errors become PatinaError inside core', () => {
     },
   )
 
-  it('apply: a failing write is PATINA_ERR_SQL, and the books roll back with the transaction', () => {
+  it("apply: a version SQLite refuses is refused alone, with SQLite's code and message", () => {
     const a = env.open()
     const b = env.open(TEST_SCHEMA, 'refuses.sqlite')
     b.close()
     const raw = new Database(join(env.dir, 'refuses.sqlite'))
     raw.exec(
-      `CREATE TRIGGER refuse BEFORE INSERT ON items BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END`,
+      `CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.name = 'x' BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END`,
     )
     raw.close()
     const again = createStateEngine({ path: join(env.dir, 'refuses.sqlite') })
     try {
       const w = a.transaction([{ sql: `INSERT INTO items (id, name) VALUES (1, 'x')` }])
-      const before = again.syncState()
-      const err = thrown(() => again.apply(w.changesets))
-      expect([err.code, err.message]).toEqual(['PATINA_ERR_SQL', 'refused by trigger'])
-      expect(again.syncState()).toEqual(before)
+      const w2 = a.transaction([{ sql: `INSERT INTO items (id, name) VALUES (2, 'y')` }])
+      const res = again.apply([...w.changesets, ...w2.changesets])
+      expect(res.refused.map((r) => [r.version, r.code, r.reason])).toEqual([
+        [1, 'SQLITE_CONSTRAINT_TRIGGER', 'refused by trigger'],
+      ])
       expect(again.contains(a.actorId, 1)).toBe(false)
+      expect(again.contains(a.actorId, 2)).toBe(true)
     } finally {
+      again.close()
+    }
+  })
+
+  it('apply: a failure of the node itself (a lock held too long) fails the batch, PATINA_ERR_SQL, and the books roll back', () => {
+    const a = env.open()
+    const path = join(env.dir, 'busy.sqlite')
+    createStateEngine({ path, schema: TEST_SCHEMA }).close()
+    const again = createStateEngine({ path, busyTimeoutMs: 50 })
+    const lock = new Database(path)
+    try {
+      const w = a.transaction([{ sql: `INSERT INTO items (id, name) VALUES (1, 'x')` }])
+      const before = again.syncState()
+      lock.exec('BEGIN IMMEDIATE')
+      const err = thrown(() => again.apply(w.changesets))
+      expect(err.code).toBe('PATINA_ERR_SQL')
+      expect(err.message).toMatch(/locked|busy/i)
+      expect(again.syncState()).toEqual(before)
+      expect(again.refused()).toEqual([])
+      lock.exec('ROLLBACK')
+      expect(again.apply(w.changesets).versions).toEqual([{ actorId: a.actorId, version: 1 }])
+    } finally {
+      lock.close()
       again.close()
     }
   })

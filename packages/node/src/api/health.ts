@@ -18,6 +18,8 @@ export interface HealthThresholds {
 
 export interface HealthFacts {
   gaps: number
+  /** Versions refused on apply and held back (they are among the gaps); shown when non-zero. */
+  refused?: number
   members: number
   /** p99 commit lag in seconds; null when no samples exist. */
   p99LagSec: number | null
@@ -87,6 +89,7 @@ export function evaluateHealth(
         last_contact_ms: facts.lastContactMs,
         reachable_members: facts.reachableMembers,
         heads: facts.heads,
+        ...(facts.refused !== undefined && facts.refused > 0 ? { refused_versions: facts.refused } : {}),
       },
     },
   }

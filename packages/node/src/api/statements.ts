@@ -1,5 +1,5 @@
 import { PatinaError, type SqlValue } from '@patina/api'
-import { assertNoInternalNames, type Statement } from '@patina/core'
+import type { Statement } from '@patina/core'
 import { stringifyJson } from './json-body.js'
 
 /**
@@ -113,7 +113,6 @@ export function parseStatement(json: unknown, index?: number): Statement {
 function checkSql(s: Statement, where: string): Statement {
   if (s.sql.trim() === '')
     throw new PatinaError('PATINA_ERR_STATEMENT_INVALID', `${where} has an empty SQL string`)
-  assertNoInternalNames(s.sql, `${where}: `)
   return s
 }
 

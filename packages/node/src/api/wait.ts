@@ -55,11 +55,15 @@ export function parseWaitParams(
 }
 
 /**
- * Resolves once `version` of `actorId` is applied here (checked at once and after every
- * commit), or rejects with `PATINA_ERR_WAIT_TIMEOUT` after `timeoutMs`.
+ * Resolves once every version of `actorId` up to `version` is applied here (checked at once and
+ * after every commit), or rejects with `PATINA_ERR_WAIT_TIMEOUT` after `timeoutMs`. The whole
+ * prefix, not the one version: versions of an actor can arrive out of order, and a reader
+ * waiting for its second write must not see the first one missing (a row with only the second
+ * write's columns is a state that never existed).
  */
 export function waitForVersion(engine: StateEngine, spec: WaitSpec, signal?: AbortSignal): Promise<void> {
-  if (engine.contains(spec.actorId, spec.version)) return Promise.resolve()
+  const applied = (): boolean => engine.containsThrough(spec.actorId, spec.version)
+  if (applied()) return Promise.resolve()
   return new Promise<void>((resolve, reject) => {
     const cleanup = (): void => {
       unsubscribe()
@@ -71,18 +75,18 @@ export function waitForVersion(engine: StateEngine, spec: WaitSpec, signal?: Abo
       reject(new PatinaError('PATINA_ERR_CLOSED', 'request aborted while waiting for a version'))
     }
     const unsubscribe = engine.onCommit(() => {
-      if (engine.contains(spec.actorId, spec.version)) {
+      if (applied()) {
         cleanup()
         resolve()
       }
     })
     const timer = setTimeout(() => {
       cleanup()
-      if (engine.contains(spec.actorId, spec.version)) return resolve()
+      if (applied()) return resolve()
       reject(
         new PatinaError(
           'PATINA_ERR_WAIT_TIMEOUT',
-          `version ${spec.version} of actor ${spec.actorId} was not applied on this node within ${WAIT_PARAMS.timeoutMs}=${spec.timeoutMs}`,
+          `versions 1..${spec.version} of actor ${spec.actorId} were not all applied on this node within ${WAIT_PARAMS.timeoutMs}=${spec.timeoutMs}`,
         ),
       )
     }, spec.timeoutMs)

@@ -6,11 +6,16 @@
  * Bounded by count and bytes. Gossip pushes never wait: on overflow the oldest entries are
  * dropped and counted (anti-entropy sync repairs them). Sync pushes wait for room, which
  * propagates backpressure to the sync stream and to the serving node.
- * If a batch fails, its changesets are applied one by one and the bad ones are counted
- * and dropped.
+ *
+ * A version the engine cannot apply here (a constraint its rows break, a table or column this
+ * schema lacks) is refused by the engine alone, without failing the batch: it is counted, logged
+ * once with its reason (`first`), and held back by the engine until its retry time, so no
+ * changeset keeps the node retrying the same failure. If a whole batch fails (a failure of the
+ * node: I/O, disk full, a lock), its changesets are applied one by one and those that still fail
+ * are counted and dropped (sync brings them again).
  */
 import type { Logger } from 'pino'
-import type { Changeset, StateEngine } from '@patina/core'
+import type { ApplyResult, Changeset, StateEngine } from '@patina/core'
 import type { ClusterClock, TimerHandle } from '../transport/time.js'
 import type { ClusterMetrics } from '../transport/metrics.js'
 import { componentLogger } from '../log.js'
@@ -100,21 +105,35 @@ export function createApplyQueue(deps: ApplyQueueDeps, opts: ApplyQueueOptions):
     }, opts.batchDelayMs)
   }
 
+  const refused = (res: ApplyResult): void => {
+    for (const r of res.refused) {
+      metrics.applyErrors.inc()
+      const fields = { actor: r.actorId, version: r.version, code: r.code, reason: r.reason }
+      if (r.first) log.warn(fields, 'version refused: held back and retried later (see sync status)')
+      else log.debug(fields, 'refused version failed again')
+    }
+  }
+
   const applyBatch = (batch: QueueItem[]): void => {
     const started = performance.now()
     try {
-      engine.apply(batch.map((i) => i.cs))
+      refused(engine.apply(batch.map((i) => i.cs)))
     } catch (err) {
       log.warn({ err, size: batch.length }, 'batch apply failed; applying one by one')
       for (const item of batch) {
         try {
-          engine.apply([item.cs])
+          refused(engine.apply([item.cs]))
         } catch (e) {
           metrics.applyErrors.inc()
-          log.warn({ err: e, actor: item.cs.actorId, source: item.source }, 'changeset refused by the engine')
+          log.warn({ err: e, actor: item.cs.actorId, source: item.source }, 'changeset could not be applied')
           dropped(item)
         }
       }
+    }
+    try {
+      metrics.applyRefusedVersions.set(engine.stats().refused)
+    } catch {
+      // the engine closed under us (stopping)
     }
     metrics.applyBatchSeconds.observe((performance.now() - started) / 1000)
     metrics.applyBatches.inc()

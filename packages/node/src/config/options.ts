@@ -37,6 +37,7 @@ export function engineOptionsFrom(config: PatinaConfig): Omit<StateEngineOptions
     // A changeset chunk leaves room in a gossip message for the envelope and for batching.
     maxChunkBytes: Math.min(64 * 1024, config.gossip.message_max_bytes / 4),
     readThreads: config.db.read_threads,
+    synchronous: config.db.synchronous,
     localTables: [...config.db.local_tables],
   }
 }
@@ -153,6 +154,9 @@ export function advertisedApi(config: PatinaConfig, apiUrls: readonly string[]):
   return apiUrls[0] ?? null
 }
 
+/** Pause between two rounds of asking peers for this node's own history, ms. */
+const OWN_HISTORY_RETRY_MS = 500
+
 /** Everything the agent passes to its components. */
 export interface ComponentOptions {
   engine: Omit<StateEngineOptions, 'schema'>
@@ -162,8 +166,12 @@ export interface ComponentOptions {
   apiServer: ApiServerLimits
   apiListeners: { addr: string; host: string; port: number }[]
   cluster: ClusterOptions
+  /** Files next to the database. */
+  files: ReturnType<typeof nodeFiles>
   /** The subscription store's database. */
   subscriptionsDbPath: string
+  /** The own-history check at start (`sync/own-history.ts`), before the node accepts writes. */
+  ownHistory: { waitMs: number; retryMs: number }
   /** Admin socket path. */
   adminPath: string | undefined
   /** Prometheus listener, if any. */
@@ -180,7 +188,9 @@ export function componentOptionsFrom(config: PatinaConfig): ComponentOptions {
     apiServer: apiServerLimitsFrom(config),
     apiListeners: apiListenersFrom(config),
     cluster: clusterOptionsFrom(config),
+    files: nodeFiles(config),
     subscriptionsDbPath: nodeFiles(config).subscriptionsDbPath,
+    ownHistory: { waitMs: config.db.own_history_wait_ms, retryMs: OWN_HISTORY_RETRY_MS },
     adminPath: config.admin.path,
     metricsListener: prom !== undefined ? parseHostPort(prom) : null,
   }

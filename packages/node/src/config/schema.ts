@@ -103,6 +103,12 @@ const db = z
       defaultLabel: '<db dir>/subscriptions',
       path: true,
     }),
+    synchronous: key(z.enum(['NORMAL', 'FULL']).default('NORMAL'), {
+      doc: "SQLite `synchronous` of the database (WAL). `NORMAL` (Corrosion's): an acknowledged write survives a crash of the process, but an OS crash or power loss can roll back the last commits. `FULL`: it survives those too, at the cost of an fsync per write transaction (docs/reliability.md has the figures).",
+    }),
+    own_history_wait_ms: key(positiveInt(0, 3_600_000).default(10_000), {
+      doc: 'At start, a node whose database already has an actor id asks peers (bootstrap entries and remembered members) for versions of its own actor beyond its database, before it accepts writes. If none answers within this time it takes a new actor id, so that no version number is ever issued twice (docs/reliability.md). 0 skips the wait.',
+    }),
   })
   .prefault({})
 

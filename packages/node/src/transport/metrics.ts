@@ -17,6 +17,7 @@ export interface ClusterMetrics {
   applyBatches: Counter
   applyChangesets: Counter
   applyErrors: Counter
+  applyRefusedVersions: Gauge
   applyBatchSeconds: Histogram
   applyLagSeconds: Histogram
   broadcastBatches: Counter
@@ -99,7 +100,12 @@ export function clusterMetrics(registry: Registry): ClusterMetrics {
     }),
     applyErrors: new Counter({
       name: 'patina_apply_errors_total',
-      help: 'Changesets the engine refused to apply',
+      help: 'Changesets the engine refused to apply (each attempt of a refused version counts)',
+      registers,
+    }),
+    applyRefusedVersions: new Gauge({
+      name: 'patina_apply_refused_versions',
+      help: 'Versions refused when applied and held back until their retry (they count as gaps too)',
       registers,
     }),
     applyBatchSeconds: new Histogram({

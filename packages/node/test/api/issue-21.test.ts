@@ -63,8 +63,18 @@ describe('issue 21', () => {
       ['/v1/subscriptions', JSON.stringify('SELECT * FROM __patina_sites')],
     ] as const) {
       const r = await post(api, url, body)
-      expect(r.statusCode, `${url} ${body}`).toBe(400)
-      expect(r.body).toMatch(/internal to Patina/)
+      // Refused by what SQLite compiles the statement to (store/explain.ts): an internal table or
+      // function is a 400; the capture function by a name that does not exist on this engine (its
+      // real name is per engine) is SQLite's own "no such function", a SQL error (500 in
+      // transactions, as Corrosion answers every SQL failure there).
+      if (r.body.includes('no such function')) {
+        expect(r.statusCode, `${url} ${body}`).toBe(url === '/v1/transactions' ? 500 : 400)
+      } else {
+        expect(r.statusCode, `${url} ${body}`).toBe(400)
+        expect(r.body, `${url} ${body}`).toMatch(
+          /Patina's own|Patina's internal tables|not a (replicated )?table of the schema/,
+        )
+      }
     }
     expect(api.env.engine.stats().version).toBe(0)
   })

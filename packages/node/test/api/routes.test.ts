@@ -185,7 +185,7 @@ describe('read-your-writes', () => {
     )
     expect(late.statusCode).toBe(504)
     expect(late.json()).toEqual({
-      error: expect.stringMatching(/version 99 of actor/),
+      error: expect.stringMatching(/versions 1\.\.99 of actor/),
       code: 'PATINA_ERR_WAIT_TIMEOUT',
     })
     const bad = await post('/v1/queries?wait_actor=x&wait_version=1', 'SELECT 1')
@@ -361,6 +361,23 @@ describe('other endpoints', () => {
     expect(res.statusCode).toBe(200)
     expect(res.json()).toEqual({ total_row_count: 3, invalid_tables: ['nope'] })
     expect((await post('/v1/table_stats', { tables: 'users' })).statusCode).toBe(400)
+  })
+
+  it('health shows versions refused on apply (held back, counted among the gaps)', async () => {
+    const { createStateEngine } = await import('@patina/core')
+    const other = createStateEngine({
+      path: ':memory:',
+      schema: 'CREATE TABLE elsewhere (id INTEGER PRIMARY KEY);',
+    })
+    const w = other.transaction([{ sql: 'INSERT INTO elsewhere VALUES (1)' }])
+    other.close()
+    expect(api.env.engine.apply(w.changesets).refused).toHaveLength(1)
+    api.health = { queueSize: 0, p99LagSec: 0.1 }
+    const res = await api.app.inject({ method: 'GET', url: '/v1/health' })
+    expect(res.json()).toMatchObject({
+      response: { gaps: 1, members: 1, p99_lag: 0.1, queue_size: 0, refused_versions: 1 },
+    })
+    expect((await api.app.inject({ method: 'GET', url: '/v1/health?gaps=0' })).statusCode).toBe(503)
   })
 
   it('health applies Corrosion’s thresholds', async () => {

@@ -36,7 +36,7 @@ describe('offline backup and restore', () => {
     expect(r.code).toBe(0)
     expect(r.stderr).toMatch(/restoring +0% \(0 B of .+\)\n(.*\n)*restoring 100% /)
     expect(r.stdout).toBe(
-      `restored ${join(dir, 'backup.db')} into ${dbB}; start the agent to rejoin the cluster\n`,
+      `restored ${join(dir, 'backup.db')} into ${dbB} with a new actor id; start the agent to rejoin the cluster\n`,
     )
     expect(existsSync(`${dbB}-wal`)).toBe(false)
     expect(existsSync(join(dir, 'b', 'subscriptions'))).toBe(false)
@@ -48,6 +48,42 @@ describe('offline backup and restore', () => {
     } finally {
       b.close()
     }
+  })
+
+  it('restoring a plain copy of a database file gives the node a new actor id, unless --keep-actor', async () => {
+    const { copyFileSync, mkdirSync } = await import('node:fs')
+    mkdirSync(join(dir, 'a'))
+    const dbA = join(dir, 'a', 'state.db')
+    const a = createStateEngine({ path: dbA, schema: SCHEMA })
+    a.transaction([{ sql: "INSERT INTO todos (id) VALUES ('x')" }])
+    const actor = a.actorId
+    a.close()
+    copyFileSync(dbA, join(dir, 'copy.db')) // a file copy (or a VM snapshot), not `patina backup`
+    const opened = (path: string) => {
+      const e = createStateEngine({ path })
+      try {
+        return { actor: e.actorId, created: e.actorCreated, rows: [...e.query('SELECT id FROM todos').rows] }
+      } finally {
+        e.close()
+      }
+    }
+    const dbB = join(dir, 'b', 'state.db')
+    const r = await run(['--db-path', dbB, 'restore', 'copy.db'], { cwd: dir })
+    expect([r.code, r.stdout]).toEqual([
+      0,
+      `restored ${join(dir, 'copy.db')} into ${dbB} with a new actor id; start the agent to rejoin the cluster\n`,
+    ])
+    const b = opened(dbB)
+    expect(b).toMatchObject({ created: true, rows: [['x']] })
+    expect(b.actor).not.toBe(actor)
+
+    const dbC = join(dir, 'c', 'state.db')
+    const k = await run(['--db-path', dbC, 'restore', '--keep-actor', 'copy.db'], { cwd: dir })
+    expect([k.code, k.stdout]).toEqual([
+      0,
+      `restored ${join(dir, 'copy.db')} into ${dbC} keeping its actor id; start the agent to rejoin the cluster\n`,
+    ])
+    expect(opened(dbC)).toEqual({ actor, created: false, rows: [['x']] })
   })
 
   it('refuses to back up a database that does not exist', async () => {

@@ -55,8 +55,19 @@ export function write(node: TestNode, sql: string, params: (string | number | nu
   node.cluster.publishLocal(res.changesets)
 }
 
+/** Exact cells (storage class and value, in SQL): never JSON, where 5 and 5.0 look alike. */
+const cell = (c: string): string =>
+  `typeof(${c}) || ':' || CASE typeof(${c}) WHEN 'real' THEN printf('%!.17g', ${c}) ELSE quote(${c}) END`
+
+/** The rows of `kv`, one string of exact cells each, in key order. */
 export function dump(engine: StateEngine): string {
-  return JSON.stringify([...engine.query('SELECT k, v, n FROM kv ORDER BY k').rows])
+  const sql = `SELECT ${['k', 'v', 'n'].map(cell).join(` || ' | ' || `)} FROM kv ORDER BY k`
+  return [...engine.query(sql).rows].map((r) => String(r[0])).join('\n')
+}
+
+/** Rows in `kv`. */
+export function rowCount(engine: StateEngine): number {
+  return Number([...engine.query('SELECT count(*) FROM kv').rows][0]?.[0] ?? 0)
 }
 
 export function converged(nodes: readonly TestNode[]): boolean {

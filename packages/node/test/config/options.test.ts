@@ -34,10 +34,13 @@ const ROWS: { key: string; value: unknown; lands: [path: string, expected: unkno
       ['engine.path', '/data/x/state.db'],
       ['transport.identityPath', '/data/x/node.key'],
       ['cluster.membersPath', '/data/x/members.json'],
+      ['files.membersPath', '/data/x/members.json'],
       ['subscriptionsDbPath', '/data/x/subscriptions/subscriptions.db'],
     ],
   },
   { key: 'db.read_threads', value: 3, lands: [['engine.readThreads', 3]] },
+  { key: 'db.synchronous', value: 'FULL', lands: [['engine.synchronous', 'FULL']] },
+  { key: 'db.own_history_wait_ms', value: 1234, lands: [['ownHistory.waitMs', 1234]] },
   { key: 'db.local_tables', value: 'a,b_*', lands: [['engine.localTables', ['a', 'b_*']]] },
   {
     key: 'db.subscriptions_path',

@@ -11,7 +11,7 @@ import {
   shuffled,
   type VirtualClock,
 } from '../../src/transport/time.js'
-import { dump, makeNode, write, type TestNode } from '../cluster/helpers.js'
+import { dump, makeNode, rowCount, write, type TestNode } from '../cluster/helpers.js'
 
 export type Topology = 'star' | 'chain' | 'reverse-chain' | 'one-other'
 export type StartOrder = 'seed-first' | 'seed-last' | 'all-at-once' | 'random'
@@ -128,7 +128,7 @@ export function formationCluster(n: number, seed: number, lists: string[][]): Fo
         (x) =>
           x.cluster.members().filter((m) => m.state === 'alive').length === n &&
           dump(x.engine) === first &&
-          (JSON.parse(first) as unknown[]).length === c.written,
+          rowCount((nodes[0] as TestNode).engine) === c.written,
       )
     },
     async stop() {
@@ -166,7 +166,7 @@ export async function runFormation(f: Formation, boundMs: number): Promise<Forma
                 .members()
                 .filter((m) => m.state === 'alive')
                 .map((m) => m.peer_id)
-                .join(',')}; rows ${(JSON.parse(dump(x.engine)) as unknown[]).length}/${c.written}`,
+                .join(',')}; rows ${rowCount(x.engine)}/${c.written}`,
           )
           .join('\n')
     return { formedAfterMs: ok ? c.clock.now() - t0 : null, detail }

@@ -26,8 +26,10 @@ export async function healthRoutes(app: FastifyInstance, ctx: RouteContext): Pro
     try {
       const h = deps.health()
       const members = deps.members()
+      const stats = deps.engine.stats()
       facts = {
-        gaps: deps.engine.stats().gaps,
+        gaps: stats.gaps,
+        refused: stats.refused,
         members: members.filter((m) => m.state === 'alive').length,
         p99LagSec: h.p99LagSec,
         queueSize: h.queueSize,

@@ -136,10 +136,15 @@ export function registerBackupCommands(program: Command, deps: CliDeps): void {
     .command('restore')
     .description(
       'Replace the database at db.path with a backup. Offline only: refuses while an agent answers on the admin socket. ' +
-        'The node keeps its libp2p identity; subscriptions state is cleared',
+        'The node keeps its libp2p identity; subscriptions state is cleared. The restored file loses ' +
+        'its actor id (the node takes a new one, so it never issues a version number twice) unless --keep-actor',
     )
-    .argument('<path>', 'backup file written by `patina backup`')
-    .action(async (path: string, _opts: unknown, cmd: Command) => {
+    .argument('<path>', 'backup file written by `patina backup`, or a copy of a database file')
+    .option(
+      '--keep-actor',
+      'keep the actor id of the file: the node then asks peers at start for versions of that actor beyond the file (db.own_history_wait_ms) before accepting writes',
+    )
+    .action(async (path: string, opts: { keepActor?: boolean }, cmd: Command) => {
       const { config } = loadCliConfig(cmd, deps)
       const src = resolve(deps.cwd, path)
       if (await isAdminReachable(config.admin.path))
@@ -154,6 +159,12 @@ export function registerBackupCommands(program: Command, deps: CliDeps): void {
         throw new PatinaError('PATINA_ERR_BACKUP', `backup ${src} is db.path itself`)
       rmSync(config.db.subscriptions_path, { recursive: true, force: true })
       await swapInDatabase(src, config.db.path, progressReporter(deps.stderr, 'restoring'))
-      deps.stdout.write(`restored ${src} into ${config.db.path}; start the agent to rejoin the cluster\n`)
+      if (opts.keepActor !== true) {
+        const { forgetIdentity } = await import('@patina/core')
+        forgetIdentity(config.db.path)
+      }
+      deps.stdout.write(
+        `restored ${src} into ${config.db.path}${opts.keepActor === true ? ' keeping its actor id' : ' with a new actor id'}; start the agent to rejoin the cluster\n`,
+      )
     })
 }
