@@ -35,7 +35,7 @@
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { createStateEngine, type StateEngine } from '@patina/core'
-import { createCluster, type Cluster } from '@patina/node'
+import { createCluster, PRESETS, type Cluster } from '@patina/node'
 import { createGeoNetwork, DEFAULT_LATENCY, REGIONS, type GeoNetwork } from './lib/geonet.js'
 import { linePlot, cdfPlot } from './lib/plot.js'
 import { percentile, progress, report, type Row } from './lib/report.js'
@@ -163,7 +163,7 @@ async function simulateIn(n: number, wall0: number): Promise<SizeResult> {
       },
       {
         clusterId: 'sim',
-        preset: 'lan',
+        preset: PRESETS.lan,
         // membership is not simulated (see the header): keep its timers out of the way
         membership: {
           probeIntervalMs: HOUR,

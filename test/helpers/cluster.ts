@@ -41,11 +41,12 @@ export async function startCluster(
         { key: 'gossip.bootstrap', value: [...bootstrap] },
         { key: 'api.addr', value: '127.0.0.1:0' },
         { key: 'admin.path', value: join(dir, name, 'admin.sock') },
+        { key: 'api.subscriptions.idle_timeout_ms', value: 5_000 },
         ...(opts.overrides ?? []),
       ],
     })
     const logger = testLogger({ node: name })
-    const agent = await startAgent(config, { logger, preset: 'test' })
+    const agent = await startAgent(config, { logger })
     agents.push(agent)
     if (bootstrap.length === 0)
       bootstrap.push(

@@ -38,7 +38,7 @@ async function start(name: string, bootstrap: string[], extra: ConfigOverride[] 
     { format: 'json', level: 'error', colors: false },
     { destination: 2, base: { node: name } },
   )
-  const agent = await startAgent(config, { logger, preset: 'test' })
+  const agent = await startAgent(config, { logger })
   running.push(agent)
   return agent
 }

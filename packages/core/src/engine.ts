@@ -171,6 +171,7 @@ class Engine implements StateEngine {
         rows: commit.rows,
         versions: [{ actorId: this.actorId, version: commit.version }],
         timestamps: [commit.ts],
+        changesets: result.changesets,
       })
     }
     return result

@@ -114,6 +114,11 @@ export interface CommitEvent {
   versions: { actorId: ActorId; version: number }[]
   /** Transaction timestamps of the applied changesets (for commit-lag metrics). */
   timestamps: number[]
+  /**
+   * A local commit's changesets, as `transaction` returns them: what the cluster broadcasts
+   * (the agent subscribes it). Absent for remote commits, which are already replicated.
+   */
+  changesets?: readonly Changeset[]
 }
 
 export interface ApplyResult {

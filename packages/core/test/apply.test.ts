@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createStateEngine, packPk, SENTINEL, type FullChangeset } from '../src/index.js'
+import { createStateEngine, packPk, SENTINEL, type CommitEvent, type FullChangeset } from '../src/index.js'
 import { dump, engines, TEST_SCHEMA } from './helpers.js'
 
 const open = (maxChunkBytes?: number) =>
@@ -168,6 +168,20 @@ describe('remote apply (merge)', () => {
       { source: 'remote', rows: [{ table: 'items', pkValues: [1n], cids: ['name'], deleted: false }] },
       { source: 'remote', rows: [{ table: 'items', pkValues: [1n], deleted: true }] },
     ])
+  })
+
+  it('tells listeners of a local commit its changesets, the ones transaction returns (what the cluster broadcasts)', () => {
+    const a = open()
+    const b = open()
+    const events: CommitEvent[] = []
+    a.onCommit((e) => events.push(e))
+    b.onCommit((e) => events.push(e))
+    const w = a.transaction([{ sql: "INSERT INTO items (id, name) VALUES (1, 'x')" }])
+    b.apply(w.changesets)
+    expect(events.map((e) => e.source)).toEqual(['local', 'remote'])
+    expect(events[0]?.changesets).toBe(w.changesets)
+    expect(events[0]?.changesets).toHaveLength(1)
+    expect(events[1]?.changesets).toBeUndefined()
   })
 })
 

@@ -7,11 +7,12 @@
  * const transport = createLibp2pTransport({ listen: ['127.0.0.1:8787'], identityPath: 'data/node.key' })
  * const cluster = createCluster(
  *   { engine, transport, logger, registry },
- *   { clusterId: 'prod', bootstrap: ['10.0.0.2:8787'], membersPath: 'data/members.json', preset: 'lan' },
+ *   { clusterId: 'prod', bootstrap: ['10.0.0.2:8787'], membersPath: 'data/members.json', preset: PRESETS.lan },
  * )
+ * cluster.setApiAddr('http://10.0.0.1:8080') // once the API listens, before start()
  * await cluster.start()
  * const { changesets } = engine.transaction(statements)
- * cluster.publishLocal(changesets)
+ * cluster.publishLocal(changesets) // the agent does this from the engine's commit listener
  * ```
  *
  * The cluster owns the transport's lifecycle: `start()` starts it and `stop()` stops it.
@@ -73,12 +74,10 @@ export interface ClusterTuning {
   leaveGraceMs: number
 }
 
-export type ClusterPreset = 'lan' | 'local' | 'test'
-
 export interface ClusterOptions {
   /** Cluster name: topics, envelopes and sync are scoped to it; other clusters are refused. Default `"default"`. */
   clusterId?: string
-  /** Our HTTP API address as shown to other members. */
+  /** Our HTTP API address as shown to other members (or set later with `setApiAddr`). */
   apiAddr?: string | null
   region?: string
   role?: MemberRole
@@ -86,8 +85,8 @@ export interface ClusterOptions {
   bootstrap?: string[]
   /** JSON file where known members are remembered across restarts (next to the database). */
   membersPath?: string
-  /** Base timings (default `lan`). */
-  preset?: ClusterPreset
+  /** Base timings: one of `config/presets.ts` (`PRESETS.lan`, …); the options below override it. */
+  preset: Readonly<ClusterTuning>
   /** Overrides of the preset, per component. */
   membership?: Partial<MembershipTuning>
   broadcast?: Partial<BroadcastTuning>
@@ -95,118 +94,6 @@ export interface ClusterOptions {
   sync?: Partial<SyncTuning>
   stopTimeoutMs?: number
   leaveGraceMs?: number
-}
-
-const KiB = 1024
-const MiB = 1024 * KiB
-
-/** Timings for a LAN / data-centre cluster (memberlist `DefaultLANConfig` in spirit). */
-export const LAN_PRESET: ClusterTuning = {
-  membership: {
-    probeIntervalMs: 1000, // one member probed per second
-    probeTimeoutMs: 500, // then ask indirectProbes others
-    indirectProbes: 3,
-    suspicionMult: 4, // suspect → down after 4 × log10(n) probe intervals (fewer with confirmations)
-    suspicionMaxTimeoutMult: 6, // without confirmations, up to 6 × that
-    awarenessMaxMultiplier: 8, // a node slow to process probes widens its timeouts up to 8 × (Lifeguard)
-    announceIntervalMs: 1000, // our record (and piggybacked changes) on the membership topic
-    pushPullIntervalMs: 30_000, // full table exchange with one random peer
-    targetConnections: 12,
-    maintainIntervalMs: 2000,
-    bootstrapRetryMinMs: 500, // a bootstrap entry that is not a live member: retried from 0.5 s…
-    bootstrapRetryMaxMs: 30_000, // …backing off to every 30 s, forever
-    bootstrapAnnounceIntervalMs: 60_000, // a bootstrap entry that is a live member: contacted every minute
-    isolationAfterMs: 15_000, // no other member alive for this long: report isolation
-    downRetentionMs: 48 * 3600_000, // Corrosion keeps down members 2 days
-    retransmitMult: 4, // piggyback a change 4 × log10(n + 1) times
-    maxMessageBytes: 1 * MiB,
-    persistDebounceMs: 1000,
-  },
-  broadcast: {
-    maxMessageBytes: 1 * MiB,
-    maxChangesetsPerMessage: 4096,
-    maxBatchBytes: 256 * KiB,
-    maxBatchDelayMs: 5, // a lone write is published at once; bursts coalesce in 5 ms windows
-    seenCacheSize: 200_000,
-    unknownPublisherHoldMs: 30_000, // a joining node's first writes wait for its member record
-  },
-  apply: {
-    maxQueueChangesets: 100_000,
-    maxQueueBytes: 256 * MiB,
-    maxBatchChangesets: 4000,
-    maxBatchBytes: 16 * MiB,
-    batchDelayMs: 0,
-  },
-  sync: {
-    minIntervalMs: 1000, // Corrosion min_sync_backoff
-    maxIntervalMs: 15_000, // Corrosion max_sync_backoff
-    jitter: 0.3,
-    peersPerRound: 3,
-    maxFrameBytes: 4 * MiB,
-    maxChunkBytes: 64 * KiB,
-    maxChangesetsPerFrame: 4096,
-    maxConcurrentServe: 3, // Corrosion serves 3 syncs at once
-    sessionTimeoutMs: 300_000,
-    idleTimeoutMs: 30_000,
-  },
-  stopTimeoutMs: 5000,
-  leaveGraceMs: 200,
-}
-
-/** Faster failure detection for clusters on one host (loopback, Docker). */
-export const LOCAL_PRESET: ClusterTuning = {
-  ...LAN_PRESET,
-  membership: {
-    ...LAN_PRESET.membership,
-    probeIntervalMs: 500,
-    probeTimeoutMs: 200,
-    suspicionMult: 3,
-    announceIntervalMs: 500,
-    maintainIntervalMs: 1000,
-    bootstrapRetryMinMs: 200,
-    bootstrapRetryMaxMs: 5000,
-    bootstrapAnnounceIntervalMs: 20_000,
-    isolationAfterMs: 10_000,
-  },
-  sync: { ...LAN_PRESET.sync, minIntervalMs: 500, maxIntervalMs: 5000 },
-}
-
-/** Short intervals for tests (seconds of virtual or real time per scenario). */
-export const TEST_PRESET: ClusterTuning = {
-  membership: {
-    ...LAN_PRESET.membership,
-    probeIntervalMs: 200,
-    probeTimeoutMs: 100,
-    indirectProbes: 2,
-    suspicionMult: 4,
-    suspicionMaxTimeoutMult: 3,
-    announceIntervalMs: 300,
-    pushPullIntervalMs: 2000,
-    maintainIntervalMs: 300,
-    bootstrapRetryMinMs: 100,
-    bootstrapRetryMaxMs: 2000,
-    bootstrapAnnounceIntervalMs: 3000,
-    isolationAfterMs: 2000,
-    downRetentionMs: 600_000,
-    persistDebounceMs: 50,
-  },
-  broadcast: { ...LAN_PRESET.broadcast, maxBatchDelayMs: 5, unknownPublisherHoldMs: 2000 },
-  apply: { ...LAN_PRESET.apply },
-  sync: {
-    ...LAN_PRESET.sync,
-    minIntervalMs: 200,
-    maxIntervalMs: 2000,
-    sessionTimeoutMs: 60_000,
-    idleTimeoutMs: 10_000,
-  },
-  stopTimeoutMs: 2000,
-  leaveGraceMs: 50,
-}
-
-export const CLUSTER_PRESETS: Record<ClusterPreset, ClusterTuning> = {
-  lan: LAN_PRESET,
-  local: LOCAL_PRESET,
-  test: TEST_PRESET,
 }
 
 export interface ClusterStats {
@@ -224,7 +111,15 @@ export interface Cluster {
    * the clock while awaiting it.
    */
   stop(): Promise<void>
-  /** Broadcast the changesets of a local transaction (`TransactionResult.changesets`). */
+  /**
+   * Our HTTP API address in the member record, once the API listens (its port may be chosen
+   * by the system). Only before `start()`: the record is announced from then on.
+   */
+  setApiAddr(addr: string | null): void
+  /**
+   * Broadcast the changesets of a local transaction (`TransactionResult.changesets`); the agent
+   * calls it from the engine's commit listener. Dropped unless started (sync catches up).
+   */
   publishLocal(changesets: readonly Changeset[]): void
   /** The membership view (ourselves included). */
   members(): MemberInfo[]
@@ -248,16 +143,14 @@ function positive(key: string, value: number, min = 0): void {
   }
 }
 
-/** Merges a preset with overrides and checks every number. */
-export function resolveClusterTuning(opts: ClusterOptions = {}): ClusterTuning {
-  const preset = opts.preset ?? 'lan'
-  const base = CLUSTER_PRESETS[preset]
-  if (base === undefined) {
-    throw new PatinaError(
-      'PATINA_ERR_CONFIG_INVALID',
-      `cluster option preset value "${String(preset)}" is not one of lan, local, test`,
-    )
-  }
+/** Merges a preset with overrides and checks every number (options may come from code, not only from config). */
+export function resolveClusterTuning(
+  opts: Pick<
+    ClusterOptions,
+    'preset' | 'membership' | 'broadcast' | 'apply' | 'sync' | 'stopTimeoutMs' | 'leaveGraceMs'
+  >,
+): ClusterTuning {
+  const base = opts.preset
   const t: ClusterTuning = {
     membership: { ...base.membership, ...opts.membership },
     broadcast: { ...base.broadcast, ...opts.broadcast },
@@ -292,7 +185,7 @@ const ZERO_OK = new Set(['jitter', 'indirectProbes', 'maxConcurrentServe'])
 
 const CLUSTER_ID = /^[A-Za-z0-9._-]{1,64}$/
 
-export function createCluster(deps: ClusterDeps, opts: ClusterOptions = {}): Cluster {
+export function createCluster(deps: ClusterDeps, opts: ClusterOptions): Cluster {
   const clusterId = opts.clusterId ?? 'default'
   if (!CLUSTER_ID.test(clusterId)) {
     throw new PatinaError(
@@ -346,6 +239,7 @@ export function createCluster(deps: ClusterDeps, opts: ClusterOptions = {}): Clu
   }
   const scheduler = createSyncScheduler({ ...syncDeps, random, candidates }, syncOpts)
   let started = false
+  let apiAddr = opts.apiAddr ?? null
 
   return {
     tuning,
@@ -369,7 +263,7 @@ export function createCluster(deps: ClusterDeps, opts: ClusterOptions = {}): Clu
           clusterId,
           self: {
             actorId: engine.actorId,
-            apiAddr: opts.apiAddr ?? null,
+            apiAddr,
             region: opts.region ?? '',
             role: opts.role ?? 'worker',
           },
@@ -419,6 +313,11 @@ export function createCluster(deps: ClusterDeps, opts: ClusterOptions = {}): Clu
       queue.stop()
       await transport.stop()
       logger.info('cluster stopped')
+    },
+    setApiAddr(addr) {
+      if (membership !== null)
+        throw new PatinaError('PATINA_ERR_INTERNAL', 'cluster.setApiAddr is called after start()')
+      apiAddr = addr
     },
     publishLocal(changesets) {
       broadcaster.publishLocal(changesets)

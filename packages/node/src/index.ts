@@ -22,10 +22,12 @@ export {
   type PatinaConfig,
   type LoadedConfig,
   type ConfigOverride,
+  PRESETS,
+  type PresetName,
 } from './config/index.js'
 export { createLogger, setLogLevel, componentLogger } from './log.js'
 export { buildApi, type ApiDeps } from './api/index.js'
-export { createCluster, type Cluster, type ClusterOptions, type ClusterPreset } from './cluster.js'
+export { createCluster, type Cluster, type ClusterOptions, type ClusterTuning } from './cluster.js'
 export {
   createSubscriptionHub,
   type SubscriptionHub,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { advertisedApi } from '../src/agent.js'
+import { advertisedApi } from '../src/config/options.js'
 import { loadConfig } from '../src/config/index.js'
 
 const cfg = (overrides: Record<string, unknown>) =>

@@ -12,7 +12,7 @@
  * changeset the history produced; the history checks of `history.ts` hold.
  */
 import { createRequire } from 'node:module'
-import { createCluster, createLogger, createMemoryNetwork, type Cluster } from '@patina/node'
+import { createCluster, createLogger, createMemoryNetwork, PRESETS, type Cluster } from '@patina/node'
 import { createStateEngine, type FullChangeset, type StateEngine } from '@patina/core'
 import { checkHistory, minimalHistory, type Row, type Violation, type WriteRecord } from './history.js'
 import { modelKv } from './model.js'
@@ -177,7 +177,7 @@ export async function simulate(
           clock,
           random: net.random,
         },
-        { preset: 'test', clusterId: 'sim', bootstrap: i === 0 ? [] : [`n${between(r, 0, i - 1)}`] },
+        { preset: PRESETS.test, clusterId: 'sim', bootstrap: i === 0 ? [] : [`n${between(r, 0, i - 1)}`] },
       )
       nodes.push({ name, engine, cluster })
     }

@@ -4,7 +4,6 @@
  */
 import { join, relative } from 'node:path'
 import { stringify } from 'smol-toml'
-import { local } from '../config/presets.js'
 
 export interface DevOptions {
   workers: number
@@ -139,7 +138,6 @@ export function planDev(
     return p
   }
   const schemaDir = join(opts.dir, 'schema')
-  const preset = local()
   const workers: DevWorker[] = []
   for (let i = 0; i < opts.workers; i++) {
     const name = `worker-${i + 1}`
@@ -158,7 +156,8 @@ export function planDev(
     const doc = {
       db: { path: join(w.dir, 'state.db'), schema_paths: [schemaDir] },
       gossip: {
-        ...preset.gossip,
+        // Several nodes on one host: the `local` timings (config/presets.ts).
+        preset: 'local',
         addr: `127.0.0.1:${w.gossipPort}`,
         bootstrap: workers.filter((o) => o !== w).map((o) => `127.0.0.1:${o.gossipPort}`),
         region: 'dev',

@@ -20,14 +20,20 @@ export { ConfigShape, LOG_LEVELS, TOKEN_ROLES, CORROSION_ONLY_KEYS } from './sch
 export type { PatinaConfig, ConfigInput, ApiToken, TokenRole, LogLevel, KeyMeta } from './schema.js'
 export { CONFIG_KEYS, keyByName, envName } from './spec.js'
 export type { KeySpec } from './spec.js'
-export { PRESETS, lan, local, test } from './presets.js'
+export { PRESETS, PRESET_NAMES, TUNED_KEYS, presetConfig } from './presets.js'
 export type { PresetName } from './presets.js'
 export { parseHostPort, toMultiaddr, httpUrlFor, isGossipAddr, isTcpMultiaddr } from './addr.js'
 export type { HostPort } from './addr.js'
 export {
+  componentOptionsFrom,
+  engineOptionsFrom,
   transportOptionsFrom,
   clusterOptionsFrom,
   apiOptionsFrom,
+  apiServerLimitsFrom,
+  apiListenersFrom,
   hubOptionsFrom,
+  advertisedApi,
   nodeFiles,
 } from './options.js'
+export type { ComponentOptions } from './options.js'

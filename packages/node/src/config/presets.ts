@@ -1,49 +1,176 @@
 /**
- * Configuration presets that build on each other (memberlist's `DefaultLANConfig` →
- * `DefaultLocalConfig`). A preset is a partial config layered between the schema defaults and
- * the TOML file, so a file can still override any key.
+ * THE timing presets (memberlist's `DefaultLANConfig` → `DefaultLocalConfig`), chosen by the
+ * config key `gossip.preset`. A preset is a complete {@link ClusterTuning}: it is the base the
+ * cluster starts from, and the `gossip.*` keys of {@link TUNED_KEYS} override it.
+ *
+ * The loader layers a preset's values for those keys between the schema defaults and the TOML
+ * file ({@link presetConfig}), so `config.gossip.probe_interval_ms` is the value that runs, and a
+ * file can still override any key. The schema defaults are the `lan` preset (a test keeps them
+ * equal).
  */
+import type { ClusterTuning } from '../cluster.js'
 import type { ConfigInput } from './schema.js'
 
-/** Production defaults on a LAN or a fleet: exactly the schema defaults. */
-export function lan(): ConfigInput {
-  return {}
+const KiB = 1024
+const MiB = 1024 * KiB
+
+/** Timings for a LAN / data-centre cluster (memberlist `DefaultLANConfig` in spirit). */
+const LAN: ClusterTuning = {
+  membership: {
+    probeIntervalMs: 1000, // one member probed per second
+    probeTimeoutMs: 500, // then ask indirectProbes others
+    indirectProbes: 3,
+    suspicionMult: 4, // suspect → down after 4 × log10(n) probe intervals (fewer with confirmations)
+    suspicionMaxTimeoutMult: 6, // without confirmations, up to 6 × that
+    awarenessMaxMultiplier: 8, // a node slow to process probes widens its timeouts up to 8 × (Lifeguard)
+    announceIntervalMs: 1000, // our record (and piggybacked changes) on the membership topic
+    pushPullIntervalMs: 30_000, // full table exchange with one random peer
+    targetConnections: 12,
+    maintainIntervalMs: 2000,
+    bootstrapRetryMinMs: 500, // a bootstrap entry that is not a live member: retried from 0.5 s…
+    bootstrapRetryMaxMs: 30_000, // …backing off to every 30 s, forever
+    bootstrapAnnounceIntervalMs: 60_000, // a bootstrap entry that is a live member: contacted every minute
+    isolationAfterMs: 15_000, // no other member alive for this long: report isolation
+    downRetentionMs: 48 * 3600_000, // Corrosion keeps down members 2 days
+    retransmitMult: 4, // piggyback a change 4 × log10(n + 1) times
+    maxMessageBytes: 1 * MiB,
+    persistDebounceMs: 1000,
+  },
+  broadcast: {
+    maxMessageBytes: 1 * MiB,
+    maxChangesetsPerMessage: 4096,
+    maxBatchBytes: 256 * KiB,
+    maxBatchDelayMs: 5, // a lone write is published at once; bursts coalesce in 5 ms windows
+    seenCacheSize: 200_000,
+    unknownPublisherHoldMs: 30_000, // a joining node's first writes wait for its member record
+  },
+  apply: {
+    maxQueueChangesets: 100_000,
+    maxQueueBytes: 256 * MiB,
+    maxBatchChangesets: 4000,
+    maxBatchBytes: 16 * MiB,
+    batchDelayMs: 0,
+  },
+  sync: {
+    minIntervalMs: 1000, // Corrosion min_sync_backoff
+    maxIntervalMs: 15_000, // Corrosion max_sync_backoff
+    jitter: 0.3,
+    peersPerRound: 3,
+    maxFrameBytes: 4 * MiB,
+    maxChunkBytes: 64 * KiB,
+    maxChangesetsPerFrame: 4096,
+    maxConcurrentServe: 3, // Corrosion serves 3 syncs at once
+    sessionTimeoutMs: 300_000,
+    idleTimeoutMs: 30_000,
+  },
+  stopTimeoutMs: 5000,
+  leaveGraceMs: 200,
 }
 
 /**
- * Several nodes on one machine (`patina dev`): faster sync and failure detection, so that a
- * killed node is noticed and a restarted one catches up within seconds.
+ * Several nodes on one host (`patina dev`, loopback, Docker): faster sync and failure
+ * detection, so that a killed node is noticed and a restarted one catches up within seconds.
  */
-export function local(): ConfigInput {
-  return {
-    gossip: {
-      sync_interval_min_ms: 500, // catch up quickly after a restart
-      sync_interval_max_ms: 5_000, // idle clusters still converge within seconds
-      probe_interval_ms: 500, // loopback round trips are sub-millisecond
-      probe_timeout_ms: 200,
-      suspicion_mult: 3, // a killed node is shown down after a few seconds
-      isolation_after_ms: 10_000,
-    },
-    log: { format: 'pretty' },
-  }
+const LOCAL: ClusterTuning = {
+  ...LAN,
+  membership: {
+    ...LAN.membership,
+    probeIntervalMs: 500, // loopback round trips are sub-millisecond
+    probeTimeoutMs: 200,
+    suspicionMult: 3, // a killed node is shown down after a few seconds
+    announceIntervalMs: 500,
+    maintainIntervalMs: 1000,
+    bootstrapRetryMinMs: 200,
+    bootstrapRetryMaxMs: 5000,
+    bootstrapAnnounceIntervalMs: 20_000,
+    isolationAfterMs: 10_000,
+  },
+  sync: { ...LAN.sync, minIntervalMs: 500, maxIntervalMs: 5000 }, // catch up quickly after a restart
 }
 
-/** In-process and multi-process tests: short intervals, quiet logs. */
-export function test(): ConfigInput {
-  return {
-    gossip: {
-      sync_interval_min_ms: 200,
-      sync_interval_max_ms: 2_000,
-      probe_interval_ms: 200,
-      probe_timeout_ms: 100,
-      indirect_probes: 2,
-      sync_timeout_ms: 10_000,
-      isolation_after_ms: 2_000,
-    },
-    api: { subscriptions: { idle_timeout_ms: 5_000 } },
-    log: { level: 'warn' },
-  }
+/** Short intervals for tests (seconds of virtual or real time per scenario). */
+const TEST: ClusterTuning = {
+  membership: {
+    ...LAN.membership,
+    probeIntervalMs: 200,
+    probeTimeoutMs: 100,
+    indirectProbes: 2,
+    suspicionMult: 4,
+    suspicionMaxTimeoutMult: 3,
+    announceIntervalMs: 300,
+    pushPullIntervalMs: 2000,
+    maintainIntervalMs: 300,
+    bootstrapRetryMinMs: 100,
+    bootstrapRetryMaxMs: 2000,
+    bootstrapAnnounceIntervalMs: 3000,
+    isolationAfterMs: 2000,
+    downRetentionMs: 600_000,
+    persistDebounceMs: 50,
+  },
+  broadcast: { ...LAN.broadcast, maxBatchDelayMs: 5, unknownPublisherHoldMs: 2000 },
+  apply: { ...LAN.apply },
+  sync: {
+    ...LAN.sync,
+    minIntervalMs: 200,
+    maxIntervalMs: 2000,
+    sessionTimeoutMs: 60_000,
+    idleTimeoutMs: 10_000,
+  },
+  stopTimeoutMs: 2000,
+  leaveGraceMs: 50,
 }
 
-export const PRESETS = { lan, local, test } as const
-export type PresetName = keyof typeof PRESETS
+export const PRESET_NAMES = ['lan', 'local', 'test'] as const
+export type PresetName = (typeof PRESET_NAMES)[number]
+
+/** Preset name → complete cluster timings. */
+export const PRESETS: Readonly<Record<PresetName, Readonly<ClusterTuning>>> = {
+  lan: LAN,
+  local: LOCAL,
+  test: TEST,
+}
+
+export const isPresetName = (v: unknown): v is PresetName =>
+  typeof v === 'string' && (PRESET_NAMES as readonly string[]).includes(v)
+
+type Section = 'membership' | 'broadcast' | 'sync'
+
+/**
+ * The `gossip.*` keys that set a cluster timing: key, component section, option. The one table
+ * both directions read: `config/options.ts` (config → cluster options) and {@link presetConfig}
+ * (preset → config values). `message_max_bytes` sets two options.
+ */
+export const TUNED_KEYS: readonly (readonly [key: string, section: Section, option: string])[] = [
+  ['probe_interval_ms', 'membership', 'probeIntervalMs'],
+  ['probe_timeout_ms', 'membership', 'probeTimeoutMs'],
+  ['indirect_probes', 'membership', 'indirectProbes'],
+  ['suspicion_mult', 'membership', 'suspicionMult'],
+  ['isolation_after_ms', 'membership', 'isolationAfterMs'],
+  ['message_max_bytes', 'membership', 'maxMessageBytes'],
+  ['broadcast_batch_delay_ms', 'broadcast', 'maxBatchDelayMs'],
+  ['broadcast_batch_max_bytes', 'broadcast', 'maxBatchBytes'],
+  ['message_max_bytes', 'broadcast', 'maxMessageBytes'],
+  ['sync_interval_min_ms', 'sync', 'minIntervalMs'],
+  ['sync_interval_max_ms', 'sync', 'maxIntervalMs'],
+  ['sync_peers', 'sync', 'peersPerRound'],
+  ['sync_chunk_max_bytes', 'sync', 'maxChunkBytes'],
+  ['sync_timeout_ms', 'sync', 'idleTimeoutMs'],
+]
+
+/** A preset's timing as a config key would hold it. */
+export function tunedValue(tuning: Readonly<ClusterTuning>, section: Section, option: string): number {
+  return (tuning[section] as unknown as Record<string, number>)[option] as number
+}
+
+/**
+ * The config layer of a preset: the `gossip.*` keys whose value differs from the schema
+ * defaults (`lan`), layered under the file by the loader.
+ */
+export function presetConfig(name: PresetName): ConfigInput {
+  const gossip: Record<string, number> = {}
+  for (const [key, section, option] of TUNED_KEYS) {
+    const v = tunedValue(PRESETS[name], section, option)
+    if (v !== tunedValue(PRESETS.lan, section, option)) gossip[key] = v
+  }
+  return Object.keys(gossip).length === 0 ? {} : ({ gossip } as ConfigInput)
+}

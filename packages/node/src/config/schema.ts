@@ -11,6 +11,7 @@
  */
 import { z } from 'zod'
 import { isBootstrapAddr, isGossipAddr, parseHostPort } from './addr.js'
+import { PRESET_NAMES } from './presets.js'
 
 /** Metadata attached to every configuration key. */
 export interface KeyMeta {
@@ -144,6 +145,9 @@ const gossip = z
     }),
     region: key(z.string().min(1).max(64).default('local'), {
       doc: 'Region label announced in the member record; clients prefer nearby workers.',
+    }),
+    preset: key(z.enum(PRESET_NAMES).default('lan'), {
+      doc: 'Timing preset (`config/presets.ts`): `lan` for a LAN or data centre, `local` for several nodes on one host (what `patina dev` writes: failures noticed and restarts caught up within seconds), `test` for tests. It sets every cluster timing, those without a key of their own too (announcements, push-pull, bootstrap retries, retransmits, apply queue, stop grace); the timing keys of this section default to its values (the defaults shown here are `lan`) and override it.',
     }),
     sync_interval_min_ms: key(positiveInt(10, 3_600_000).default(1_000), {
       doc: 'Shortest pause between two anti-entropy sync rounds (Corrosion `perf.min_sync_backoff`, 1 s). The pause grows towards the maximum while the node is in sync.',

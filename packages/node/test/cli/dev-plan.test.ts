@@ -9,6 +9,8 @@ import {
   prefixFor,
 } from '../../src/cli/dev-plan.js'
 import { loadConfig } from '../../src/config/load.js'
+import { clusterOptionsFrom } from '../../src/config/options.js'
+import { PRESETS } from '../../src/config/presets.js'
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -43,7 +45,10 @@ describe('planDev', () => {
         expect(config.db.path).toBe(join(w.dir, 'state.db'))
         expect(config.db.schema_paths).toEqual([plan.schemaDir])
         expect(config.admin.path).toBe(join(w.dir, 'admin.sock'))
+        expect(config.gossip.preset).toBe('local')
         expect(config.gossip.sync_interval_max_ms).toBe(5000) // local preset
+        // the timings without a key of their own come from the same preset
+        expect(clusterOptionsFrom(config).preset).toBe(PRESETS.local)
         expect(config.log.format).toBe('json')
       }
       const edge = plan.edges[0]

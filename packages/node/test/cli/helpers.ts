@@ -1,4 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { ExecResponse, JsonStatement, MembersResponse, QueryEvent } from '@patina/api'
+import { afterEach, beforeEach } from 'vitest'
+import type { AdminServer } from '../../src/admin/index.js'
 import type { CliApi, CliApiOptions, CliSubscriptionStream } from '../../src/cli/api.js'
 import type { CliDeps } from '../../src/cli/context.js'
 import { runCli } from '../../src/cli/program.js'
@@ -129,4 +134,21 @@ export async function run(argv: string[], over: Partial<CliDeps> & { cwd: string
   }
   const code = await runCli(argv, deps)
   return { code, stdout, stderr }
+}
+
+/**
+ * Per test: a fresh temporary directory (`dir`), and the admin server a test may start
+ * (`admin`), closed after it.
+ */
+export function cliTestState(): { dir: string; admin: AdminServer | undefined } {
+  const state: { dir: string; admin: AdminServer | undefined } = { dir: '', admin: undefined }
+  beforeEach(() => {
+    state.dir = mkdtempSync(join(tmpdir(), 'patina-cli-'))
+  })
+  afterEach(async () => {
+    await state.admin?.close()
+    state.admin = undefined
+    rmSync(state.dir, { recursive: true, force: true })
+  })
+  return state
 }

@@ -2,6 +2,7 @@ import pino from 'pino'
 import { Registry } from 'prom-client'
 import { createStateEngine, type StateEngine } from '@patina/core'
 import { createCluster, type Cluster, type ClusterOptions } from '../../src/cluster.js'
+import { PRESETS } from '../../src/config/presets.js'
 import type { Transport } from '../../src/transport/transport.js'
 import type { ClusterClock, RandomSource } from '../../src/transport/time.js'
 import type { Resolver } from '../../src/membership/resolve.js'
@@ -21,7 +22,7 @@ export interface TestNode {
 export function makeNode(
   name: string,
   transport: Transport,
-  opts: ClusterOptions & {
+  opts: Partial<ClusterOptions> & {
     clock?: ClusterClock
     random?: RandomSource
     path?: string
@@ -43,7 +44,7 @@ export function makeNode(
       ...(random !== undefined ? { random } : {}),
       ...(resolve !== undefined ? { resolve } : {}),
     },
-    { preset: 'test', clusterId: 'test', ...clusterOpts },
+    { preset: PRESETS.test, clusterId: 'test', ...clusterOpts },
   )
   return { name, engine, transport, cluster, registry }
 }

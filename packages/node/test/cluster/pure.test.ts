@@ -19,6 +19,7 @@ import { toMultiaddrString } from '../../src/transport/address.js'
 import { decodeFrames, encodeFrame } from '../../src/transport/framing.js'
 import { seededRandom, shuffled } from '../../src/transport/time.js'
 import { resolveClusterTuning } from '../../src/cluster.js'
+import { PRESETS } from '../../src/config/presets.js'
 
 const state = (
   heads: Record<string, number>,
@@ -247,12 +248,14 @@ describe('seeded random', () => {
 
 describe('cluster tuning', () => {
   it('merges a preset with overrides and names a bad value in its error', () => {
-    const t = resolveClusterTuning({ preset: 'test', sync: { maxIntervalMs: 9000 } })
+    const t = resolveClusterTuning({ preset: PRESETS.test, sync: { maxIntervalMs: 9000 } })
     expect(t.sync.maxIntervalMs).toBe(9000)
     expect(t.membership.probeIntervalMs).toBe(200)
-    expect(() => resolveClusterTuning({ sync: { peersPerRound: 0 } })).toThrow(/sync.peersPerRound value 0/)
-    expect(() => resolveClusterTuning({ sync: { minIntervalMs: 5000, maxIntervalMs: 100 } })).toThrow(
-      /minIntervalMs/,
+    expect(() => resolveClusterTuning({ preset: PRESETS.lan, sync: { peersPerRound: 0 } })).toThrow(
+      /sync.peersPerRound value 0/,
     )
+    expect(() =>
+      resolveClusterTuning({ preset: PRESETS.lan, sync: { minIntervalMs: 5000, maxIntervalMs: 100 } }),
+    ).toThrow(/minIntervalMs/)
   })
 })

@@ -3,6 +3,7 @@ import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import { createStateEngine } from '@patina/core'
 import { createCluster } from '../../src/cluster.js'
+import { PRESETS } from '../../src/config/presets.js'
 import { createMemoryNetwork } from '../../src/transport/memory.js'
 import { createVirtualClock } from '../../src/transport/time.js'
 import { metricValue } from './helpers.js'
@@ -29,7 +30,7 @@ describe('a version a node refuses', () => {
       const registry = new Registry()
       const cluster = createCluster(
         { engine, transport: net.newTransport(name), logger: logger.child({ node: name }), registry, clock },
-        { preset: 'test', clusterId: 'test', bootstrap },
+        { preset: PRESETS.test, clusterId: 'test', bootstrap },
       )
       return { engine, cluster, registry }
     }

@@ -6,6 +6,7 @@ import { Registry } from 'prom-client'
 import { createMemoryNetwork } from '../../src/transport/memory.js'
 import { createVirtualClock } from '../../src/transport/time.js'
 import { createCluster } from '../../src/cluster.js'
+import { PRESETS } from '../../src/config/presets.js'
 import { converged, makeNode, silentLogger, write, type TestNode } from './helpers.js'
 
 const dirs: string[] = []
@@ -62,7 +63,7 @@ describe('restart', () => {
         clock,
         random: net.random,
       },
-      { preset: 'test', clusterId: 'test', membersPath },
+      { preset: PRESETS.test, clusterId: 'test', membersPath },
     )
     await again.start()
     const restarted = { ...c, cluster: again }

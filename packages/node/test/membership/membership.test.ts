@@ -6,12 +6,12 @@ import { createVirtualClock } from '../../src/transport/time.js'
 import { clusterMetrics } from '../../src/transport/metrics.js'
 import { createMembership, type Membership, type MembershipOptions } from '../../src/membership/membership.js'
 import { membershipMetrics } from '../../src/membership/metrics.js'
-import { TEST_PRESET } from '../../src/cluster.js'
+import { PRESETS } from '../../src/config/presets.js'
 
 const logger = pino({ level: 'silent' })
 
 const OPTS: Omit<MembershipOptions, 'clusterId' | 'self' | 'bootstrap'> = {
-  ...TEST_PRESET.membership,
+  ...PRESETS.test.membership,
   persistDebounceMs: 100,
 }
 

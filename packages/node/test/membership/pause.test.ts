@@ -14,6 +14,7 @@ import { createMemoryNetwork } from '../../src/transport/memory.js'
 import { createVirtualClock, randomInt, seededRandom } from '../../src/transport/time.js'
 import { makeNode, metricValue, type TestNode } from '../cluster/helpers.js'
 import type { ClusterTuning } from '../../src/cluster.js'
+import { PRESETS } from '../../src/config/presets.js'
 
 type MembershipTuning = ClusterTuning['membership']
 
@@ -22,7 +23,7 @@ async function pausable(n: number, seed: number, membership: Partial<MembershipT
   const net = createMemoryNetwork({ seed, clock, faults: { minDelayMs: 1, maxDelayMs: 10 } })
   const nodes = Array.from({ length: n }, (_, i) =>
     makeNode(`n${i}`, net.newTransport(`n${i}`), {
-      preset: 'lan',
+      preset: PRESETS.lan,
       membership,
       clock: net.clockFor(`n${i}`),
       random: net.random,

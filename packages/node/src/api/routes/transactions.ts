@@ -33,6 +33,9 @@ export async function transactionRoutes(app: FastifyInstance, ctx: RouteContext)
       const deadline = deadlineFor('transaction', timeoutSec, ctx.deadlines)
       let res
       try {
+        // Commits, then calls the engine's commit listeners before it returns. One of them,
+        // subscribed in agent.ts, hands the changesets to `cluster.publishLocal`: when this
+        // route answers, the write is queued for broadcast (docs/architecture.md, "walk of one write").
         res = engine.transaction(stmts, { timeoutMs: deadline.ms })
       } catch (err) {
         // Corrosion answers 500 for every SQL failure of a transaction, prepare errors included.
