@@ -14,14 +14,23 @@
  * - start from the state file holding ROWS rows until the first HTTP lookup is served
  *   (goal: within 1 s), and until it is reconciled with a worker.
  *
- * Knobs (env): BENCH_EDGE_ROWS, BENCH_EDGE_WRITES, BENCH_EDGE_FAILOVERS, BENCH_EDGE_IDLE_S.
+ * Knobs (env): BENCH_EDGE_ROWS, BENCH_EDGE_WRITES, BENCH_EDGE_FAILOVERS, BENCH_EDGE_IDLE_S;
+ * BENCH_EDGE_LOG_LEVEL (the edge process's log level, default warn; at debug the failover
+ * steps are printed with their times after the kill).
  */
 import { join } from 'node:path'
 import type { LiveChange } from '@patina/client'
 import { createEdge, type Edge } from '@patina/edge'
 import { agent, getText, postJson, postText } from './lib/http.js'
 import { cdfPlot } from './lib/plot.js'
-import { buildEdge, pollUntil, spawnEdge, writeEdgeConfig, type EdgeProcess } from './lib/edge-process.js'
+import {
+  buildEdge,
+  logSince,
+  pollUntil,
+  spawnEdge,
+  writeEdgeConfig,
+  type EdgeProcess,
+} from './lib/edge-process.js'
 import { freePort, startProcessCluster } from './lib/procs.js'
 import { median, percentile, progress, report, type Row } from './lib/report.js'
 
@@ -300,6 +309,8 @@ async function edgeProcess(c: Cluster, http: ReturnType<typeof agent>): Promise<
     })()
     await sleep(300)
     const tKill = performance.now()
+    const killedAt = Date.now()
+    const cpuAtKill = proc.cpuMs()
     await victim.signal('SIGKILL')
     killed = true
     while (afterKill === null) await sleep(1)
@@ -314,7 +325,10 @@ async function edgeProcess(c: Cluster, http: ReturnType<typeof agent>): Promise<
     moved.push(ms)
     stop = true
     await writer
-    progress(`  a write made after the kill is served ${Math.round(ms)} ms after it`)
+    progress(
+      `  a write made after the kill is served ${Math.round(ms)} ms after it (edge CPU meanwhile: ${Math.round(proc.cpuMs() - cpuAtKill)} ms)`,
+    )
+    for (const l of logSince(proc, killedAt)) progress(`    edge: ${l}`)
     await victim.start(120_000)
     await sleep(3000) // probes see the restarted worker; the edge may move back to it
   }

@@ -36,7 +36,14 @@ export function spawnEdge(configPath: string, port: number): EdgeProcess {
   // as the bin runs it (its shebang adds --optimize-for-size)
   const child = spawn(
     process.execPath,
-    ['--optimize-for-size', EDGE_BIN, '-c', configPath, '--log-level', 'warn'],
+    [
+      '--optimize-for-size',
+      EDGE_BIN,
+      '-c',
+      configPath,
+      '--log-level',
+      process.env['BENCH_EDGE_LOG_LEVEL'] ?? 'warn',
+    ],
     {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -64,6 +71,29 @@ export function spawnEdge(configPath: string, port: number): EdgeProcess {
       return exited
     },
   }
+}
+
+/** The edge's JSON log lines written since `sinceMs` (wall clock), as `+ms msg {fields}` for a progress line. */
+export function logSince(p: EdgeProcess, sinceMs: number): string[] {
+  const out: string[] = []
+  for (const line of p.output.join('').split('\n')) {
+    try {
+      const {
+        time,
+        msg,
+        level,
+        pid: _pid,
+        hostname: _h,
+        component: _c,
+        ...rest
+      } = JSON.parse(line) as Record<string, unknown>
+      if (typeof time === 'number' && time >= sinceMs)
+        out.push(`+${time - sinceMs} ms ${String(level)} ${String(msg)} ${JSON.stringify(rest)}`)
+    } catch {
+      // not a log line
+    }
+  }
+  return out
 }
 
 /** GET `url` until `ok(status, body)`, every `everyMs`; resolves with the time it took (ms) and the body. */

@@ -176,6 +176,7 @@ export function createLiveSubscription(
     ac: AbortController,
   ): Promise<never> => {
     const common = { worker: a.worker, signal: ac.signal, timeoutMs: connectTimeoutMs, idleTimeoutMs }
+    const t0 = now()
     let stream: SubscriptionStream
     if (a.kind === 'resume') {
       stream = await client.subscription(a.id, { ...common, from: a.from })
@@ -189,6 +190,7 @@ export function createLiveSubscription(
       view.resetMapping()
       step(connected(m, a.worker, stream.id))
     }
+    log.debug({ worker: a.worker, kind: a.kind, ms: now() - t0 }, 'live subscription connected')
     heard()
     const target = a.worker
     let snapCols: string[] | null = null
@@ -203,7 +205,13 @@ export function createLiveSubscription(
           ;(snapshot ??= []).push([ev.row[0], ev.row[1]])
         } else if ('eoq' in ev) {
           if (snapshot !== null || m.session?.lastChangeId === null) {
+            const t1 = now()
+            log.debug(
+              { worker: target, rows: snapshot?.length ?? 0, ms: t1 - t0 },
+              'live subscription snapshot received',
+            )
             finishSnapshot(target, snapCols ?? view.columns, snapshot ?? [], ev.eoq.change_id ?? 0)
+            log.debug({ worker: target, ms: now() - t1 }, 'live subscription snapshot reconciled')
             snapshot = null
             snapCols = null
           }
