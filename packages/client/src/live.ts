@@ -196,40 +196,47 @@ export function createLiveSubscription(
     let snapCols: string[] | null = null
     let snapshot: Array<[RowId, JsonSqlValue[]]> | null = null
     try {
-      for await (const ev of stream) {
+      for await (const batch of stream.batches()) {
         heard()
-        if ('columns' in ev) {
-          snapCols = ev.columns
-          snapshot = []
-        } else if ('row' in ev) {
-          ;(snapshot ??= []).push([ev.row[0], ev.row[1]])
-        } else if ('eoq' in ev) {
-          if (snapshot !== null || m.session?.lastChangeId === null) {
-            const t1 = now()
-            log.debug(
-              { worker: target, rows: snapshot?.length ?? 0, ms: t1 - t0 },
-              'live subscription snapshot received',
-            )
-            finishSnapshot(target, snapCols ?? view.columns, snapshot ?? [], ev.eoq.change_id ?? 0)
-            log.debug({ worker: target, ms: now() - t1 }, 'live subscription snapshot reconciled')
-            snapshot = null
-            snapCols = null
-          }
-        } else if ('change' in ev) {
-          if (m.session?.lastChangeId === null)
+        for (const ev of batch) {
+          if ('columns' in ev) {
+            snapCols = ev.columns
+            snapshot = []
+          } else if ('row' in ev) {
+            ;(snapshot ??= []).push([ev.row[0], ev.row[1]])
+          } else if ('eoq' in ev) {
+            if (snapshot !== null || m.session?.lastChangeId === null) {
+              const t1 = now()
+              log.debug(
+                { worker: target, rows: snapshot?.length ?? 0, ms: t1 - t0 },
+                'live subscription snapshot received',
+              )
+              finishSnapshot(target, snapCols ?? view.columns, snapshot ?? [], ev.eoq.change_id ?? 0)
+              log.debug({ worker: target, ms: now() - t1 }, 'live subscription snapshot reconciled')
+              snapshot = null
+              snapCols = null
+            }
+          } else if ('change' in ev) {
+            if (m.session?.lastChangeId === null)
+              throw new PatinaClientError(
+                'PATINA_ERR_NDJSON',
+                `subscription on ${target} sent a change before its snapshot ended`,
+              )
+            const [type, rowid, cells, cid] = ev.change
+            m = changeSeen(m, cid)
+            const d = view.applyChange(type, rowid, cells)
+            if (d) emitChange(d, 'change', target)
+          } else if ('error' in ev) {
             throw new PatinaClientError(
-              'PATINA_ERR_NDJSON',
-              `subscription on ${target} sent a change before its snapshot ended`,
+              'PATINA_ERR_HTTP',
+              `subscription on ${target} reported: ${ev.error}`,
+              {
+                serverMessage: ev.error,
+                httpStatus: 200,
+              },
             )
-          const [type, rowid, cells, cid] = ev.change
-          m = changeSeen(m, cid)
-          const d = view.applyChange(type, rowid, cells)
-          if (d) emitChange(d, 'change', target)
-        } else if ('error' in ev) {
-          throw new PatinaClientError('PATINA_ERR_HTTP', `subscription on ${target} reported: ${ev.error}`, {
-            serverMessage: ev.error,
-            httpStatus: 200,
-          })
+          }
+          if (ac.signal.aborted) break
         }
       }
     } finally {

@@ -1,7 +1,7 @@
 import type { ChangeId, JsonSqlValue, NotifyEvent, QueryEvent, RowId } from '@patina/api'
 import { PatinaClientError, missedChangeError } from './errors.js'
 import type { HttpResponse } from './http.js'
-import { decodeNdjson, parseNotifyEvent, parseQueryEvent } from './ndjson.js'
+import { decodeNdjson, decodeNdjsonBatches, parseNotifyEvent, parseQueryEvent } from './ndjson.js'
 
 /** A row of a query answer. `rowid` is the answer's 1-based sequence number. */
 export interface QueryRow {
@@ -48,6 +48,13 @@ export interface SubscriptionStream extends AsyncIterable<QueryEvent> {
   readonly worker: string
   /** The last change id seen (null until an `eoq` or `change`; the `from` it was opened with, if any). */
   readonly lastChangeId: ChangeId | null
+  /**
+   * The same events as the iterator, in batches (those of one chunk read; never empty), with the
+   * same checks: for a reader that handles many events at once (a snapshot of many rows). A gap
+   * throws after the batch of the events before it. `lastChangeId` covers a batch once it is
+   * yielded. One pass only, shared with the iterator.
+   */
+  batches(): AsyncIterable<QueryEvent[]>
   close(): void
 }
 
@@ -137,24 +144,41 @@ export function createSubscriptionStream(
     )
   }
   let last: ChangeId | null = from !== null && from > 0 ? from : null
-  const events = once('a subscription stream', async function* () {
-    for await (const ev of decodeNdjson(res.body, parseQueryEvent, { maxLineBytes })) {
-      if ('eoq' in ev) {
-        if (ev.eoq.change_id !== undefined) last = ev.eoq.change_id
-      } else if ('change' in ev) {
-        const cid = ev.change[3]
-        if (last !== null) {
-          if (cid <= last) continue
-          if (cid !== last + 1) {
-            res.close()
-            throw missedChangeError(last + 1, cid, res.url)
-          }
+  /** Checks one event against the last change id: `keep`, `replay` (dropped) or a gap (thrown). */
+  const check = (ev: QueryEvent): boolean => {
+    if ('eoq' in ev) {
+      if (ev.eoq.change_id !== undefined) last = ev.eoq.change_id
+    } else if ('change' in ev) {
+      const cid = ev.change[3]
+      if (last !== null) {
+        if (cid <= last) return false
+        if (cid !== last + 1) {
+          res.close()
+          throw missedChangeError(last + 1, cid, res.url)
         }
-        last = cid
       }
-      yield ev
+      last = cid
     }
-  })
+    return true
+  }
+  const read = once('a subscription stream', () =>
+    decodeNdjsonBatches(res.body, parseQueryEvent, { maxLineBytes }),
+  )
+  async function* events(): AsyncGenerator<QueryEvent, void, undefined> {
+    for await (const batch of read()) for (const ev of batch) if (check(ev)) yield ev
+  }
+  async function* batches(): AsyncGenerator<QueryEvent[], void, undefined> {
+    for await (const batch of read()) {
+      const out: QueryEvent[] = []
+      try {
+        for (const ev of batch) if (check(ev)) out.push(ev)
+      } catch (err) {
+        if (out.length > 0) yield out
+        throw err
+      }
+      if (out.length > 0) yield out
+    }
+  }
   return {
     id,
     hash: header(res, 'corro-query-hash'),
@@ -163,6 +187,7 @@ export function createSubscriptionStream(
       return last
     },
     [Symbol.asyncIterator]: events,
+    batches: () => ({ [Symbol.asyncIterator]: batches }),
     close: () => res.close(),
   }
 }
