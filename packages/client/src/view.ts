@@ -69,6 +69,30 @@ export function cellsEqual(a: readonly JsonSqlValue[], b: readonly JsonSqlValue[
   return true
 }
 
+/** A set of local rowids below `limit`: a byte per id when that is small next to a `Set` of `size` ids. */
+interface TakenSet {
+  has(id: RowId): boolean
+  add(id: RowId): void
+  readonly size: number
+}
+
+function takenSet(limit: number, size: number): TakenSet {
+  if (limit > 8 * size + 65_536) return new Set<RowId>()
+  const bits = new Uint8Array(limit)
+  let n = 0
+  return {
+    has: (id) => id < limit && bits[id] === 1,
+    add(id) {
+      if (id >= limit) throw new Error(`rowid ${id} is not below ${limit}`)
+      if (bits[id] !== 1) n++
+      bits[id] = 1
+    },
+    get size() {
+      return n
+    },
+  }
+}
+
 export function createMaterializedView(opts: MaterializedViewOptions = {}): MaterializedView {
   const keyColumns = opts.keyColumns && opts.keyColumns.length > 0 ? [...opts.keyColumns] : null
   let columns: string[] = []
@@ -96,7 +120,11 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
   const keyText = (parts: readonly string[]): string =>
     parts.length === 1 ? (parts[0] as string) : JSON.stringify(parts)
   const identityWith = (idx: number[] | null, cells: readonly JsonSqlValue[]): string =>
-    idx === null ? JSON.stringify(cells) : keyText(idx.map((i) => keyPart(cells[i] ?? null)))
+    idx === null
+      ? JSON.stringify(cells)
+      : idx.length === 1
+        ? keyPart(cells[idx[0] as number] ?? null)
+        : keyText(idx.map((i) => keyPart(cells[i] ?? null)))
   const idsOf = (k: string): readonly RowId[] => {
     const v = byIdentity.get(k)
     return v === undefined ? [] : typeof v === 'number' ? [v] : v
@@ -203,7 +231,7 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
       const colsChanged = !(cols.length === columns.length && cols.every((c, i) => c === columns[i]))
       // match snapshot rows to local rows by identity, computed with each side's own columns;
       // no copy of the index: a local row is taken once (a multiset when rows repeat)
-      const matched = new Set<RowId>()
+      const matched = takenSet(nextLocal, rows.size)
       const mapping = new Map<RowId, RowId>()
       const pending: Array<[RowId, JsonSqlValue[]]> = []
       for (const [remote, cells] of snapshot) {
