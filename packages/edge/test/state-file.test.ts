@@ -2,7 +2,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { EdgeStateFileError, loadEdgeState, saveEdgeState, type EdgeState } from '../src/state-file.js'
+import fc from 'fast-check'
+import {
+  EdgeStateFileError,
+  loadEdgeState,
+  saveEdgeState,
+  stateFilePieces,
+  type EdgeState,
+} from '../src/state-file.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'patina-edge-state-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -31,6 +38,42 @@ describe('the edge state file', () => {
     await saveEdgeState(f, good)
     expect(await loadEdgeState(f)).toEqual(good)
     expect(await loadEdgeState(join(dir, 'absent.json'))).toBeNull()
+  })
+
+  it('is written in pieces whose text is exactly JSON.stringify of the state (property)', () => {
+    const cell = fc.oneof(
+      fc.string(),
+      fc.integer(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.constant(null),
+    )
+    const view = fc.record({
+      sql: fc.string(),
+      params: fc.oneof(fc.constant(null), fc.array(fc.integer())),
+      key: fc.array(fc.string(), { minLength: 1, maxLength: 2 }),
+      columns: fc.constant(['a', 'b']),
+      rows: fc
+        .integer({ min: 0, max: 4100 })
+        .map((n) =>
+          Array.from({ length: n }, (_, i): [number, Array<string | number | null>] => [
+            i + 1,
+            [`k${i}`, i % 7 === 0 ? null : i],
+          ]),
+        ),
+    })
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string(), view, { maxKeys: 3 }),
+        fc.array(fc.tuple(fc.nat(), cell), { maxLength: 5 }),
+        (queries, extra) => {
+          const state: EdgeState = { format: 'patina-edge-state', version: 1, saved_at: 7, queries }
+          const first = Object.values(queries)[0]
+          for (const [i, c] of extra) first?.rows.push([100_000 + i, [String(i), c]])
+          expect([...stateFilePieces(state)].join('')).toBe(JSON.stringify(state))
+        },
+      ),
+      { numRuns: 60 },
+    )
   })
 
   const bad = (over: object): string => JSON.stringify({ ...good, ...over })
