@@ -23,6 +23,9 @@ export interface NdjsonSinkOptions {
   overflowMessage?: string
 }
 
+/** Characters of source lines gathered into one write. */
+const SOURCE_PIECE_CHARS = 64 * 1024
+
 export function createNdjsonSink(opts: NdjsonSinkOptions): NdjsonSink {
   const stream = new PassThrough()
   let closed = false
@@ -79,10 +82,24 @@ export function createNdjsonSink(opts: NdjsonSinkOptions): NdjsonSink {
     if (closed) return
     sourceActive = true
     try {
-      for await (const line of source) {
-        if (closed) return
-        if (!stream.write(line)) await waitDrain()
-      }
+      if (Symbol.iterator in source) {
+        // a snapshot held in memory: written in pieces of about SOURCE_PIECE_CHARS, not a
+        // write (and an HTTP chunk, often a syscall) per line
+        let piece = ''
+        for (const line of source) {
+          piece += line
+          if (piece.length < SOURCE_PIECE_CHARS) continue
+          if (closed) return
+          const ok = stream.write(piece)
+          piece = ''
+          if (!ok) await waitDrain()
+        }
+        if (piece !== '' && !closed && !stream.write(piece)) await waitDrain()
+      } else
+        for await (const line of source) {
+          if (closed) return
+          if (!stream.write(line)) await waitDrain()
+        }
       while (queue.length > 0 && !closed) {
         const line = queue.shift() as string
         queuedBytes -= line.length
