@@ -51,7 +51,7 @@ describe('the edge state file', () => {
       sql: fc.string(),
       params: fc.oneof(fc.constant(null), fc.array(fc.integer())),
       key: fc.array(fc.string(), { minLength: 1, maxLength: 2 }),
-      columns: fc.constant(['a', 'b']),
+      columns: fc.constant(['a', 'b']).map((c) => [...c]),
       rows: fc
         .integer({ min: 0, max: 4100 })
         .map((n) =>
