@@ -1,6 +1,20 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
+const BY_EXPORTS = { group: ['@patina/*/src/*'], message: 'import packages by their exports only' }
+const WORKER_ONLY = ['better-sqlite3', 'libp2p', '@libp2p/*', '@chainsafe/*']
+
+/**
+ * Files that may not import `group` (besides reaching into another package's `src/`); `ignores`
+ * are the files of that set the rule allows. A later block for the same file replaces the
+ * `no-restricted-imports` of an earlier one, so each block states its whole rule.
+ */
+const restrict = (files, group, message, ignores = []) => ({
+  files,
+  ignores,
+  rules: { 'no-restricted-imports': ['error', { patterns: [BY_EXPORTS, { group, message }] }] },
+})
+
 export default tseslint.config(
   // .pnpm-store: pnpm puts its store inside the checkout when the checkout is a mount point.
   { ignores: ['**/dist/**', '**/node_modules/**', '**/.pnpm-store/**', 'bench/results/**'] },
@@ -11,168 +25,56 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
-      'no-restricted-imports': [
-        'error',
-        { patterns: [{ group: ['@patina/*/src/*'], message: 'import packages by their exports only' }] },
-      ],
+      'no-restricted-imports': ['error', { patterns: [BY_EXPORTS] }],
     },
   },
   // The client library depends on @patina/api and undici only; the edge daemon adds its small
   // server stack but never the worker's (no native module, no libp2p).
-  {
-    files: ['packages/client/src/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: ['@patina/*/src/*'], message: 'import packages by their exports only' },
-            {
-              group: [
-                '@patina/core',
-                '@patina/node',
-                '@patina/edge',
-                'better-sqlite3',
-                'fastify',
-                'pino',
-                'prom-client',
-                'zod',
-                'smol-toml',
-                'libp2p',
-                '@libp2p/*',
-                '@chainsafe/*',
-              ],
-              message: '@patina/client depends on @patina/api and undici only',
-            },
-          ],
-        },
-      ],
-    },
-  },
+  restrict(
+    ['packages/client/src/**/*.ts'],
+    [
+      '@patina/core',
+      '@patina/node',
+      '@patina/edge',
+      'fastify',
+      'pino',
+      'prom-client',
+      'zod',
+      'smol-toml',
+      ...WORKER_ONLY,
+    ],
+    '@patina/client depends on @patina/api and undici only',
+  ),
   // Templates run inside the edge too: the same rule as the edge, and never the edge itself.
-  {
-    files: ['packages/template/src/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: ['@patina/*/src/*'], message: 'import packages by their exports only' },
-            {
-              group: [
-                '@patina/core',
-                '@patina/node',
-                '@patina/edge',
-                'better-sqlite3',
-                'libp2p',
-                '@libp2p/*',
-                '@chainsafe/*',
-                'fastify',
-              ],
-              message: '@patina/template runs in the edge: no worker code, no native module, no libp2p',
-            },
-          ],
-        },
-      ],
-    },
-  },
-  {
-    files: ['packages/edge/src/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: ['@patina/*/src/*'], message: 'import packages by their exports only' },
-            {
-              group: [
-                '@patina/core',
-                '@patina/node',
-                'better-sqlite3',
-                'libp2p',
-                '@libp2p/*',
-                '@chainsafe/*',
-                'fastify',
-              ],
-              message: '@patina/edge carries no worker code, no native module and no libp2p',
-            },
-          ],
-        },
-      ],
-    },
-  },
+  restrict(
+    ['packages/template/src/**/*.ts'],
+    ['@patina/core', '@patina/node', '@patina/edge', 'fastify', ...WORKER_ONLY],
+    '@patina/template runs in the edge: no worker code, no native module, no libp2p',
+  ),
+  restrict(
+    ['packages/edge/src/**/*.ts'],
+    ['@patina/core', '@patina/node', 'fastify', ...WORKER_ONLY],
+    '@patina/edge carries no worker code, no native module and no libp2p',
+  ),
   // Layering (docs/architecture.md): api depends on nothing of ours; core never reaches the
   // node, client or edge; only core's store opens SQLite; only the node's transport speaks libp2p.
-  {
-    files: ['packages/api/src/**/*.ts', 'packages/core/src/**/*.ts'],
-    ignores: ['packages/core/src/store/**'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: ['@patina/*/src/*'], message: 'import packages by their exports only' },
-            {
-              group: [
-                '@patina/node',
-                '@patina/client',
-                '@patina/edge',
-                'better-sqlite3',
-                'libp2p',
-                '@libp2p/*',
-                '@chainsafe/*',
-              ],
-              message:
-                'api and core sit below the node: no node, client or edge code, no libp2p; only core/src/store opens SQLite',
-            },
-          ],
-        },
-      ],
-    },
-  },
-  {
-    files: ['packages/core/src/store/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: ['@patina/*/src/*'], message: 'import packages by their exports only' },
-            {
-              group: [
-                '@patina/node',
-                '@patina/client',
-                '@patina/edge',
-                'libp2p',
-                '@libp2p/*',
-                '@chainsafe/*',
-              ],
-              message: 'core never imports the node, client or edge, nor libp2p',
-            },
-          ],
-        },
-      ],
-    },
-  },
-  {
-    files: ['packages/node/src/**/*.ts'],
-    ignores: ['packages/node/src/transport/libp2p.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: ['@patina/*/src/*'], message: 'import packages by their exports only' },
-            {
-              group: ['better-sqlite3', 'libp2p', '@libp2p/*', '@chainsafe/*', '@patina/edge'],
-              message:
-                'in the node only transport/libp2p.ts imports libp2p; SQLite is reached through @patina/core; the node does not depend on the edge',
-            },
-          ],
-        },
-      ],
-    },
-  },
+  restrict(
+    ['packages/api/src/**/*.ts', 'packages/core/src/**/*.ts'],
+    ['@patina/node', '@patina/client', '@patina/edge', ...WORKER_ONLY],
+    'api and core sit below the node: no node, client or edge code, no libp2p; only core/src/store opens SQLite',
+    ['packages/core/src/store/**'],
+  ),
+  restrict(
+    ['packages/core/src/store/**/*.ts'],
+    ['@patina/node', '@patina/client', '@patina/edge', 'libp2p', '@libp2p/*', '@chainsafe/*'],
+    'core never imports the node, client or edge, nor libp2p',
+  ),
+  restrict(
+    ['packages/node/src/**/*.ts'],
+    [...WORKER_ONLY, '@patina/edge'],
+    'in the node only transport/libp2p.ts imports libp2p; SQLite is reached through @patina/core; the node does not depend on the edge',
+    ['packages/node/src/transport/libp2p.ts'],
+  ),
   {
     files: ['packages/*/src/**/*.ts'],
     rules: {

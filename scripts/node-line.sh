@@ -63,7 +63,7 @@ report="${PATINA_TEST_JSON:-}"
 status=0
 log "unit tier"
 PATINA_TEST_JSON="${report:+${report%.json}-unit.json}" pnpm exec vitest run \
-  --project api --project core --project node --project client --project edge || status=1
+  --project api --project core --project node --project client --project edge --project template || status=1
 log "in-process tier (test/inproc)"
 PATINA_TEST_JSON="${report:+${report%.json}-inproc.json}" pnpm exec vitest run --project integration test/inproc ||
   status=1

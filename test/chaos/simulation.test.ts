@@ -19,7 +19,7 @@ const first = Number(process.env['PATINA_CHAOS_SIM_FIRST'] ?? 1)
  * done or the budget is spent (the machine is shared), and never fewer than MIN_SEEDS. The
  * number run is printed. Nothing is asserted about time. PATINA_CHAOS_SIM_BUDGET_MS=0: no budget.
  */
-const budgetMs = Number(process.env['PATINA_CHAOS_SIM_BUDGET_MS'] ?? 60_000)
+const budgetMs = Number(process.env['PATINA_CHAOS_SIM_BUDGET_MS'] ?? 35_000)
 const MIN_SEEDS = 200
 
 describe('fault campaign (in-memory simulation, many seeds)', () => {

@@ -131,5 +131,11 @@ describe('cluster formation in every start order (processes, real transport)', (
     [5, 'chain', 'all-at-once'],
     [5, 'ring', 'reverse-chain'],
   ]
-  it.each(cases)('%i nodes, %s, %s', async (n, topology, order) => scenario(n, topology, order), 240_000)
+  // The suite runs every 3-node order and the 5-node seed-last chain (the split this issue
+  // began with); PATINA_FORMATION_ALL=1 runs all eight (about twice as long: 5-node starts
+  // dominate). The in-memory formation test (packages/node/test/membership/start-order.test.ts)
+  // covers every order for 3 and 5 nodes in every run.
+  const all = process.env['PATINA_FORMATION_ALL'] === '1'
+  const run = cases.filter(([n, , order]) => all || n === 3 || order === 'seed-last')
+  it.each(run)('%i nodes, %s, %s', async (n, topology, order) => scenario(n, topology, order), 240_000)
 })
