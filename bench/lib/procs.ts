@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { exec, queryRows } from '../../test/helpers/http.js'
 import { freePort, WorkerProcess } from '../../test/helpers/process.js'
 
 export { freePort, WorkerProcess }
@@ -82,38 +83,4 @@ export async function rssBytes(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text()
   const m = /^patina_process_resident_memory_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text)
   return m ? Number(m[1]) : NaN
-}
-
-// Not imported from test/helpers/cluster.ts: that module registers vitest hooks (its test
-// logger), which throws outside a vitest run.
-async function exec(
-  url: string,
-  statements: unknown[],
-): Promise<{ version: number | null; actor_id: string }> {
-  const res = await fetch(`${url}/v1/transactions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(statements),
-  })
-  const body = (await res.json()) as { version: number | null; actor_id: string; results: unknown[] }
-  if (res.status !== 200) throw new Error(`transaction failed ${res.status}: ${JSON.stringify(body)}`)
-  return body
-}
-
-async function queryRows(url: string, sql: string): Promise<unknown[][]> {
-  const res = await fetch(`${url}/v1/queries`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(sql),
-  })
-  const text = await res.text()
-  if (res.status !== 200) throw new Error(`query failed ${res.status}: ${text}`)
-  const rows: unknown[][] = []
-  for (const line of text.split('\n')) {
-    if (!line) continue
-    const ev = JSON.parse(line) as { row?: [number, unknown[]]; error?: string }
-    if (ev.error) throw new Error(ev.error)
-    if (ev.row) rows.push(ev.row[1])
-  }
-  return rows
 }
