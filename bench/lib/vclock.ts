@@ -5,7 +5,7 @@
  * (due times are rounded up to the quantum): every timer of one instant runs, then one macrotask
  * turn lets the promise chains they started settle, then the next instant. With thousands of
  * nodes this is what keeps a run in minutes: settling after every single timer (as the
- * test clock in `packages/node/src/transport/time.ts` does) costs one event-loop turn per timer.
+ * test clock in `packages/node/src/runtime/clock.ts` does) costs one event-loop turn per timer.
  * The price is an ordering error of at most one quantum between timers of the same instant.
  */
 export interface SimClock {

@@ -48,7 +48,7 @@ describe('a pnpm store inside the checkout', () => {
     expect(await eslint.isPathIgnored(files.js)).toBe(true)
     expect(await eslint.isPathIgnored(files.ts)).toBe(true)
     // the same kind of file of ours is linted
-    expect(await eslint.isPathIgnored(join(ROOT, 'packages/node/src/log.ts'))).toBe(false)
+    expect(await eslint.isPathIgnored(join(ROOT, 'packages/node/src/runtime/log.ts'))).toBe(false)
   })
 
   it('is ignored by Prettier (which would reject its files otherwise)', () => {

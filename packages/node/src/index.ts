@@ -14,8 +14,8 @@
  * await agent.stop()
  * ```
  */
-import './polyfill.js'
-export { startAgent, readSchemaFiles, type Agent, type AgentDeps } from './agent.js'
+import './runtime/polyfill.js'
+export { startAgent, readSchemaFiles, type Agent, type AgentDeps } from './runtime/agent.js'
 export {
   loadConfig,
   defaultConfig,
@@ -25,9 +25,9 @@ export {
   PRESETS,
   type PresetName,
 } from './config/index.js'
-export { createLogger, setLogLevel, componentLogger } from './log.js'
+export { createLogger, setLogLevel, componentLogger } from './runtime/log.js'
 export { buildApi, type ApiDeps } from './api/index.js'
-export { createCluster, type Cluster, type ClusterOptions, type ClusterTuning } from './cluster.js'
+export { createCluster, type Cluster, type ClusterOptions, type ClusterTuning } from './runtime/cluster.js'
 export {
   createSubscriptionHub,
   type SubscriptionHub,

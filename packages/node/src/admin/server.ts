@@ -14,7 +14,7 @@ import {
   type AdminCommand,
   type AdminResponse,
 } from './protocol.js'
-import { componentLogger } from '../log.js'
+import { componentLogger } from '../runtime/log.js'
 
 /** What the agent exposes through the socket. Each result must be JSON-serializable. */
 export interface AdminHandlers {

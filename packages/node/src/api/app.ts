@@ -17,7 +17,7 @@ import { subscriptionRoutes } from './routes/subscriptions.js'
 import { tableStatsRoutes } from './routes/table-stats.js'
 import { transactionRoutes } from './routes/transactions.js'
 import { updateRoutes } from './routes/updates.js'
-import { componentLogger } from '../log.js'
+import { componentLogger } from '../runtime/log.js'
 
 export type { ApiDeps } from './context.js'
 

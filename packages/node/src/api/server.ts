@@ -24,7 +24,7 @@ import { ERROR_CODES, type ErrorBody } from '@patina/api'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { Counter, Gauge, type Registry } from 'prom-client'
-import { componentLogger } from '../log.js'
+import { componentLogger } from '../runtime/log.js'
 
 export interface ApiServerLimits {
   /** Time for a new connection to send its first request, and for a request's headers to arrive, in ms. */

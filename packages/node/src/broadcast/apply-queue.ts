@@ -16,9 +16,9 @@
  */
 import type { Logger } from 'pino'
 import type { ApplyResult, Changeset, StateEngine } from '@patina/core'
-import type { ClusterClock, TimerHandle } from '../transport/time.js'
-import type { ClusterMetrics } from '../transport/metrics.js'
-import { componentLogger } from '../log.js'
+import type { ClusterClock, TimerHandle } from '../runtime/clock.js'
+import type { ClusterMetrics } from '../runtime/metrics.js'
+import { componentLogger } from '../runtime/log.js'
 
 export interface ApplyQueueOptions {
   /** Most changesets waiting. */

@@ -13,19 +13,19 @@
 import type { Logger } from 'pino'
 import { decodeChangeset, encodeChangeset, type Changeset } from '@patina/core'
 import type { TopicMessage, Transport } from '../transport/transport.js'
-import type { ClusterClock, TimerHandle } from '../transport/time.js'
-import type { ClusterMetrics } from '../transport/metrics.js'
+import type { ClusterClock, TimerHandle } from '../runtime/clock.js'
+import type { ClusterMetrics } from '../runtime/metrics.js'
 import {
   MessageKind,
   MessageRejectedError,
   decodeEnvelope,
   encodeEnvelope,
   expectBinArray,
-} from '../transport/envelope.js'
+} from '../wire/envelope.js'
 import { flushDelayMs, packGroups } from './batch.js'
 import { changesetKey, createSeenCache } from './seen.js'
 import type { ApplyQueue } from './apply-queue.js'
-import { componentLogger } from '../log.js'
+import { componentLogger } from '../runtime/log.js'
 
 export const changesTopic = (clusterId: string): string => `/patina/${clusterId}/changes/1`
 

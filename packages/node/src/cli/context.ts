@@ -16,7 +16,7 @@ export interface Output {
   isTTY?: boolean
 }
 
-/** What an agent started by `patina agent` gives back (see `packages/node/src/agent.ts`). */
+/** What an agent started by `patina agent` gives back (see `packages/node/src/runtime/agent.ts`). */
 export interface RunningAgent {
   stop(): Promise<void>
   apiUrl: string

@@ -3,7 +3,7 @@
  * Entry point of the `patina` binary: `pnpm patina --help` from the repository root, or the
  * installed `patina` bin.
  */
-import '../polyfill.js'
+import '../runtime/polyfill.js'
 import { createDefaultApi } from './client.js'
 import { runCli } from './program.js'
 

@@ -8,7 +8,7 @@
  * file can still override any key. The schema defaults are the `lan` preset (a test keeps them
  * equal).
  */
-import type { ClusterTuning } from '../cluster.js'
+import type { ClusterTuning } from '../runtime/cluster.js'
 import type { ConfigInput } from './schema.js'
 
 const KiB = 1024

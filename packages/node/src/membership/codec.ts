@@ -3,7 +3,7 @@
  * Every field is checked for type and bound before use.
  */
 import type { MemberRole } from '@patina/api'
-import { MessageRejectedError, expectRecord } from '../transport/envelope.js'
+import { MessageRejectedError, expectRecord } from '../wire/envelope.js'
 import type { MemberRecord, MembershipUpdate } from './members.js'
 
 export const MEMBERSHIP_LIMITS = {

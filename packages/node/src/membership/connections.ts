@@ -9,7 +9,7 @@
  * 3. connections are topped up to `targetConnections` alive members;
  * 4. one unreachable member (suspect, down, or remembered) is re-dialed, so partitions heal.
  */
-import { shuffled } from '../transport/time.js'
+import { shuffled } from '../runtime/clock.js'
 import { toMultiaddrString } from '../transport/address.js'
 import { backoffDelayMs } from '@patina/client'
 import type { Member } from './members.js'

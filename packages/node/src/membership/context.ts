@@ -5,9 +5,9 @@
 import type { Logger } from 'pino'
 import type { MemberRole } from '@patina/api'
 import type { FramedStream, Transport } from '../transport/transport.js'
-import type { ClusterClock, RandomSource } from '../transport/time.js'
-import { MessageRejectedError } from '../transport/envelope.js'
-import type { ClusterMetrics } from '../transport/metrics.js'
+import type { ClusterClock, RandomSource } from '../runtime/clock.js'
+import { MessageRejectedError } from '../wire/envelope.js'
+import type { ClusterMetrics } from '../runtime/metrics.js'
 import type { MembershipMetrics } from './metrics.js'
 import type { Resolver } from './resolve.js'
 

@@ -12,8 +12,8 @@
  * This file runs their timers and exposes the view.
  */
 import type { MemberInfo } from '@patina/api'
-import type { TimerHandle } from '../transport/time.js'
-import { shuffled } from '../transport/time.js'
+import type { TimerHandle } from '../runtime/clock.js'
+import { shuffled } from '../runtime/clock.js'
 import type { Member, MemberRecord, Transition } from './members.js'
 import {
   PROBE_PROTOCOL,
@@ -31,7 +31,7 @@ import { createPushPull } from './push-pull.js'
 import { createResolver } from './resolve.js'
 import { loadMembers } from './store.js'
 import { createMemberView } from './view.js'
-import { componentLogger } from '../log.js'
+import { componentLogger } from '../runtime/log.js'
 
 export { PROBE_PROTOCOL, PUSH_PULL_PROTOCOL, membershipTopic }
 export type { MembershipDeps, MembershipOptions }

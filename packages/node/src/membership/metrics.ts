@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics of membership health (isolation, flaps, local health, bootstrap),
  * registered once per registry. The older membership metrics (`patina_members`,
- * `patina_membership_transitions_total`, `patina_probes_total`) are in `transport/metrics.ts`.
+ * `patina_membership_transitions_total`, `patina_probes_total`) are in `runtime/metrics.ts`.
  */
 import { Counter, Gauge, type Registry } from 'prom-client'
 

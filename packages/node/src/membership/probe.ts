@@ -9,14 +9,14 @@
  * say more about us than about the target.
  */
 import type { FramedStream } from '../transport/transport.js'
-import { shuffled, withTimeout } from '../transport/time.js'
+import { shuffled, withTimeout } from '../runtime/clock.js'
 import {
   MessageKind,
   MessageRejectedError,
   decodeEnvelope,
   encodeEnvelope,
   expectRecord,
-} from '../transport/envelope.js'
+} from '../wire/envelope.js'
 import { noticeFor, probeCandidates, type Member, type MembershipUpdate } from './members.js'
 import { expectedConfirmations, remainingSuspicionMs, suspicionMinMs } from './suspicion.js'
 import { applyAwarenessDelta, firedLate, probeAwarenessDelta, scaleByAwareness } from './awareness.js'

@@ -6,8 +6,8 @@
  * A peer of another cluster is hung up on.
  */
 import type { FramedStream } from '../transport/transport.js'
-import { withTimeout } from '../transport/time.js'
-import { MessageKind, MessageRejectedError, decodeEnvelope, encodeEnvelope } from '../transport/envelope.js'
+import { withTimeout } from '../runtime/clock.js'
+import { MessageKind, MessageRejectedError, decodeEnvelope, encodeEnvelope } from '../wire/envelope.js'
 import { membershipBody, validateMembershipBody } from './codec.js'
 import type { MembershipUpdate } from './members.js'
 import { PUSH_PULL_PROTOCOL, readOne, rejected, type MembershipEnv } from './context.js'

@@ -6,8 +6,8 @@
  */
 import type { MemberInfo } from '@patina/api'
 import type { TopicMessage } from '../transport/transport.js'
-import type { TimerHandle } from '../transport/time.js'
-import { MessageKind, decodeEnvelope, encodeEnvelope } from '../transport/envelope.js'
+import type { TimerHandle } from '../runtime/clock.js'
+import { MessageKind, decodeEnvelope, encodeEnvelope } from '../wire/envelope.js'
 import {
   applyUpdate,
   countByState,

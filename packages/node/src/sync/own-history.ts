@@ -17,10 +17,10 @@
 import type { Logger } from 'pino'
 import type { StateEngine } from '@patina/core'
 import { createApplyQueue } from '../broadcast/apply-queue.js'
-import { componentLogger } from '../log.js'
+import { componentLogger } from '../runtime/log.js'
 import { loadMembers } from '../membership/store.js'
-import type { ClusterMetrics } from '../transport/metrics.js'
-import { sleep, type ClusterClock } from '../transport/time.js'
+import type { ClusterMetrics } from '../runtime/metrics.js'
+import { sleep, type ClusterClock } from '../runtime/clock.js'
 import type { Transport } from '../transport/transport.js'
 import { SYNC_PROTOCOL, createSyncServer, syncWith, type SyncSessionOptions } from './session.js'
 

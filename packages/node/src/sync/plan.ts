@@ -10,8 +10,8 @@
  * `maxIntervalMs` while rounds find nothing new; ±`jitter` randomised.
  */
 import type { SyncState } from '@patina/core'
-import type { RandomSource } from '../transport/time.js'
-import { shuffled } from '../transport/time.js'
+import type { RandomSource } from '../runtime/clock.js'
+import { shuffled } from '../runtime/clock.js'
 
 export interface SyncCandidate {
   peerId: string

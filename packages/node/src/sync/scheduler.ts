@@ -5,10 +5,10 @@
  * each request describes what we really hold and a backlog is fetched once, not once per peer.
  */
 import type { SyncState } from '@patina/core'
-import type { RandomSource, TimerHandle } from '../transport/time.js'
+import type { RandomSource, TimerHandle } from '../runtime/clock.js'
 import { choosePeers, jittered, nextBaseIntervalMs, type RoundOutcome, type SyncCandidate } from './plan.js'
 import { syncWith, type SyncDeps, type SyncResult, type SyncSessionOptions } from './session.js'
-import { componentLogger } from '../log.js'
+import { componentLogger } from '../runtime/log.js'
 
 export interface SyncScheduleOptions {
   /** Interval after a round that received changes, ms. */

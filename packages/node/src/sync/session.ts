@@ -21,8 +21,8 @@ import {
   type StateEngine,
 } from '@patina/core'
 import type { FramedStream, Transport } from '../transport/transport.js'
-import type { ClusterClock } from '../transport/time.js'
-import type { ClusterMetrics } from '../transport/metrics.js'
+import type { ClusterClock } from '../runtime/clock.js'
+import type { ClusterMetrics } from '../runtime/metrics.js'
 import {
   MessageKind,
   MessageRejectedError,
@@ -30,9 +30,9 @@ import {
   encodeEnvelope,
   expectBinArray,
   expectRecord,
-} from '../transport/envelope.js'
+} from '../wire/envelope.js'
 import type { ApplyQueue, QueueItem } from '../broadcast/apply-queue.js'
-import { componentLogger } from '../log.js'
+import { componentLogger } from '../runtime/log.js'
 
 export const SYNC_PROTOCOL = '/patina/sync/1'
 

@@ -11,7 +11,7 @@
  *   dialing; dialing `host:port` learns the peer id from the Noise handshake.
  * - `block(peer)`: the connection gater refuses the peer both ways (partition tests, bans).
  */
-import '../polyfill.js'
+import '../runtime/polyfill.js'
 import { mkdirSync, readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { createHash } from 'node:crypto'
@@ -29,7 +29,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { PatinaError } from '@patina/api'
 import type { FramedStream, PeerEvent, StreamHandler, TopicMessage, Transport } from './transport.js'
-import { decodeFrames, encodeFrame } from './framing.js'
+import { decodeFrames, encodeFrame } from '../wire/framing.js'
 import { isBarePeerId, toMultiaddrString } from './address.js'
 
 export interface Libp2pTransportOptions {

@@ -6,7 +6,7 @@
  * whose event loop runs due timers before reading sockets, which is why a blocked node sees
  * its own timeouts fire although the answers were already there.
  */
-import type { ClusterClock, TimerHandle } from './time.js'
+import type { ClusterClock, TimerHandle } from '../runtime/clock.js'
 
 export interface Pauses {
   /** Block `name` for `ms` from now (extends a pause in progress). */

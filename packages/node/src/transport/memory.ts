@@ -24,8 +24,8 @@
  */
 import { PatinaError } from '@patina/api'
 import type { FramedStream, PeerEvent, StreamHandler, TopicMessage, Transport } from './transport.js'
-import type { ClusterClock, RandomSource } from './time.js'
-import { seededRandom, sleep, systemClock } from './time.js'
+import type { ClusterClock, RandomSource } from '../runtime/clock.js'
+import { seededRandom, sleep, systemClock } from '../runtime/clock.js'
 import { createPauses } from './memory-pause.js'
 
 export interface MemoryFaults {

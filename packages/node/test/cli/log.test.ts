@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { pino } from 'pino'
-import { componentLogger, createLogger, setLogLevel } from '../../src/log.js'
+import { componentLogger, createLogger, setLogLevel } from '../../src/runtime/log.js'
 
 function sink(): { stream: Writable; lines: () => string[] } {
   const chunks: string[] = []

@@ -3,10 +3,10 @@ import pino from 'pino'
 import { Registry } from 'prom-client'
 import { createStateEngine, type Changeset } from '@patina/core'
 import { createMemoryNetwork } from '../../src/transport/memory.js'
-import { createVirtualClock } from '../../src/transport/time.js'
+import { createVirtualClock } from '../../src/runtime/clock.js'
 import type { TopicMessage, Transport } from '../../src/transport/transport.js'
 import { createApplyQueue } from '../../src/broadcast/apply-queue.js'
-import { clusterMetrics } from '../../src/transport/metrics.js'
+import { clusterMetrics } from '../../src/runtime/metrics.js'
 import { SCHEMA, metricValue } from './helpers.js'
 
 async function trio(seed: number, faults = {}) {

@@ -9,16 +9,11 @@ import {
 } from '../../src/sync/plan.js'
 import { flushDelayMs, packGroups } from '../../src/broadcast/batch.js'
 import { changesetKey, createSeenCache } from '../../src/broadcast/seen.js'
-import {
-  decodeEnvelope,
-  encodeEnvelope,
-  MessageKind,
-  MessageRejectedError,
-} from '../../src/transport/envelope.js'
+import { decodeEnvelope, encodeEnvelope, MessageKind, MessageRejectedError } from '../../src/wire/envelope.js'
 import { toMultiaddrString } from '../../src/transport/address.js'
-import { decodeFrames, encodeFrame } from '../../src/transport/framing.js'
-import { seededRandom, shuffled } from '../../src/transport/time.js'
-import { resolveClusterTuning } from '../../src/cluster.js'
+import { decodeFrames, encodeFrame } from '../../src/wire/framing.js'
+import { seededRandom, shuffled } from '../../src/runtime/clock.js'
+import { resolveClusterTuning } from '../../src/runtime/cluster.js'
 import { PRESETS } from '../../src/config/presets.js'
 
 const state = (

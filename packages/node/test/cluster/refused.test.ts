@@ -2,10 +2,10 @@ import pino from 'pino'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import { createStateEngine } from '@patina/core'
-import { createCluster } from '../../src/cluster.js'
+import { createCluster } from '../../src/runtime/cluster.js'
 import { PRESETS } from '../../src/config/presets.js'
 import { createMemoryNetwork } from '../../src/transport/memory.js'
-import { createVirtualClock } from '../../src/transport/time.js'
+import { createVirtualClock } from '../../src/runtime/clock.js'
 import { metricValue } from './helpers.js'
 
 /**

@@ -8,7 +8,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMemoryNetwork } from '../../src/transport/memory.js'
-import { createVirtualClock, randomInt, seededRandom } from '../../src/transport/time.js'
+import { createVirtualClock, randomInt, seededRandom } from '../../src/runtime/clock.js'
 import { converged, dump, makeNode, write, type TestNode } from './helpers.js'
 
 const live: TestNode[] = []

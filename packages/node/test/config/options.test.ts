@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_API_OPTIONS } from '../../src/api/options.js'
 import { DEFAULT_SERVER_LIMITS } from '../../src/api/server.js'
-import { resolveClusterTuning } from '../../src/cluster.js'
+import { resolveClusterTuning } from '../../src/runtime/cluster.js'
 import { DEFAULT_SUBSCRIPTION_HUB_OPTIONS } from '../../src/subs/hub.js'
 import { loadConfig, type ConfigOverride } from '../../src/config/load.js'
 import { componentOptionsFrom, type ComponentOptions } from '../../src/config/options.js'

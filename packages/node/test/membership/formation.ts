@@ -10,7 +10,7 @@ import {
   seededRandom,
   shuffled,
   type VirtualClock,
-} from '../../src/transport/time.js'
+} from '../../src/runtime/clock.js'
 import { dump, makeNode, rowCount, write, type TestNode } from '../cluster/helpers.js'
 
 export type Topology = 'star' | 'chain' | 'reverse-chain' | 'one-other'

@@ -11,9 +11,9 @@
  */
 import { describe, expect, it } from 'vitest'
 import { createMemoryNetwork } from '../../src/transport/memory.js'
-import { createVirtualClock, randomInt, seededRandom } from '../../src/transport/time.js'
+import { createVirtualClock, randomInt, seededRandom } from '../../src/runtime/clock.js'
 import { makeNode, metricValue, type TestNode } from '../cluster/helpers.js'
-import type { ClusterTuning } from '../../src/cluster.js'
+import type { ClusterTuning } from '../../src/runtime/cluster.js'
 import { PRESETS } from '../../src/config/presets.js'
 
 type MembershipTuning = ClusterTuning['membership']

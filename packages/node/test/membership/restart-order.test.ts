@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createMemoryNetwork } from '../../src/transport/memory.js'
-import { createVirtualClock, randomInt, seededRandom, shuffled } from '../../src/transport/time.js'
+import { createVirtualClock, randomInt, seededRandom, shuffled } from '../../src/runtime/clock.js'
 import { converged, makeNode, write, type TestNode } from '../cluster/helpers.js'
 
 const dirs: string[] = []

@@ -1,11 +1,11 @@
 /** `patina agent`: load and validate the config, start the worker, stop it cleanly on SIGINT/SIGTERM. */
 import type { Command } from 'commander'
-import { componentLogger, createLogger } from '../../log.js'
+import { componentLogger, createLogger } from '../../runtime/log.js'
 import { loadCliConfig, logDestination, type CliDeps, type StartAgent } from '../context.js'
 
 async function defaultStartAgent(): Promise<StartAgent> {
   // Loaded on demand so that the other commands start without libp2p and fastify.
-  const { startAgent } = await import('../../agent.js')
+  const { startAgent } = await import('../../runtime/agent.js')
   return startAgent
 }
 

@@ -1,7 +1,7 @@
 /** `patina edge`: the edge daemon of `@patina/edge` (the same as its own binary `patina-edge`). */
 import type { Command } from 'commander'
 import { PatinaError } from '@patina/api'
-import { componentLogger, createLogger } from '../../log.js'
+import { componentLogger, createLogger } from '../../runtime/log.js'
 import { configPathOf, globalsOf, logDestination, type CliDeps, type RunEdge } from '../context.js'
 
 async function defaultRunEdge(): Promise<RunEdge> {

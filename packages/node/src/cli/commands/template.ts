@@ -7,7 +7,7 @@
 import type { Command } from 'commander'
 import { InvalidArgumentError } from 'commander'
 import { createClient } from '@patina/client'
-import { componentLogger, createLogger } from '../../log.js'
+import { componentLogger, createLogger } from '../../runtime/log.js'
 import { apiUrlOf, collect, ExitError, globalsOf, loadCliConfig, tokenOf, type CliDeps } from '../context.js'
 
 function positiveMs(value: string): number {

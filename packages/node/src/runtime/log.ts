@@ -10,7 +10,7 @@
  */
 import { pino, type DestinationStream, type Logger } from 'pino'
 import { PinoPretty } from 'pino-pretty'
-import type { LogLevel } from './config/schema.js'
+import type { LogLevel } from '../config/schema.js'
 
 export { componentLogger } from '@patina/client'
 

@@ -22,28 +22,28 @@ import type { Registry } from 'prom-client'
 import type { MemberInfo, MemberRole } from '@patina/api'
 import { PatinaError } from '@patina/api'
 import type { Changeset, StateEngine } from '@patina/core'
-import type { Transport } from './transport/transport.js'
-import { sleep, systemClock, type ClusterClock, type RandomSource } from './transport/time.js'
-import { clusterMetrics } from './transport/metrics.js'
+import type { Transport } from '../transport/transport.js'
+import { sleep, systemClock, type ClusterClock, type RandomSource } from './clock.js'
+import { clusterMetrics } from './metrics.js'
 import {
   createMembership,
   type IsolationStatus,
   type Membership,
   type MembershipOptions,
-} from './membership/membership.js'
-import type { Transition } from './membership/members.js'
-import { membershipMetrics } from './membership/metrics.js'
-import { withContactTracking } from './membership/contact-transport.js'
-import type { Resolver } from './membership/resolve.js'
-import { createApplyQueue, type ApplyQueue, type ApplyQueueOptions } from './broadcast/apply-queue.js'
-import { createBroadcaster, type BroadcastOptions, type Broadcaster } from './broadcast/broadcaster.js'
-import { SYNC_PROTOCOL, createSyncServer, type SyncResult, type SyncSessionOptions } from './sync/session.js'
-import { createSyncScheduler, type SyncScheduleOptions } from './sync/scheduler.js'
+} from '../membership/membership.js'
+import type { Transition } from '../membership/members.js'
+import { membershipMetrics } from '../membership/metrics.js'
+import { withContactTracking } from '../membership/contact-transport.js'
+import type { Resolver } from '../membership/resolve.js'
+import { createApplyQueue, type ApplyQueue, type ApplyQueueOptions } from '../broadcast/apply-queue.js'
+import { createBroadcaster, type BroadcastOptions, type Broadcaster } from '../broadcast/broadcaster.js'
+import { SYNC_PROTOCOL, createSyncServer, type SyncResult, type SyncSessionOptions } from '../sync/session.js'
+import { createSyncScheduler, type SyncScheduleOptions } from '../sync/scheduler.js'
 import { componentLogger } from './log.js'
 
-export type { Transition as MemberTransition } from './membership/members.js'
-export type { SyncResult } from './sync/session.js'
-export type { IsolationStatus } from './membership/membership.js'
+export type { Transition as MemberTransition } from '../membership/members.js'
+export type { SyncResult } from '../sync/session.js'
+export type { IsolationStatus } from '../membership/membership.js'
 
 export interface ClusterDeps {
   engine: StateEngine
