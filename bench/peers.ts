@@ -48,7 +48,7 @@ const value = (i: number) => `value-${i}-${'x'.repeat(48)}`
 const b64 = (s: string) => Buffer.from(s).toString('base64')
 const unb64 = (s: string) => Buffer.from(s, 'base64').toString()
 
-interface System {
+export interface System {
   name: string
   /** One write of key → value through node `node`. */
   write(node: number, key: string, val: string): Promise<void>
@@ -61,7 +61,7 @@ interface System {
   pids: number[]
 }
 
-function patinaSystem(urls: string[], pids: number[]): System & { close(): Promise<void> } {
+export function patinaSystem(urls: string[], pids: number[]): System & { close(): Promise<void> } {
   const http = agent(IN_FLIGHT)
   const streams = agent()
   return {
@@ -196,7 +196,7 @@ async function natsSystem(urls: string[], pids: number[]): Promise<System & { cl
   }
 }
 
-interface Result {
+export interface Result {
   tput: number
   tputP99: number
   /** CPU ms of all server processes per acknowledged write in the throughput run. */
@@ -209,7 +209,7 @@ interface Result {
   keepUpSecs?: number
 }
 
-async function measure(sys: System, tag: string): Promise<Result> {
+export async function measure(sys: System, tag: string): Promise<Result> {
   // throughput, spread over the 3 nodes
   progress(`${sys.name}: write throughput, ${IN_FLIGHT} in flight for ${TPUT_MS} ms`)
   const cpu0 = treeCpuMs(sys.pids)

@@ -17,7 +17,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, WorkerProcess } from '../test/helpers/process.js'
+import { freePort, patinaCommand, WorkerProcess } from './lib/procs.js'
 import { median, progress, report, type Row } from './lib/report.js'
 
 const DURATIONS = (process.env['BENCH_STALL_MS'] ?? '250,400,500,750,1000,1500,2000,3000,4000,6000')
@@ -53,6 +53,7 @@ export async function run(): Promise<void> {
       gossipPort: gossip[i] as number,
       bootstrap: gossip.filter((_, j) => j !== i).map((p) => `127.0.0.1:${p}`),
       schemaPath,
+      command: patinaCommand(),
     })
     // The defaults of failure detection (the test helper shortens them).
     writeFileSync(

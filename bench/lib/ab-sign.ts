@@ -6,11 +6,10 @@
  * Knobs (env): AB_NODES (default 3), AB_RATE (open loop writes/s; default: 64 in flight), AB_MS.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { join } from 'node:path'
 import { ROOT } from '../../test/helpers/process.js'
 import { agent, postJson } from './http.js'
 import { closedLoop, openLoop, sleep } from './load.js'
-import { startProcessCluster } from './procs.js'
+import { scriptArgs, startProcessCluster } from './procs.js'
 import { percentile } from './report.js'
 
 const NODES = Number(process.env['AB_NODES'] ?? 3)
@@ -24,15 +23,7 @@ async function variant(sign: boolean): Promise<string> {
   const children: ChildProcess[] = c.workers.map((w) =>
     spawn(
       process.execPath,
-      [
-        '--conditions=source',
-        '--import',
-        join(ROOT, 'scripts/polyfill.mjs'),
-        '--import',
-        'tsx',
-        join(ROOT, 'bench/lib/agent-variant.ts'),
-        w.configPath,
-      ],
+      [...scriptArgs('bench/lib/agent-variant.ts'), w.configPath],
       { cwd: ROOT, stdio: 'ignore', env: { ...process.env, PATINA_SIGN: sign ? '1' : '0' } },
     ),
   )

@@ -1,16 +1,56 @@
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { exec, queryRows } from '../../test/helpers/http.js'
-import { freePort, WorkerProcess } from '../../test/helpers/process.js'
+import { CLI, freePort, ROOT, WorkerProcess } from '../../test/helpers/process.js'
 
 export { freePort, WorkerProcess }
+
+/**
+ * Workers run the way a user runs Patina: the compiled CLI (`packages/node/bin/patina.js` →
+ * `dist/`, built once per bench process by {@link buildPatina}). `BENCH_SOURCE=1` runs the
+ * TypeScript sources through tsx instead (slower start, different JIT profile).
+ */
+export const FROM_SOURCE = process.env['BENCH_SOURCE'] === '1'
+export const PATINA_BIN = join(ROOT, 'packages/node/bin/patina.js')
+
+let built = false
+/** `pnpm build` (incremental `tsc -b`), once per process; nothing when running from sources. */
+export function buildPatina(): void {
+  if (FROM_SOURCE || built) return
+  execFileSync('pnpm', ['build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] })
+  built = true
+}
+
+/** The command that runs `patina` for a bench worker, with `nodeArgs` (e.g. `--cpu-prof`) for node. */
+export function patinaCommand(nodeArgs: string[] = []): string[] {
+  buildPatina()
+  return [process.execPath, ...nodeArgs, ...(FROM_SOURCE ? CLI : [PATINA_BIN])]
+}
+
+/**
+ * Node arguments that run a bench-side TypeScript script (e.g. `agent-variant.ts`) whose
+ * `@patina/*` imports resolve like the workers': to `dist/` unless `BENCH_SOURCE=1`.
+ */
+export function scriptArgs(script: string): string[] {
+  buildPatina()
+  return [
+    ...(FROM_SOURCE ? ['--conditions=source'] : []),
+    '--import',
+    join(ROOT, 'scripts/polyfill.mjs'),
+    '--import',
+    'tsx',
+    join(ROOT, script),
+  ]
+}
 
 /** A cluster of `n` worker child processes on loopback, all bootstrapping from the first ones. */
 export async function startProcessCluster(
   n: number,
   schema: string,
   extraToml = '',
+  opts: { command?: string[] } = {},
 ): Promise<{ workers: WorkerProcess[]; dir: string; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'patina-bench-'))
   const schemaPath = join(dir, 'schema.sql')
@@ -31,10 +71,11 @@ export async function startProcessCluster(
           .map((p) => `127.0.0.1:${p}`),
         schemaPath,
         extraToml,
+        command: opts.command ?? patinaCommand(),
       }),
     )
   }
-  // Start a few at a time: each start compiles TypeScript on 2 cores.
+  // Start a few at a time: the machine has 2 cores.
   for (let i = 0; i < n; i += 3) await Promise.all(workers.slice(i, i + 3).map((w) => w.start(120_000)))
   return {
     workers,

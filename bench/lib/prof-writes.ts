@@ -12,10 +12,10 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { CLI, ROOT } from '../../test/helpers/process.js'
+import { ROOT } from '../../test/helpers/process.js'
 import { agent, postJson } from './http.js'
 import { closedLoop, openLoop, sleep } from './load.js'
-import { startProcessCluster } from './procs.js'
+import { patinaCommand, startProcessCluster } from './procs.js'
 import { percentile } from './report.js'
 
 interface ProfileNode {
@@ -78,11 +78,8 @@ async function main(): Promise<void> {
   const c = await startProcessCluster(nodes, 'CREATE TABLE kv (k TEXT NOT NULL PRIMARY KEY, v TEXT);')
   const w0 = c.workers[0]!
   await w0.signal('SIGTERM')
-  const child = spawn(
-    process.execPath,
-    ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...CLI, '-c', w0.configPath, 'agent'],
-    { cwd: ROOT, stdio: 'ignore' },
-  )
+  const [cmd, ...args] = patinaCommand(['--cpu-prof', `--cpu-prof-dir=${dir}`])
+  const child = spawn(cmd as string, [...args, '-c', w0.configPath, 'agent'], { cwd: ROOT, stdio: 'ignore' })
   try {
     for (let i = 0; ; i++) {
       try {
