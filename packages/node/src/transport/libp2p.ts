@@ -21,7 +21,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
-import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { gossipsub, TopicValidatorResult, type GossipSub } from '@libp2p/gossipsub'
 import { preSharedKey } from '@libp2p/pnet'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -31,6 +31,7 @@ import { PatinaError } from '@patina/api'
 import type { FramedStream, PeerEvent, StreamHandler, TopicMessage, Transport } from './transport.js'
 import { decodeFrames, encodeFrame } from '../wire/framing.js'
 import { isBarePeerId, toMultiaddrString } from './address.js'
+import { createGossipSigner, type GossipSigner } from './signed-gossip.js'
 
 export interface Libp2pTransportOptions {
   /** Listen addresses (`host:port` or multiaddr). Default `['127.0.0.1:0']`. */
@@ -48,7 +49,11 @@ export interface Libp2pTransportOptions {
   maxMessageBytes?: number
   /** Largest stream frame accepted, in bytes. Default 16 MiB. */
   maxFrameBytes?: number
-  /** Whether gossip messages are signed by their publisher (authenticated `from`). Default true. */
+  /**
+   * Whether gossip messages carry their publisher, signed (`transport/signed-gossip.ts`), so that
+   * `from` is the authenticated publisher even for forwarded copies. Default true. Without it
+   * `from` is the peer a copy came from (A/B experiments only).
+   */
   signMessages?: boolean
   /** Timeout of one dial, in milliseconds. Default 5000. */
   dialTimeoutMs?: number
@@ -106,6 +111,9 @@ export function createLibp2pTransport(options: Libp2pTransportOptions = {}): Tra
   const handlers = new Map<string, StreamHandler>()
   const topics = new Set<string>()
   let node: Libp2p<Services> | null = null
+  let signer: GossipSigner | null = null
+  /** Messages accepted by the topic validator → their authenticated origin and payload. */
+  const opened = new WeakMap<object, { origin: string; payload: Uint8Array }>()
   let stopping = false
 
   const listenAddrs = o.listen.map((a) => toMultiaddrString(a, 'gossip.addr'))
@@ -183,6 +191,20 @@ export function createLibp2pTransport(options: Libp2pTransportOptions = {}): Tra
     )
   }
 
+  const watchTopic = (n: Libp2p<Services>, topic: string): void => {
+    n.services.pubsub.subscribe(topic)
+    const sig = signer
+    if (sig === null) return
+    // Runs once per message (after gossipsub's duplicate check), before it is delivered or
+    // forwarded: a forged or malformed frame is neither.
+    n.services.pubsub.topicValidators.set(topic, (via, msg) => {
+      const r = sig.open(topic, msg.data, via.toString())
+      if (r === null) return TopicValidatorResult.Reject
+      opened.set(msg, r)
+      return TopicValidatorResult.Accept
+    })
+  }
+
   const toPeerId = (peer: string): PeerId => {
     try {
       return peerIdFromString(peer)
@@ -203,6 +225,7 @@ export function createLibp2pTransport(options: Libp2pTransportOptions = {}): Tra
         options.identityPath !== undefined
           ? await loadOrCreateIdentity(options.identityPath)
           : await generateKeyPair('Ed25519')
+      signer = o.signMessages ? createGossipSigner(privateKey) : null
       const n = await createLibp2p<Services>({
         privateKey,
         addresses: {
@@ -233,24 +256,18 @@ export function createLibp2pTransport(options: Libp2pTransportOptions = {}): Tra
             fallbackToFloodsub: false,
             maxInboundDataLength: o.maxMessageBytes,
             maxOutboundBufferSize: Math.max(16 * 1024 * 1024, o.maxMessageBytes * 8),
-            globalSignaturePolicy: o.signMessages ? 'StrictSign' : 'StrictNoSign',
-            // Duplicates are dropped on a cheap hash before any signature check: in a mesh of
-            // degree D every message arrives up to D times, and without this gossipsub verifies
-            // each copy's Ed25519 signature (bench: signature checks dominated a 10-node cluster).
-            // The hash covers the signature too, so a forged copy cannot shadow the real one.
-            fastMsgIdFn: (m) => {
-              const h = createHash('sha1')
-              if (m.from) h.update(m.from)
-              if (m.seqno) h.update(m.seqno)
-              if (m.data) h.update(m.data)
-              if (m.signature) h.update(m.signature)
-              return h.digest('base64')
-            },
-            ...(o.signMessages
-              ? {}
-              : {
-                  msgIdFn: (msg) => new Uint8Array(createHash('sha256').update(msg.data).digest()),
-                }),
+            // gossipsub's own signing is off: its per-message key import and the check of every
+            // copy cost most of a 10-node cluster's CPU (docs/benchmarks.md). Our frame
+            // (signed-gossip.ts) signs once per message; a receiver checks a forwarded copy once
+            // (topic validator, after the duplicate check) and a copy from its origin not at all.
+            globalSignaturePolicy: 'StrictNoSign',
+            // Duplicates are dropped on a cheap hash of the bytes (origin, seqno and signature
+            // included) before any check: in a mesh every message arrives up to D times.
+            fastMsgIdFn: (m) =>
+              createHash('sha1')
+                .update(m.data ?? new Uint8Array(0))
+                .digest('base64'),
+            msgIdFn: (msg) => new Uint8Array(createHash('sha256').update(msg.data).digest()),
           }),
         },
       })
@@ -267,9 +284,13 @@ export function createLibp2pTransport(options: Libp2pTransportOptions = {}): Tra
       )
       n.services.pubsub.addEventListener('gossipsub:message', (e) => {
         const { msg, propagationSource } = e.detail
-        const from = msg.type === 'signed' ? msg.from.toString() : propagationSource.toString()
         if (blocked.has(propagationSource.toString())) return
-        const m: TopicMessage = { topic: msg.topic, from, data: msg.data }
+        let m: TopicMessage
+        if (signer !== null) {
+          const r = opened.get(msg)
+          if (r === undefined) return // a topic we do not validate: not ours
+          m = { topic: msg.topic, from: r.origin, data: r.payload }
+        } else m = { topic: msg.topic, from: propagationSource.toString(), data: msg.data }
         for (const l of [...messageListeners]) {
           try {
             l(m)
@@ -278,7 +299,7 @@ export function createLibp2pTransport(options: Libp2pTransportOptions = {}): Tra
           }
         }
       })
-      for (const t of topics) n.services.pubsub.subscribe(t)
+      for (const t of topics) watchTopic(n, t)
       for (const [protocol, handler] of handlers) await registerHandler(n, protocol, handler)
       if (n.status !== 'started') await n.start()
       node = n
@@ -303,11 +324,12 @@ export function createLibp2pTransport(options: Libp2pTransportOptions = {}): Tra
 
     subscribe(topic) {
       topics.add(topic)
-      if (node !== null) node.services.pubsub.subscribe(topic)
+      if (node !== null) watchTopic(node, topic)
     },
 
     async publish(topic, data) {
-      await requireNode().services.pubsub.publish(topic, data)
+      const n = requireNode()
+      await n.services.pubsub.publish(topic, signer !== null ? signer.seal(topic, data) : data)
     },
 
     onMessage(listener) {

@@ -100,4 +100,28 @@ describe('libp2p transport', () => {
     a.unblock(b.peerId)
     expect(await b.dial(hostPort(a))).toBe(a.peerId)
   })
+
+  it('a forwarded gossip copy keeps its publisher as `from`, and the same body published twice arrives twice', async () => {
+    // a — b — c in a line: c hears a only through b's forwarding
+    const a = await node()
+    const b = await node()
+    const c = await node()
+    for (const t of [a, b, c]) t.subscribe('t')
+    const got: TopicMessage[] = []
+    c.onMessage((m) => got.push(m))
+    await a.dial(hostPort(b))
+    await c.dial(hostPort(b))
+    expect(c.connectedPeers()).not.toContain(a.peerId)
+    await waitFor(
+      () => got.length > 0 || (void a.publish('t', new Uint8Array([4, 2])), false),
+      'forwarded gossip',
+    )
+    expect(got[0]?.from).toBe(a.peerId)
+    expect([...(got[0]?.data ?? [])]).toEqual([4, 2])
+    const before = got.length
+    await a.publish('t', new Uint8Array([7]))
+    await a.publish('t', new Uint8Array([7]))
+    await waitFor(() => got.filter((m) => m.data.length === 1 && m.data[0] === 7).length === 2, 'both copies')
+    expect(got.slice(before).every((m) => m.from === a.peerId)).toBe(true)
+  })
 })
