@@ -97,13 +97,29 @@ export function createApplyQueue(deps: ApplyQueueDeps, opts: ApplyQueueOptions):
   const wakeRoom = (): void => {
     for (const w of roomWaiters.splice(0)) w()
   }
-  const schedule = (): void => {
-    if (running || timer !== null || stopped || size() === 0) return
-    timer = clock.setTimeout(() => {
-      timer = null
-      run().catch((err: unknown) => log.error({ err }, 'apply loop failed'))
-    }, opts.batchDelayMs)
+  let immediate = false
+  const start = (): void => {
+    run().catch((err: unknown) => log.error({ err }, 'apply loop failed'))
   }
+  const schedule = (): void => {
+    if (running || timer !== null || immediate || stopped || size() === 0) return
+    if (opts.batchDelayMs > 0) {
+      timer = clock.setTimeout(() => {
+        timer = null
+        start()
+      }, opts.batchDelayMs)
+      return
+    }
+    // No batching delay: apply after the messages read in this turn of the event loop, not
+    // after a timer (a 0 ms timer waits at least 1 ms: on an idle node every remote write paid it).
+    immediate = true
+    setImmediate(() => {
+      immediate = false
+      if (!stopped) start()
+    })
+  }
+  /** Between batches: let I/O in, then go on (setImmediate, not a ≥ 1 ms timer). */
+  const yieldToIo = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve))
 
   const refused = (res: ApplyResult): void => {
     for (const r of res.refused) {
@@ -167,7 +183,7 @@ export function createApplyQueue(deps: ApplyQueueDeps, opts: ApplyQueueOptions):
         applyBatch(batch)
         wakeRoom()
         // yield to I/O between batches
-        if (size() > 0) await new Promise<void>((resolve) => clock.setTimeout(resolve, 0))
+        if (size() > 0) await yieldToIo()
       }
     } finally {
       running = false
