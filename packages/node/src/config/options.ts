@@ -13,7 +13,7 @@ import type { ClusterOptions } from '../runtime/cluster.js'
 import type { SubscriptionHubOptions } from '../subs/options.js'
 import type { Libp2pTransportOptions } from '../transport/libp2p.js'
 import { httpUrlFor, parseHostPort } from './addr.js'
-import { PRESETS, TUNED_KEYS } from './presets.js'
+import { PRESETS, TUNED_KEYS, type MeshTuning } from './presets.js'
 import type { PatinaConfig } from './schema.js'
 
 /** Files kept next to the database, and the subscriptions' own database. */
@@ -52,7 +52,22 @@ export function transportOptionsFrom(config: PatinaConfig): Libp2pTransportOptio
     // Twice the cluster's limit: an oversized message must reach our validation (and its
     // counter) instead of being dropped silently inside gossipsub.
     maxMessageBytes: 2 * g.message_max_bytes,
+    mesh: meshFrom(g),
   }
+}
+
+/** The `mesh` rows of `TUNED_KEYS`, checked together: low ≤ degree ≤ high. */
+export function meshFrom(g: PatinaConfig['gossip']): MeshTuning {
+  const mesh: Record<string, number> = {}
+  for (const [key, section, option] of TUNED_KEYS)
+    if (section === 'mesh') mesh[option] = (g as unknown as Record<string, number>)[key] as number
+  const m = mesh as unknown as MeshTuning
+  if (!(m.degreeLow <= m.degree && m.degree <= m.degreeHigh))
+    throw new PatinaError(
+      'PATINA_ERR_CONFIG_INVALID',
+      `gossip.mesh_degree_low (${m.degreeLow}) ≤ gossip.mesh_degree (${m.degree}) ≤ gossip.mesh_degree_high (${m.degreeHigh}) does not hold`,
+    )
+  return m
 }
 
 /**
@@ -67,7 +82,8 @@ export function clusterOptionsFrom(config: PatinaConfig): ClusterOptions {
     Record<string, number>
   >
   for (const [key, section, option] of TUNED_KEYS)
-    sections[section][option] = (g as unknown as Record<string, number>)[key] as number
+    if (section !== 'mesh')
+      sections[section][option] = (g as unknown as Record<string, number>)[key] as number
   return {
     clusterId: String(g.cluster_id),
     region: g.region,

@@ -14,8 +14,25 @@ import type { ConfigInput } from './schema.js'
 const KiB = 1024
 const MiB = 1024 * KiB
 
+/**
+ * gossipsub's mesh (`transport/libp2p.ts`): the degree D with its bounds, and the heartbeat that
+ * repairs the mesh and sends lazy gossip (IHAVE). A publisher sends each message to every
+ * connected member (flood publish); the mesh only carries the forwarded copies, which are
+ * duplicates wherever the publisher reached everyone. Chosen by measurement (docs/benchmarks.md).
+ */
+export interface MeshTuning {
+  degree: number
+  degreeLow: number
+  degreeHigh: number
+  heartbeatMs: number
+}
+
+/** A preset: the cluster's timings and the gossipsub mesh of its transport. */
+export type PresetTuning = ClusterTuning & { mesh: MeshTuning }
+
 /** Timings for a LAN / data-centre cluster (memberlist `DefaultLANConfig` in spirit). */
-const LAN: ClusterTuning = {
+const LAN: PresetTuning = {
+  mesh: { degree: 6, degreeLow: 4, degreeHigh: 12, heartbeatMs: 1000 }, // gossipsub's defaults
   membership: {
     probeIntervalMs: 1000, // one member probed per second
     probeTimeoutMs: 500, // then ask indirectProbes others
@@ -71,7 +88,7 @@ const LAN: ClusterTuning = {
  * Several nodes on one host (`patina dev`, loopback, Docker): faster sync and failure
  * detection, so that a killed node is noticed and a restarted one catches up within seconds.
  */
-const LOCAL: ClusterTuning = {
+const LOCAL: PresetTuning = {
   ...LAN,
   membership: {
     ...LAN.membership,
@@ -89,7 +106,8 @@ const LOCAL: ClusterTuning = {
 }
 
 /** Short intervals for tests (seconds of virtual or real time per scenario). */
-const TEST: ClusterTuning = {
+const TEST: PresetTuning = {
+  mesh: { ...LAN.mesh },
   membership: {
     ...LAN.membership,
     probeIntervalMs: 200,
@@ -124,7 +142,7 @@ export const PRESET_NAMES = ['lan', 'local', 'test'] as const
 export type PresetName = (typeof PRESET_NAMES)[number]
 
 /** Preset name → complete cluster timings. */
-export const PRESETS: Readonly<Record<PresetName, Readonly<ClusterTuning>>> = {
+export const PRESETS: Readonly<Record<PresetName, Readonly<PresetTuning>>> = {
   lan: LAN,
   local: LOCAL,
   test: TEST,
@@ -133,12 +151,13 @@ export const PRESETS: Readonly<Record<PresetName, Readonly<ClusterTuning>>> = {
 export const isPresetName = (v: unknown): v is PresetName =>
   typeof v === 'string' && (PRESET_NAMES as readonly string[]).includes(v)
 
-type Section = 'membership' | 'broadcast' | 'sync'
+type Section = 'membership' | 'broadcast' | 'sync' | 'mesh'
 
 /**
  * The `gossip.*` keys that set a cluster timing: key, component section, option. The one table
  * both directions read: `config/options.ts` (config → cluster options) and {@link presetConfig}
- * (preset → config values). `message_max_bytes` sets two options.
+ * (preset → config values). `message_max_bytes` sets two options. The `mesh` rows go to the
+ * transport, the others to the cluster.
  */
 export const TUNED_KEYS: readonly (readonly [key: string, section: Section, option: string])[] = [
   ['probe_interval_ms', 'membership', 'probeIntervalMs'],
@@ -155,10 +174,14 @@ export const TUNED_KEYS: readonly (readonly [key: string, section: Section, opti
   ['sync_peers', 'sync', 'peersPerRound'],
   ['sync_chunk_max_bytes', 'sync', 'maxChunkBytes'],
   ['sync_timeout_ms', 'sync', 'idleTimeoutMs'],
+  ['mesh_degree', 'mesh', 'degree'],
+  ['mesh_degree_low', 'mesh', 'degreeLow'],
+  ['mesh_degree_high', 'mesh', 'degreeHigh'],
+  ['mesh_heartbeat_ms', 'mesh', 'heartbeatMs'],
 ]
 
 /** A preset's timing as a config key would hold it. */
-export function tunedValue(tuning: Readonly<ClusterTuning>, section: Section, option: string): number {
+export function tunedValue(tuning: Readonly<PresetTuning>, section: Section, option: string): number {
   return (tuning[section] as unknown as Record<string, number>)[option] as number
 }
 

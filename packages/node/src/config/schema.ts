@@ -188,6 +188,18 @@ const gossip = z
     isolation_after_ms: key(positiveInt(100, 86_400_000).default(15_000), {
       doc: 'A node that expects peers (it has bootstrap entries or has met other members) and has had no other member alive for this long reports itself isolated: `isolated` in `/v1/health`, `patina cluster members`, the `patina_cluster_isolated` metric and a log line.',
     }),
+    mesh_degree: key(positiveInt(1, 64).default(6), {
+      doc: 'gossipsub mesh degree D: members each node forwards a message it received to. The publisher sends to every connected member itself (flood publish), so in a cluster where everyone is connected to everyone the forwarded copies are duplicates (dropped on a hash before any check); the mesh is what reaches members the publisher is not connected to.',
+    }),
+    mesh_degree_low: key(positiveInt(1, 64).default(4), {
+      doc: 'gossipsub Dlo: below this many mesh members a node grafts more at the next heartbeat (at most `mesh_degree`).',
+    }),
+    mesh_degree_high: key(positiveInt(1, 128).default(12), {
+      doc: 'gossipsub Dhi: above this many mesh members a node prunes some at the next heartbeat (at least `mesh_degree`).',
+    }),
+    mesh_heartbeat_ms: key(positiveInt(50, 60_000).default(1_000), {
+      doc: 'gossipsub heartbeat: mesh repair and lazy gossip (IHAVE of recent messages to peers outside the mesh, which repairs a lost copy before anti-entropy sync does).',
+    }),
   })
   .prefault({})
 

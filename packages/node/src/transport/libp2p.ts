@@ -59,6 +59,8 @@ export interface Libp2pTransportOptions {
   dialTimeoutMs?: number
   /** Concurrent inbound streams per connection per protocol. Default 32. */
   maxInboundStreams?: number
+  /** gossipsub mesh degree, its bounds and heartbeat (config `gossip.mesh_*`). Default gossipsub's 6/4/12, 1 s. */
+  mesh?: { degree: number; degreeLow: number; degreeHigh: number; heartbeatMs: number }
 }
 
 export const LIBP2P_TRANSPORT_DEFAULTS = {
@@ -68,6 +70,7 @@ export const LIBP2P_TRANSPORT_DEFAULTS = {
   signMessages: true,
   dialTimeoutMs: 5000,
   maxInboundStreams: 32,
+  mesh: { degree: 6, degreeLow: 4, degreeHigh: 12, heartbeatMs: 1000 },
 } as const
 
 type Services = { pubsub: GossipSub; ping: Ping; identify: Identify }
@@ -254,6 +257,14 @@ export function createLibp2pTransport(options: Libp2pTransportOptions = {}): Tra
             ignoreDuplicatePublishError: true,
             emitSelf: false,
             fallbackToFloodsub: false,
+            floodPublish: true, // gossipsub's default, relied on: see signed-gossip.ts and `mesh`
+            D: o.mesh.degree,
+            Dlo: o.mesh.degreeLow,
+            Dhi: o.mesh.degreeHigh,
+            // gossipsub needs Dout < Dlo and Dout ≤ D/2, Dscore ≤ D
+            Dout: Math.max(0, Math.min(2, o.mesh.degreeLow - 1, Math.floor(o.mesh.degree / 2))),
+            Dscore: Math.min(4, o.mesh.degree),
+            heartbeatInterval: o.mesh.heartbeatMs,
             maxInboundDataLength: o.maxMessageBytes,
             maxOutboundBufferSize: Math.max(16 * 1024 * 1024, o.maxMessageBytes * 8),
             // gossipsub's own signing is off: its per-message key import and the check of every

@@ -5,7 +5,15 @@ import { resolveClusterTuning } from '../../src/runtime/cluster.js'
 import { DEFAULT_SUBSCRIPTION_HUB_OPTIONS } from '../../src/subs/hub.js'
 import { loadConfig, type ConfigOverride } from '../../src/config/load.js'
 import { componentOptionsFrom, type ComponentOptions } from '../../src/config/options.js'
-import { PRESETS, PRESET_NAMES, TUNED_KEYS, presetConfig, tunedValue } from '../../src/config/presets.js'
+import {
+  PRESETS,
+  PRESET_NAMES,
+  TUNED_KEYS,
+  presetConfig,
+  tunedValue,
+  type PresetTuning,
+} from '../../src/config/presets.js'
+import type { ClusterTuning } from '../../src/runtime/cluster.js'
 import { CONFIG_KEYS } from '../../src/config/spec.js'
 
 const CWD = '/srv/patina'
@@ -59,6 +67,10 @@ const ROWS: { key: string; value: unknown; lands: [path: string, expected: unkno
   { key: 'gossip.sync_peers', value: 5, lands: [['cluster.sync.peersPerRound', 5]] },
   { key: 'gossip.sync_chunk_max_bytes', value: 9999, lands: [['cluster.sync.maxChunkBytes', 9999]] },
   { key: 'gossip.sync_timeout_ms', value: 7777, lands: [['cluster.sync.idleTimeoutMs', 7777]] },
+  { key: 'gossip.mesh_degree', value: 5, lands: [['transport.mesh.degree', 5]] },
+  { key: 'gossip.mesh_degree_low', value: 3, lands: [['transport.mesh.degreeLow', 3]] },
+  { key: 'gossip.mesh_degree_high', value: 7, lands: [['transport.mesh.degreeHigh', 7]] },
+  { key: 'gossip.mesh_heartbeat_ms', value: 700, lands: [['transport.mesh.heartbeatMs', 700]] },
   { key: 'gossip.broadcast_batch_delay_ms', value: 9, lands: [['cluster.broadcast.maxBatchDelayMs', 9]] },
   {
     key: 'gossip.broadcast_batch_max_bytes',
@@ -174,6 +186,9 @@ const ELSEWHERE: Record<string, string> = {
   'log.colors': 'the logger',
 }
 
+/** A preset without its transport part: what the cluster runs. */
+const clusterPart = ({ mesh: _mesh, ...cluster }: PresetTuning): ClusterTuning => cluster
+
 describe('config → component options (config/options.ts)', () => {
   it.each(ROWS)('$key', ({ key, value, lands }) => {
     const o = options([{ key, value: typeof value === 'number' ? String(value) : value }])
@@ -192,7 +207,7 @@ describe('config → component options (config/options.ts)', () => {
       expect(
         row?.lands.map(([p]) => p),
         key,
-      ).toContain(`cluster.${section}.${option}`)
+      ).toContain(section === 'mesh' ? `transport.mesh.${option}` : `cluster.${section}.${option}`)
     }
   })
 
@@ -200,7 +215,8 @@ describe('config → component options (config/options.ts)', () => {
     const o = options()
     expect(o.cluster.preset).toBe(PRESETS.lan)
     const tuning = resolveClusterTuning(o.cluster)
-    expect(tuning).toEqual(PRESETS.lan)
+    expect(tuning).toEqual(clusterPart(PRESETS.lan))
+    expect(o.transport.mesh).toEqual(PRESETS.lan.mesh)
     expect({ ...DEFAULT_API_OPTIONS, ...o.api }).toEqual({ ...DEFAULT_API_OPTIONS, tokens: [] })
     expect(o.apiServer).toEqual(DEFAULT_SERVER_LIMITS)
     for (const [k, v] of Object.entries(o.hub))
@@ -211,9 +227,17 @@ describe('config → component options (config/options.ts)', () => {
 })
 
 describe('timing presets (config/presets.ts)', () => {
+  it('refuses a mesh degree outside its bounds, naming the keys', () => {
+    expect(() => options([{ key: 'gossip.mesh_degree', value: '3' }])).toThrow(
+      /gossip.mesh_degree_low \(4\) ≤ gossip.mesh_degree \(3\)/,
+    )
+    expect(() => options([{ key: 'gossip.mesh_degree_high', value: '5' }])).toThrow(/mesh_degree_high \(5\)/)
+  })
+
   it.each(PRESET_NAMES)('gossip.preset = %s: the cluster runs exactly that preset', (name) => {
     const o = options([{ key: 'gossip.preset', value: name }])
-    expect(resolveClusterTuning(o.cluster)).toEqual(PRESETS[name])
+    expect(resolveClusterTuning(o.cluster)).toEqual(clusterPart(PRESETS[name]))
+    expect(o.transport.mesh).toEqual(PRESETS[name].mesh)
   })
 
   it('a preset sets the timing keys under the file, env and flags, which still override it', () => {
@@ -226,7 +250,10 @@ describe('timing presets (config/presets.ts)', () => {
     expect(sources.get('gossip.probe_interval_ms')).toBe('preset local')
     expect(config.gossip.probe_timeout_ms).toBe(250)
     const t = resolveClusterTuning(componentOptionsFrom(config).cluster)
-    expect(t).toEqual({ ...PRESETS.local, membership: { ...PRESETS.local.membership, probeTimeoutMs: 250 } })
+    expect(t).toEqual({
+      ...clusterPart(PRESETS.local),
+      membership: { ...PRESETS.local.membership, probeTimeoutMs: 250 },
+    })
   })
 
   it('the config layer of a preset is its timing keys that differ from lan', () => {
