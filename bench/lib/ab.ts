@@ -11,9 +11,9 @@
  *   (e.g. `git archive main | tar -x -C /tmp/base`, `pnpm install --offline`, `pnpm build`);
  *   default this checkout;
  * - `source: true`: run that checkout's TypeScript sources through tsx instead of `dist/`;
- * - `toml`: extra config lines for every worker (e.g. `"[gossip]\nbroadcast_batch_delay_ms = 0"`
- *   is refused: use keys of sections not already written, or the `[gossip]` keys the helper
- *   does not write).
+ * - `toml`: extra config lines for every worker, appended after the `[log]` table the helper
+ *   writes (so only new tables);
+ * - `env`: environment of the workers: config keys as `PATINA_GOSSIP__MESH_DEGREE` and so on.
  * Default: this checkout compiled vs its sources.
  * Knobs: AB_NODES (3), AB_ROUNDS (3), BENCH_TPUT_MS, BENCH_LAT_WRITES, BENCH_LAT_RATE, BENCH_READS
  * (those of `bench/peers.ts`).
@@ -30,6 +30,8 @@ interface Variant {
   root?: string
   source?: boolean
   toml?: string
+  /** Environment of the workers, e.g. `{"PATINA_GOSSIP__MESH_DEGREE": "3"}` (config keys by env). */
+  env?: Record<string, string>
 }
 
 const NODES = Number(process.env['AB_NODES'] ?? 3)
@@ -47,7 +49,12 @@ function command(v: Variant): string[] {
 }
 
 async function once(v: Variant, tag: string): Promise<Result> {
-  const c = await startProcessCluster(NODES, SCHEMA, v.toml ?? '', { command: command(v) })
+  const saved = { ...process.env }
+  Object.assign(process.env, v.env ?? {})
+  const c = await startProcessCluster(NODES, SCHEMA, v.toml ?? '', { command: command(v) }).finally(() => {
+    for (const k of Object.keys(v.env ?? {})) if (!(k in saved)) delete process.env[k]
+    Object.assign(process.env, saved)
+  })
   const sys = patinaSystem(
     c.workers.map((w) => w.apiUrl),
     c.workers.map((w) => w.pid ?? -1),
@@ -65,7 +72,12 @@ const results = new Map<string, Result[]>(VARIANTS.map((v) => [v.name, []]))
 for (let r = 0; r < ROUNDS; r++) {
   for (const [i, v] of VARIANTS.entries()) {
     progress(`round ${r + 1}/${ROUNDS}: ${v.name}`)
-    results.get(v.name)?.push(await once(v, `r${r}v${i}`))
+    try {
+      results.get(v.name)?.push(await once(v, `r${r}v${i}`))
+    } catch (err) {
+      // a loaded machine can fail a write (e.g. a 408 at the main-thread deadline): say so, go on
+      progress(`round ${r + 1}: ${v.name} failed: ${(err as Error).message.slice(0, 200)}`)
+    }
   }
 }
 const rows: [string, (x: Result) => number][] = [
