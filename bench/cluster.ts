@@ -12,13 +12,30 @@ import { percentile, progress, report, type Row } from './lib/report.js'
 
 const NODES = Number(process.env['BENCH_NODES'] ?? 10)
 const WRITES = Number(process.env['BENCH_WRITES'] ?? 1000)
-const RATE = Number(process.env['BENCH_RATE'] ?? 50)
+const RATE = Number(process.env['BENCH_RATE'] ?? 100)
 const THROUGHPUT_MS = Number(process.env['BENCH_THROUGHPUT_MS'] ?? 10_000)
 const CATCHUP = Number(process.env['BENCH_CATCHUP'] ?? 100_000)
 const MEM_ROWS = Number(process.env['BENCH_MEM_ROWS'] ?? 1_000_000)
 const SCHEMA = `CREATE TABLE tests (id INTEGER NOT NULL PRIMARY KEY, text TEXT NOT NULL DEFAULT '');
 CREATE TABLE bulk (id INTEGER NOT NULL PRIMARY KEY, host TEXT, backend TEXT, weight INTEGER NOT NULL DEFAULT 1);`
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Sum over the nodes of the membership counters: transitions to suspect and down, and flaps. */
+async function membershipEvents(urls: string[]): Promise<{ suspect: number; down: number; flaps: number }> {
+  const sum = { suspect: 0, down: 0, flaps: 0 }
+  for (const u of urls) {
+    const text = await (await fetch(`${u}/metrics`)).text()
+    for (const line of text.split('\n')) {
+      const v = Number(line.slice(line.lastIndexOf(' ') + 1))
+      if (line.startsWith('patina_membership_transitions_total{') && line.includes('to="suspect"'))
+        sum.suspect += v
+      else if (line.startsWith('patina_membership_transitions_total{') && line.includes('to="down"'))
+        sum.down += v
+      else if (line.startsWith('patina_membership_flaps_total')) sum.flaps += v
+    }
+  }
+  return sum
+}
 
 export async function run(): Promise<void> {
   progress(`starting ${NODES} worker processes`)
@@ -28,6 +45,7 @@ export async function run(): Promise<void> {
   try {
     const urls = c.workers.map((w) => w.apiUrl)
     await sleep(3000)
+    const before = await membershipEvents(urls)
 
     // --- propagation latency
     progress(`propagation: ${WRITES} writes at ${RATE}/s`)
@@ -130,6 +148,15 @@ export async function run(): Promise<void> {
       max: NaN,
       n: total,
     })
+
+    // --- failure detection under this load: any member suspected or marked down, any flap
+    const after = await membershipEvents(urls)
+    for (const [k, label] of [
+      ['suspect', 'members marked suspect during propagation + throughput (sum over nodes)'],
+      ['down', 'members marked down during propagation + throughput (sum over nodes)'],
+      ['flaps', 'flaps (alive again without a restart; sum over nodes)'],
+    ] as const)
+      rows.push({ measure: label, p50: after[k] - before[k], p99: NaN, max: NaN, n: NODES })
 
     // --- catch-up through sync
     progress(`catch-up: stop one node, write ${CATCHUP} rows, restart`)
