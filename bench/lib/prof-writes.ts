@@ -6,7 +6,8 @@
  *   node --conditions=source --import ./scripts/polyfill.mjs --import tsx bench/lib/prof-writes.ts
  *
  * Knobs (env): PROF_MS (default 10000), PROF_DIR (default a temp dir, kept), PROF_NODES (default 3),
- * PROF_RATE (writes/s in an open loop instead of 64 in flight; default unset).
+ * PROF_RATE (writes/s in an open loop instead of 64 in flight; default unset), PROF_ROOT (another
+ * built checkout whose compiled CLI all workers run, for a before/after; default this one).
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
@@ -75,10 +76,17 @@ async function main(): Promise<void> {
   const dir = process.env['PROF_DIR'] ?? mkdtempSync(join(tmpdir(), 'patina-prof-'))
   const nodes = Number(process.env['PROF_NODES'] ?? 3)
   const rate = process.env['PROF_RATE'] === undefined ? null : Number(process.env['PROF_RATE'])
-  const c = await startProcessCluster(nodes, 'CREATE TABLE kv (k TEXT NOT NULL PRIMARY KEY, v TEXT);')
+  const root = process.env['PROF_ROOT']
+  const command = (args: string[] = []) =>
+    root === undefined
+      ? patinaCommand(args)
+      : [process.execPath, ...args, join(root, 'packages/node/bin/patina.js')]
+  const c = await startProcessCluster(nodes, 'CREATE TABLE kv (k TEXT NOT NULL PRIMARY KEY, v TEXT);', '', {
+    command: command(),
+  })
   const w0 = c.workers[0]!
   await w0.signal('SIGTERM')
-  const [cmd, ...args] = patinaCommand(['--cpu-prof', `--cpu-prof-dir=${dir}`])
+  const [cmd, ...args] = command(['--cpu-prof', `--cpu-prof-dir=${dir}`])
   const child = spawn(cmd as string, [...args, '-c', w0.configPath, 'agent'], { cwd: ROOT, stdio: 'ignore' })
   try {
     for (let i = 0; ; i++) {
