@@ -6,7 +6,12 @@
  * - throughput: writes/s sustained with 64 requests in flight, and whether every node keeps up
  * - catch-up: a node that missed CATCHUP changes converges through sync alone
  * - memory: RSS of a worker holding MEM_ROWS rows
+ *
+ * The workers run the timing preset BENCH_PRESET (default `local`, the one for several nodes on
+ * one host, as `patina dev` writes it), with its failure-detection timings; `test` gives the test
+ * helper's 200 / 150 ms probes.
  */
+import { PRESETS } from '@patina/node'
 import { count, followUpdates, rssBytes, startProcessCluster, tx } from './lib/procs.js'
 import { percentile, progress, report, type Row } from './lib/report.js'
 
@@ -16,6 +21,7 @@ const RATE = Number(process.env['BENCH_RATE'] ?? 100)
 const THROUGHPUT_MS = Number(process.env['BENCH_THROUGHPUT_MS'] ?? 10_000)
 const CATCHUP = Number(process.env['BENCH_CATCHUP'] ?? 100_000)
 const MEM_ROWS = Number(process.env['BENCH_MEM_ROWS'] ?? 1_000_000)
+const PRESET = (process.env['BENCH_PRESET'] ?? 'local') as keyof typeof PRESETS
 const SCHEMA = `CREATE TABLE tests (id INTEGER NOT NULL PRIMARY KEY, text TEXT NOT NULL DEFAULT '');
 CREATE TABLE bulk (id INTEGER NOT NULL PRIMARY KEY, host TEXT, backend TEXT, weight INTEGER NOT NULL DEFAULT 1);`
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -39,9 +45,13 @@ async function membershipEvents(urls: string[]): Promise<{ suspect: number; down
 
 export async function run(): Promise<void> {
   progress(`starting ${NODES} worker processes`)
-  const c = await startProcessCluster(NODES, SCHEMA)
+  if (!(PRESET in PRESETS))
+    throw new Error(`BENCH_PRESET=${PRESET}: one of ${Object.keys(PRESETS).join(', ')}`)
+  process.env['PATINA_GOSSIP__PRESET'] = PRESET
+  const { probeIntervalMs, probeTimeoutMs } = PRESETS[PRESET].membership
+  const c = await startProcessCluster(NODES, SCHEMA, '', { probeIntervalMs, probeTimeoutMs })
   const rows: Row[] = []
-  const extra: Record<string, unknown> = { nodes: NODES }
+  const extra: Record<string, unknown> = { nodes: NODES, preset: PRESET }
   try {
     const urls = c.workers.map((w) => w.apiUrl)
     await sleep(3000)

@@ -50,7 +50,7 @@ export async function startProcessCluster(
   n: number,
   schema: string,
   extraToml = '',
-  opts: { command?: string[] } = {},
+  opts: { command?: string[]; probeIntervalMs?: number; probeTimeoutMs?: number } = {},
 ): Promise<{ workers: WorkerProcess[]; dir: string; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'patina-bench-'))
   const schemaPath = join(dir, 'schema.sql')
@@ -72,6 +72,8 @@ export async function startProcessCluster(
         schemaPath,
         extraToml,
         command: opts.command ?? patinaCommand(),
+        ...(opts.probeIntervalMs !== undefined ? { probeIntervalMs: opts.probeIntervalMs } : {}),
+        ...(opts.probeTimeoutMs !== undefined ? { probeTimeoutMs: opts.probeTimeoutMs } : {}),
       }),
     )
   }
