@@ -21,11 +21,11 @@ async function variant(sign: boolean): Promise<string> {
   const c = await startProcessCluster(NODES, 'CREATE TABLE kv (k TEXT NOT NULL PRIMARY KEY, v TEXT);')
   await Promise.all(c.workers.map((w) => w.signal('SIGTERM')))
   const children: ChildProcess[] = c.workers.map((w) =>
-    spawn(
-      process.execPath,
-      [...scriptArgs('bench/lib/agent-variant.ts'), w.configPath],
-      { cwd: ROOT, stdio: 'ignore', env: { ...process.env, PATINA_SIGN: sign ? '1' : '0' } },
-    ),
+    spawn(process.execPath, [...scriptArgs('bench/lib/agent-variant.ts'), w.configPath], {
+      cwd: ROOT,
+      stdio: 'ignore',
+      env: { ...process.env, PATINA_SIGN: sign ? '1' : '0' },
+    }),
   )
   try {
     for (const w of c.workers) {

@@ -24,14 +24,14 @@ import { ping, type Ping } from '@libp2p/ping'
 import { gossipsub, TopicValidatorResult, type GossipSub } from '@libp2p/gossipsub'
 import { preSharedKey } from '@libp2p/pnet'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { PatinaError } from '@patina/api'
 import type { FramedStream, PeerEvent, StreamHandler, TopicMessage, Transport } from './transport.js'
 import { decodeFrames, encodeFrame } from '../wire/framing.js'
 import { isBarePeerId, toMultiaddrString } from './address.js'
-import { createGossipSigner, type GossipSigner } from './signed-gossip.js'
+import { createGossipSigner, type GossipSigner, type PeerKey } from './signed-gossip.js'
 
 export interface Libp2pTransportOptions {
   /** Listen addresses (`host:port` or multiaddr). Default `['127.0.0.1:0']`. */
@@ -96,6 +96,40 @@ export async function loadOrCreateIdentity(path: string): Promise<PrivateKey> {
   writeFileSync(tmp, privateKeyToProtobuf(key), { mode: 0o600 })
   renameSync(tmp, path)
   return key
+}
+
+/** The gossip signer of a node key (`signed-gossip.ts`), with peer keys taken from peer ids. */
+export function gossipSignerFor(key: PrivateKey, maxCachedKeys?: number): GossipSigner {
+  const keyOf = (peerId: string): PeerKey | null => {
+    let pk
+    try {
+      pk = peerIdFromString(peerId).publicKey
+    } catch {
+      return null
+    }
+    if (pk === undefined) return null
+    if (pk.type === 'Ed25519') return { ed25519: pk.raw }
+    const k = pk
+    return {
+      verify: (bytes, sig) => {
+        const ok = k.verify(bytes, sig)
+        if (typeof ok !== 'boolean') throw new Error('asynchronous key verification')
+        return ok
+      },
+    }
+  }
+  const own =
+    key.type === 'Ed25519'
+      ? { peerId: peerIdFromPrivateKey(key).toString(), ed25519: key.raw }
+      : {
+          peerId: peerIdFromPrivateKey(key).toString(),
+          sign: (bytes: Uint8Array) => {
+            const s = key.sign(bytes)
+            if (!(s instanceof Uint8Array)) throw new Error('asynchronous key signing')
+            return s
+          },
+        }
+  return createGossipSigner(own, keyOf, maxCachedKeys)
 }
 
 /** The pnet swarm key file bytes for a cluster key (see {@link Libp2pTransportOptions.clusterKey}). */
@@ -228,7 +262,7 @@ export function createLibp2pTransport(options: Libp2pTransportOptions = {}): Tra
         options.identityPath !== undefined
           ? await loadOrCreateIdentity(options.identityPath)
           : await generateKeyPair('Ed25519')
-      signer = o.signMessages ? createGossipSigner(privateKey) : null
+      signer = o.signMessages ? gossipSignerFor(privateKey) : null
       const n = await createLibp2p<Services>({
         privateKey,
         addresses: {

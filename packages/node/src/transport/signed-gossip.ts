@@ -14,8 +14,6 @@
  * content-addressed message ids never merge two announcements with the same body.
  */
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
-import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
-import type { PrivateKey, PublicKey } from '@libp2p/interface'
 
 const VERSION = 1
 const PREFIX = new TextEncoder().encode('patina-gossip/1\0')
@@ -65,20 +63,30 @@ function concat(parts: Uint8Array[]): Uint8Array {
 const b64url = (b: Uint8Array): string =>
   Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url')
 
-/** Node's own key object for an Ed25519 libp2p key (sign and verify without re-importing it). */
-function ed25519Private(key: PrivateKey): KeyObject | null {
-  if (key.type !== 'Ed25519') return null
-  const raw = key.raw // 32-byte seed followed by the 32-byte public key
+/** This node's key: Ed25519 bytes (seed then public key, as libp2p holds them) or a signer. */
+export interface OwnKey {
+  peerId: string
+  /** 64 bytes: the 32-byte seed followed by the 32-byte public key. */
+  ed25519?: Uint8Array
+  /** Any other key type (synchronous). */
+  sign?: (bytes: Uint8Array) => Uint8Array
+}
+
+/** A peer's public key, from its peer id: Ed25519 bytes or a verifier; null when not embedded. */
+export interface PeerKey {
+  ed25519?: Uint8Array
+  verify?: (bytes: Uint8Array, sig: Uint8Array) => boolean
+}
+
+function ed25519Private(raw: Uint8Array): KeyObject {
   return createPrivateKey({
     format: 'jwk',
     key: { kty: 'OKP', crv: 'Ed25519', d: b64url(raw.subarray(0, 32)), x: b64url(raw.subarray(32, 64)) },
   })
 }
 
-function ed25519Public(key: PublicKey): KeyObject | null {
-  if (key.type !== 'Ed25519') return null
-  return createPublicKey({ format: 'jwk', key: { kty: 'OKP', crv: 'Ed25519', x: b64url(key.raw) } })
-}
+const ed25519Public = (raw: Uint8Array): KeyObject =>
+  createPublicKey({ format: 'jwk', key: { kty: 'OKP', crv: 'Ed25519', x: b64url(raw) } })
 
 export interface GossipSigner {
   /** The frame around `payload` for `topic`, signed with this node's key. */
@@ -99,11 +107,16 @@ export interface GossipSigner {
  * Signs for `key` and checks others' frames. `maxCachedKeys` bounds the per-origin key cache
  * (cleared when full: a cluster has far fewer members than that).
  */
-export function createGossipSigner(key: PrivateKey, maxCachedKeys = 16_384): GossipSigner {
-  const self = new TextEncoder().encode(peerIdFromPrivateKey(key).toString())
-  if (self.byteLength > 255) throw new Error('node key too large for a gossip frame')
-  const fast = ed25519Private(key)
-  const keys = new Map<string, { node: KeyObject | null; libp2p: PublicKey }>()
+export function createGossipSigner(
+  own: OwnKey,
+  keyOf: (peerId: string) => PeerKey | null,
+  maxCachedKeys = 16_384,
+): GossipSigner {
+  const self = new TextEncoder().encode(own.peerId)
+  if (self.byteLength > 255) throw new Error('peer id too long for a gossip frame')
+  const fast = own.ed25519 !== undefined ? ed25519Private(own.ed25519) : null
+  if (fast === null && own.sign === undefined) throw new Error('a gossip signer needs a key')
+  const keys = new Map<string, { node: KeyObject | null; verify: PeerKey['verify'] }>()
   let seq = BigInt(Date.now()) << 16n
   let verifications = 0
   const topicPrefix = (topic: string): Uint8Array =>
@@ -121,23 +134,16 @@ export function createGossipSigner(key: PrivateKey, maxCachedKeys = 16_384): Gos
 
   const signBytes = (bytes: Uint8Array): Uint8Array => {
     if (fast !== null) return sign(null, bytes, fast)
-    const s = key.sign(bytes)
-    if (s instanceof Uint8Array) return s
-    throw new Error('gossip signing needs a synchronous key')
+    return (own.sign as (b: Uint8Array) => Uint8Array)(bytes)
   }
 
-  const publicOf = (frame: GossipFrame): { node: KeyObject | null; libp2p: PublicKey } | null => {
+  const publicOf = (frame: GossipFrame): { node: KeyObject | null; verify: PeerKey['verify'] } | null => {
     let k = keys.get(frame.origin)
     if (k === undefined) {
-      let pk: PublicKey | undefined
-      try {
-        pk = peerIdFromString(frame.origin).publicKey
-      } catch {
-        return null // not a peer id
-      }
-      if (pk === undefined) return null // a peer id that does not embed its key (RSA): not supported
+      const pk = keyOf(frame.origin) // null: not a peer id, or one that does not embed its key
+      if (pk === null || (pk.ed25519 === undefined && pk.verify === undefined)) return null
       if (keys.size >= maxCachedKeys) keys.clear()
-      k = { node: ed25519Public(pk), libp2p: pk }
+      k = { node: pk.ed25519 !== undefined ? ed25519Public(pk.ed25519) : null, verify: pk.verify }
       keys.set(frame.origin, k)
     }
     return k
@@ -168,7 +174,7 @@ export function createGossipSigner(key: PrivateKey, maxCachedKeys = 16_384): Gos
         ok =
           k.node !== null
             ? verify(null, bytes, k.node, frame.signature)
-            : (k.libp2p.verify(bytes, frame.signature) as boolean)
+            : (k.verify as NonNullable<PeerKey['verify']>)(bytes, frame.signature)
       } catch {
         ok = false
       }

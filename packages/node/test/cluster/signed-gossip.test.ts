@@ -1,13 +1,14 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { describe, expect, it } from 'vitest'
-import { createGossipSigner, decodeGossipFrame } from '../../src/transport/signed-gossip.js'
+import { gossipSignerFor } from '../../src/transport/libp2p.js'
+import { decodeGossipFrame } from '../../src/transport/signed-gossip.js'
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
 
 async function party() {
   const key = await generateKeyPair('Ed25519')
-  return { key, id: peerIdFromPrivateKey(key).toString(), signer: createGossipSigner(key) }
+  return { key, id: peerIdFromPrivateKey(key).toString(), signer: gossipSignerFor(key) }
 }
 
 describe('signed gossip frames', () => {
@@ -80,7 +81,7 @@ describe('signed gossip frames', () => {
 
   it('works with a non-Ed25519 identity (secp256k1) through the libp2p key', async () => {
     const key = await generateKeyPair('secp256k1')
-    const a = { id: peerIdFromPrivateKey(key).toString(), signer: createGossipSigner(key) }
+    const a = { id: peerIdFromPrivateKey(key).toString(), signer: gossipSignerFor(key) }
     const b = await party()
     const c = await party()
     const data = a.signer.seal('t', bytes('k1'))
@@ -89,7 +90,7 @@ describe('signed gossip frames', () => {
   })
 
   it('bounds the key cache', async () => {
-    const c = createGossipSigner(await generateKeyPair('Ed25519'), 2)
+    const c = gossipSignerFor(await generateKeyPair('Ed25519'), 2)
     const relay = (await party()).id
     for (let i = 0; i < 5; i++) {
       const p = await party()
