@@ -1,4 +1,4 @@
-/* global performance, setTimeout, setInterval, clearInterval, process, console */
+/* global performance, setTimeout, setInterval, clearInterval */
 // push → engine.apply latency of the apply queue when idle (one changeset at a time, a fake engine),
 // builds side by side: APPLY_ROOTS='{"main":"/tmp/base","head":"."}' node bench/lib/apply-delay.mjs (after pnpm build)
 const keep = setInterval(() => {}, 1000)
