@@ -31,7 +31,7 @@ interface T {
   subscribe(t: string): void
   publish(t: string, d: Uint8Array): Promise<void>
   onMessage(l: (m: { from: string; data: Uint8Array }) => void): void
-  dial(a: string): Promise<string>
+  dial(a: string, o?: { signal?: AbortSignal }): Promise<string>
   addresses(): string[]
 }
 
@@ -81,7 +81,7 @@ async function once(v: Variant): Promise<{ cpuUs: number; wrongFrom: number; mis
     for (let i = 0; i < N; i++)
       for (let j = i + 1; j < N; j++) {
         const ma = nodes[j]?.addresses().find((a) => a.startsWith('/ip4/127.0.0.1/')) as string
-        await nodes[i]?.dial(ma)
+        await nodes[i]?.dial(ma, { signal: AbortSignal.timeout(60_000) }) // a loaded machine
       }
     await sleep(3000) // mesh formation (a few heartbeats)
     const run = async (count: number): Promise<void> => {
