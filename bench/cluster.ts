@@ -168,58 +168,63 @@ export async function run(): Promise<void> {
     ] as const)
       rows.push({ measure: label, p50: after[k] - before[k], p99: NaN, max: NaN, n: NODES })
 
-    // --- catch-up through sync
-    progress(`catch-up: stop one node, write ${CATCHUP} rows, restart`)
-    const victim = c.workers[NODES - 1]!
-    await victim.signal('SIGTERM')
-    const batch = 1000
-    for (let k = 0; k < CATCHUP; k += batch) {
-      const values = Array.from(
-        { length: Math.min(batch, CATCHUP - k) },
-        (_, j) => `(${k + j}, 'h${k + j}.example', '10.0.0.1:80', 1)`,
-      ).join(',')
-      await tx(urls[0] as string, [`INSERT INTO bulk (id, host, backend, weight) VALUES ${values}`])
-    }
-    const tc = performance.now()
-    await victim.start(120_000)
-    while (
-      (await count(victim.apiUrl, 'SELECT count(*) FROM bulk')) < CATCHUP &&
-      performance.now() - tc < 300_000
-    )
-      await sleep(200)
-    const catchSecs = (performance.now() - tc) / 1000
-    rows.push({
-      measure: `catch-up of ${CATCHUP} changed rows through sync (s, incl. process start)`,
-      p50: catchSecs,
-      p99: NaN,
-      max: NaN,
-      n: CATCHUP,
-    })
+    // --- catch-up through sync (BENCH_CATCHUP=0 skips it)
+    if (CATCHUP > 0) {
+      progress(`catch-up: stop one node, write ${CATCHUP} rows, restart`)
+      const victim = c.workers[NODES - 1]!
+      await victim.signal('SIGTERM')
+      const batch = 1000
+      for (let k = 0; k < CATCHUP; k += batch) {
+        const values = Array.from(
+          { length: Math.min(batch, CATCHUP - k) },
+          (_, j) => `(${k + j}, 'h${k + j}.example', '10.0.0.1:80', 1)`,
+        ).join(',')
+        await tx(urls[0] as string, [`INSERT INTO bulk (id, host, backend, weight) VALUES ${values}`])
+      }
+      const tc = performance.now()
+      await victim.start(120_000)
+      while (
+        (await count(victim.apiUrl, 'SELECT count(*) FROM bulk')) < CATCHUP &&
+        performance.now() - tc < 300_000
+      )
+        await sleep(200)
+      const catchSecs = (performance.now() - tc) / 1000
+      rows.push({
+        measure: `catch-up of ${CATCHUP} changed rows through sync (s, incl. process start)`,
+        p50: catchSecs,
+        p99: NaN,
+        max: NaN,
+        n: CATCHUP,
+      })
 
-    // --- memory with MEM_ROWS rows
-    progress(`memory: ${MEM_ROWS} rows on one node`)
-    for (let k = CATCHUP; k < MEM_ROWS; k += 5000) {
-      const values = Array.from(
-        { length: Math.min(5000, MEM_ROWS - k) },
-        (_, j) => `(${k + j}, 'h${k + j}.example', '10.0.0.1:80', 1)`,
-      ).join(',')
-      await tx(urls[0] as string, [`INSERT INTO bulk (id, host, backend, weight) VALUES ${values}`])
+      // --- memory with MEM_ROWS rows
     }
-    await sleep(2000)
-    rows.push({
-      measure: `RSS of the writer holding ${MEM_ROWS} rows (MiB)`,
-      p50: (await rssBytes(urls[0] as string)) / 2 ** 20,
-      p99: NaN,
-      max: NaN,
-      n: MEM_ROWS,
-    })
-    rows.push({
-      measure: `RSS of a replica holding ${MEM_ROWS} rows (MiB)`,
-      p50: (await rssBytes(urls[1] as string)) / 2 ** 20,
-      p99: NaN,
-      max: NaN,
-      n: MEM_ROWS,
-    })
+    // --- memory (BENCH_MEM_ROWS=0 skips it)
+    if (MEM_ROWS > 0) {
+      progress(`memory: ${MEM_ROWS} rows on one node`)
+      for (let k = CATCHUP; k < MEM_ROWS; k += 5000) {
+        const values = Array.from(
+          { length: Math.min(5000, MEM_ROWS - k) },
+          (_, j) => `(${k + j}, 'h${k + j}.example', '10.0.0.1:80', 1)`,
+        ).join(',')
+        await tx(urls[0] as string, [`INSERT INTO bulk (id, host, backend, weight) VALUES ${values}`])
+      }
+      await sleep(2000)
+      rows.push({
+        measure: `RSS of the writer holding ${MEM_ROWS} rows (MiB)`,
+        p50: (await rssBytes(urls[0] as string)) / 2 ** 20,
+        p99: NaN,
+        max: NaN,
+        n: MEM_ROWS,
+      })
+      rows.push({
+        measure: `RSS of a replica holding ${MEM_ROWS} rows (MiB)`,
+        p50: (await rssBytes(urls[1] as string)) / 2 ** 20,
+        p99: NaN,
+        max: NaN,
+        n: MEM_ROWS,
+      })
+    }
   } finally {
     await c.stop()
   }
