@@ -1,7 +1,13 @@
 import { PatinaError } from '@patina/api'
 import type { Statement as DbStatement } from 'better-sqlite3'
 import { leadingKeyword } from '../schema/split.js'
-import type { GroupedTransaction, GroupOptions, GroupOutcome, Statement, TransactionResult } from '../types.js'
+import type {
+  GroupedTransaction,
+  GroupOptions,
+  GroupOutcome,
+  Statement,
+  TransactionResult,
+} from '../types.js'
 import type { Capture, LocalCommit } from './capture.js'
 import type { StoreContext } from './context.js'
 import { isInterrupt } from './deadline.js'
@@ -85,7 +91,8 @@ export class Writes {
     const { outcomes, commits } = this.runGroup([{ statements, ...opts }])
     const o = outcomes[0] as GroupOutcome
     if (o.status === 'failed') throw o.error
-    if (o.status === 'deferred') throw new PatinaError('PATINA_ERR_INTERNAL', 'a lone transaction was deferred')
+    if (o.status === 'deferred')
+      throw new PatinaError('PATINA_ERR_INTERNAL', 'a lone transaction was deferred')
     return { result: o.result, commit: commits[0] ?? { version: null, changesets: [], rows: [], ts: 0 } }
   }
 
@@ -192,7 +199,11 @@ export class Writes {
    * One transaction under the open savepoint, its deadline armed for `armMs` (`ownMs`: the
    * transaction's own deadline, named in its timeout error).
    */
-  private runOne(statements: Statement[], armMs: number | undefined, ownMs: number | undefined): LocalTransaction {
+  private runOne(
+    statements: Statement[],
+    armMs: number | undefined,
+    ownMs: number | undefined,
+  ): LocalTransaction {
     if (statements.length === 0) {
       throw new PatinaError('PATINA_ERR_STATEMENT_INVALID', 'at least 1 statement is required')
     }
