@@ -93,7 +93,7 @@ describe('group commit', () => {
     expect(ev.versions.map((v) => v.version)).toEqual([1, 2, 3])
     expect(ev.rows.map((r) => r.pkValues)).toEqual([[1n], [3n]])
     expect(ev.rows[0]?.cids).toEqual(['-1', 'name', 'qty', 'data'])
-    expect(ev.changesets?.map((cs) => cs.version)).toEqual([1, 2, 3])
+    expect(ev.changesets?.map((cs) => (cs as FullChangeset).version)).toEqual([1, 2, 3])
     expect(e.containsThrough(e.actorId, 3)).toBe(true)
     expect(e.containsThrough(e.actorId, 4)).toBe(false)
     // The next write follows on.
