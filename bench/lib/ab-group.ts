@@ -31,6 +31,8 @@ interface Window {
   cpuPerWriteMs: number
   keepUpS: number
   perGroup: number
+  /** Changes messages the 3 workers published per write. */
+  msgsPerWrite: number
   loneP50: number
   loneP99: number
 }
@@ -109,12 +111,13 @@ async function main(): Promise<void> {
           cpuPerWriteMs: cpu / tp.done,
           keepUpS,
           perGroup: g1.count > g0.count ? (g1.sum - g0.sum) / (g1.count - g0.count) : 1,
+          msgsPerWrite: (g1.msgs - g0.msgs) / tp.done,
           loneP50: percentile(lone, 50),
           loneP99: percentile(lone, 99),
         }
         ;(results[vi] as Window[]).push(w)
         console.log(
-          `round ${r + 1} ${v.name}: ${w.tput.toFixed(0)} writes/s, p50 ${w.p50.toFixed(1)} ms, p99 ${w.p99.toFixed(1)} ms, CPU ${w.cpuPerWriteMs.toFixed(2)} ms/write, keep-up ${w.keepUpS.toFixed(2)} s, ${w.perGroup.toFixed(1)} requests/group; lone writes at 100/s p50 ${w.loneP50.toFixed(2)} ms, p99 ${w.loneP99.toFixed(2)} ms`,
+          `round ${r + 1} ${v.name}: ${w.tput.toFixed(0)} writes/s, p50 ${w.p50.toFixed(1)} ms, p99 ${w.p99.toFixed(1)} ms, CPU ${w.cpuPerWriteMs.toFixed(2)} ms/write, keep-up ${w.keepUpS.toFixed(2)} s, ${w.perGroup.toFixed(1)} requests/group, ${w.msgsPerWrite.toFixed(3)} messages/write; lone writes at 100/s p50 ${w.loneP50.toFixed(2)} ms, p99 ${w.loneP99.toFixed(2)} ms`,
         )
       }
     }
@@ -129,6 +132,7 @@ async function main(): Promise<void> {
     ['cpuPerWriteMs', 'CPU of the 3 server processes per write (ms)'],
     ['keepUpS', 'every worker holds every write, after the window (s)'],
     ['perGroup', 'requests per group (mean)'],
+    ['msgsPerWrite', 'changes messages published per write'],
     ['loneP50', 'lone writes at 100/s, request p50 (ms)'],
     ['loneP99', 'lone writes at 100/s, request p99 (ms)'],
   ]

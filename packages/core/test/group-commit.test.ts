@@ -18,7 +18,7 @@ import { dump, engines, TEST_SCHEMA } from './helpers.js'
  * under its own savepoint, keep their own version, changesets and deadline, and fail alone.
  */
 
-const RUNS = Number(process.env['PATINA_PROP_RUNS'] ?? 200)
+const RUNS = Number(process.env['PATINA_PROP_RUNS'] ?? 120)
 const open = () => createStateEngine({ path: ':memory:', schema: TEST_SCHEMA })
 const tx = (...sql: string[]): GroupedTransaction => ({ statements: sql.map((s) => ({ sql: s })) })
 const RUNAWAY =
@@ -274,5 +274,5 @@ describe('group commit', () => {
       ),
       { numRuns: RUNS },
     )
-  })
+  }, 300_000)
 })
