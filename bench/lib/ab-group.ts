@@ -40,15 +40,17 @@ interface Window {
 async function groupStats(
   http: ReturnType<typeof agent>,
   urls: string[],
-): Promise<{ sum: number; count: number }> {
+): Promise<{ sum: number; count: number; msgs: number }> {
   let sum = 0
   let count = 0
+  let msgs = 0
   for (const u of urls) {
     const { text } = await getText(http, `${u}/metrics`)
     sum += Number(/patina_api_transaction_group_size_sum (\d+)/.exec(text)?.[1] ?? 0)
     count += Number(/patina_api_transaction_group_size_count (\d+)/.exec(text)?.[1] ?? 0)
+    msgs += Number(/patina_gossip_messages_published_total\{topic="changes"\} (\d+)/.exec(text)?.[1] ?? 0)
   }
-  return { sum, count }
+  return { sum, count, msgs }
 }
 
 async function main(): Promise<void> {
