@@ -8,8 +8,9 @@
  *
  * Per window: HTTP writes/s with 64 in flight spread over the 3 workers (the peers
  * benchmark's workload), request p50/p99, CPU of the 3 server processes per write, the time
- * until every worker holds every write, mean requests per group; then 300 lone writes at 100/s
- * on one worker (request p50/p99: group commit must not add latency to a lone write).
+ * until every worker holds every write, mean requests per group; then 300 writes at 100/s
+ * on one worker (request p50/p99), and 200 writes one at a time (nothing to group with: group
+ * commit must not add latency to a lone write).
  *
  * Knobs (env): AB_ROUNDS (default 3), AB_MS (closed-loop window, default 6000).
  */
@@ -35,6 +36,8 @@ interface Window {
   msgsPerWrite: number
   loneP50: number
   loneP99: number
+  seqP50: number
+  seqP99: number
 }
 
 async function groupStats(
@@ -106,6 +109,13 @@ async function main(): Promise<void> {
           await write(0, `l${tag}.${i}`, i)
           lone.push(performance.now() - s)
         })
+        // One write at a time: nothing to group with, so this is the cost of the path itself.
+        const seq: number[] = []
+        for (let i = 0; i < 200; i++) {
+          const s = performance.now()
+          await write(0, `s${tag}.${i}`, i)
+          seq.push(performance.now() - s)
+        }
         const w: Window = {
           tput: tp.done / tp.secs,
           p50: percentile(tp.lat, 50),
@@ -116,10 +126,12 @@ async function main(): Promise<void> {
           msgsPerWrite: (g1.msgs - g0.msgs) / tp.done,
           loneP50: percentile(lone, 50),
           loneP99: percentile(lone, 99),
+          seqP50: percentile(seq, 50),
+          seqP99: percentile(seq, 99),
         }
         ;(results[vi] as Window[]).push(w)
         console.log(
-          `round ${r + 1} ${v.name}: ${w.tput.toFixed(0)} writes/s, p50 ${w.p50.toFixed(1)} ms, p99 ${w.p99.toFixed(1)} ms, CPU ${w.cpuPerWriteMs.toFixed(2)} ms/write, keep-up ${w.keepUpS.toFixed(2)} s, ${w.perGroup.toFixed(1)} requests/group, ${w.msgsPerWrite.toFixed(3)} messages/write; lone writes at 100/s p50 ${w.loneP50.toFixed(2)} ms, p99 ${w.loneP99.toFixed(2)} ms`,
+          `round ${r + 1} ${v.name}: ${w.tput.toFixed(0)} writes/s, p50 ${w.p50.toFixed(1)} ms, p99 ${w.p99.toFixed(1)} ms, CPU ${w.cpuPerWriteMs.toFixed(2)} ms/write, keep-up ${w.keepUpS.toFixed(2)} s, ${w.perGroup.toFixed(1)} requests/group, ${w.msgsPerWrite.toFixed(3)} messages/write; writes at 100/s p50 ${w.loneP50.toFixed(2)} ms, p99 ${w.loneP99.toFixed(2)} ms; one at a time p50 ${w.seqP50.toFixed(2)} ms, p99 ${w.seqP99.toFixed(2)} ms`,
         )
       }
     }
@@ -135,8 +147,10 @@ async function main(): Promise<void> {
     ['keepUpS', 'every worker holds every write, after the window (s)'],
     ['perGroup', 'requests per group (mean)'],
     ['msgsPerWrite', 'changes messages published per write'],
-    ['loneP50', 'lone writes at 100/s, request p50 (ms)'],
-    ['loneP99', 'lone writes at 100/s, request p99 (ms)'],
+    ['loneP50', 'writes at 100/s on one worker, request p50 (ms)'],
+    ['loneP99', 'writes at 100/s on one worker, request p99 (ms)'],
+    ['seqP50', 'one write at a time, request p50 (ms)'],
+    ['seqP99', 'one write at a time, request p99 (ms)'],
   ]
   console.log(`\nmedians of ${ROUNDS} rounds\n`)
   console.log(`| measure | ${variants.map((v) => v.name).join(' | ')} | on ÷ off |`)
