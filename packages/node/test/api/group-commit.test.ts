@@ -87,6 +87,18 @@ describe('createGroupCommit', () => {
     expect(sizes.length).toBeGreaterThan(1)
   })
 
+  it('a schema change made while requests wait applies to them: they are checked when their group runs', async () => {
+    engine = createStateEngine({ path: ':memory:', schema: SCHEMA })
+    const gc = createGroupCommit(engine, { maxGroup: 64, budgetMs: 400 })
+    const early = gc.submit(tx("INSERT INTO later (id, v) VALUES (1, 'x')"))
+    const alsoEarly = gc.submit(tx('INSERT INTO users (id) VALUES (1)'))
+    // On the same thread, before the group runs: schema changes never happen inside a group.
+    engine.applySchema(`${SCHEMA}\nCREATE TABLE later (id INTEGER PRIMARY KEY, v TEXT);`)
+    expect((await early).status).toBe('committed')
+    expect(versionOf(await alsoEarly)).toBe(2)
+    expect([...engine.query('SELECT v FROM later').rows]).toEqual([['x']])
+  })
+
   it('rejects what it cannot run once the engine is closed', async () => {
     const e = createStateEngine({ path: ':memory:', schema: SCHEMA })
     const gc = createGroupCommit(e, { maxGroup: 64, budgetMs: 400 })
