@@ -242,7 +242,12 @@ export interface GroupOptions {
 export type GroupOutcome =
   | { status: 'committed'; result: TransactionResult }
   | { status: 'failed'; error: PatinaError }
-  | { status: 'deferred' }
+  /**
+   * `stoppedByBudget`: it ran and was stopped by the cut (not its own deadline); it must lead
+   * the next group, where it runs under its whole deadline (otherwise the requests before it
+   * could use the budget again every time).
+   */
+  | { status: 'deferred'; stoppedByBudget?: true }
 
 /** Options of {@link StateEngine.query}. */
 export interface QueryOptions {

@@ -188,7 +188,11 @@ describe('group commit', () => {
       ],
       { budgetMs: 40 },
     )
-    expect(cut.map((o) => o.status)).toEqual(['deferred', 'deferred', 'deferred'])
+    expect(cut).toEqual([
+      { status: 'deferred' },
+      { status: 'deferred', stoppedByBudget: true },
+      { status: 'deferred' },
+    ])
     expect(e.interrupts()).toBe(before)
     expect(dump(e, 'pairs')).toEqual([])
     expect([...e.query('SELECT count(*) FROM items').rows]).toEqual([[20000]])

@@ -162,7 +162,12 @@ export class Writes {
             this.tx.release.run()
           }
           const stoppedByCut = cut && isDeadline(err)
-          settled.push([i, stoppedByCut ? { status: 'deferred' } : { status: 'failed', error: errorOf(err) }])
+          settled.push([
+            i,
+            stoppedByCut
+              ? { status: 'deferred', stoppedByBudget: true }
+              : { status: 'failed', error: errorOf(err) },
+          ])
           if (lost) {
             // SQLite rolled the whole transaction back: what ran before this one runs again.
             books.rollback()

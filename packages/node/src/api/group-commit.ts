@@ -14,8 +14,9 @@
  * The main thread: the group gets `api.limits.main_thread_max_ms` as its budget (`budgetMs`);
  * no request but the first starts once it is spent, and the others' deadlines are cut to what
  * is left. A request stopped by that cut (not by its own deadline) comes back `deferred` and
- * runs first in the next group, where it has its whole deadline. So a group holds the main
- * thread no longer than one request could.
+ * leads the next group, where it has its whole deadline (the requests SQLite rolled back with
+ * it follow). So a group holds the main thread no longer than one request could, and every
+ * request is run, in the end, under its own deadline.
  */
 import type { GroupedTransaction, GroupOutcome, StateEngine } from '@patina/core'
 
@@ -40,13 +41,20 @@ export interface GroupCommit {
 
 /**
  * What to do with a group's outcomes (pure): the positions to answer, and those to run again
- * (deferred), in their order, ahead of anything queued since.
+ * (deferred), ahead of anything queued since: first the one stopped by the group's budget (it
+ * leads the next group, so it runs under its whole deadline and cannot be cut again), then the
+ * others in their order.
  */
 export function settle(outcomes: readonly GroupOutcome[]): { answer: number[]; again: number[] } {
   const answer: number[] = []
+  const stopped: number[] = []
   const again: number[] = []
-  outcomes.forEach((o, i) => (o.status === 'deferred' ? again : answer).push(i))
-  return { answer, again }
+  outcomes.forEach((o, i) => {
+    if (o.status !== 'deferred') answer.push(i)
+    else if (o.stoppedByBudget === true) stopped.push(i)
+    else again.push(i)
+  })
+  return { answer, again: [...stopped, ...again] }
 }
 
 /** How many of `queued` requests the next group takes (pure). */

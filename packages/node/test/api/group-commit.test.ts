@@ -1,4 +1,7 @@
-import { createStateEngine, type GroupOutcome, type StateEngine } from '@patina/core'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createStateEngine, type GroupedTransaction, type GroupOutcome, type StateEngine } from '@patina/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createGroupCommit, groupSize, settle, type Answer } from '../../src/api/group-commit.js'
 import { makeApi, type TestApi } from './helpers.js'
@@ -10,6 +13,7 @@ const committed = (v: number): GroupOutcome => ({
 })
 const failed = { status: 'failed', error: new Error('x') } as unknown as GroupOutcome
 const deferred: GroupOutcome = { status: 'deferred' }
+const stopped: GroupOutcome = { status: 'deferred', stoppedByBudget: true }
 
 describe('group commit decisions', () => {
   it.each([
@@ -18,6 +22,9 @@ describe('group commit decisions', () => {
     { outcomes: [committed(1), failed, committed(2)], answer: [0, 1, 2], again: [] },
     { outcomes: [committed(1), deferred, deferred], answer: [0], again: [1, 2] },
     { outcomes: [deferred, failed, deferred, committed(3)], answer: [1, 3], again: [0, 2] },
+    // The one stopped by the budget leads the next group; the ones rolled back with it follow.
+    { outcomes: [deferred, stopped, deferred], answer: [], again: [1, 0, 2] },
+    { outcomes: [committed(1), stopped, deferred], answer: [0], again: [1, 2] },
   ])('settle $outcomes.length outcomes → answer $answer, again $again', ({ outcomes, answer, again }) => {
     expect(settle(outcomes)).toEqual({ answer, again })
   })
@@ -35,9 +42,12 @@ describe('group commit decisions', () => {
 
 describe('createGroupCommit', () => {
   let engine: StateEngine | undefined
+  let cleanup = (): void => {}
   afterEach(() => {
     engine?.close()
     engine = undefined
+    cleanup()
+    cleanup = () => {}
   })
   const tx = (sql: string, timeoutMs = 400) => ({ statements: [{ sql }], timeoutMs })
   const versionOf = (a: Answer) => (a.status === 'committed' ? a.result.version : a.error.code)
@@ -85,6 +95,46 @@ describe('createGroupCommit', () => {
     expect(answers.map(versionOf)).toEqual([1, 'PATINA_ERR_TIMEOUT', 2])
     expect(sizes[0]).toBe(3)
     expect(sizes.length).toBeGreaterThan(1)
+  })
+
+  it('a runaway whose own deadline equals the budget is not cut forever: it leads the next group', async () => {
+    // On a file: SQLite then rolls the whole transaction back on the interrupt, so the request
+    // before the runaway is deferred with it every time (in memory it may roll back the statement only).
+    const dir = mkdtempSync(join(tmpdir(), 'patina-gc-'))
+    cleanup = () => rmSync(dir, { recursive: true, force: true })
+    engine = createStateEngine({ path: join(dir, 'state.db'), schema: SCHEMA })
+    // Every group as run: what it was given and what came back.
+    const runs: { group: GroupedTransaction[]; out: GroupOutcome[] }[] = []
+    const transactions = engine.transactions.bind(engine)
+    engine.transactions = (group, o) => {
+      const out = transactions(group, o)
+      runs.push({ group, out })
+      return out
+    }
+    const gc = createGroupCommit(engine, { maxGroup: 64, budgetMs: 40 })
+    const runaway = `INSERT INTO users (id) SELECT 100 + n FROM (WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 100000000) SELECT n FROM r)`
+    const answers = await Promise.all([
+      gc.submit(tx('INSERT INTO users (id) VALUES (1)')),
+      gc.submit(tx(runaway, 40)),
+      gc.submit(tx('INSERT INTO users (id) VALUES (2)')),
+    ])
+    expect(answers.map((a) => (a.status === 'committed' ? 'ok' : a.error.code))).toEqual([
+      'ok',
+      'PATINA_ERR_TIMEOUT',
+      'ok',
+    ])
+    expect(engine.interrupts()).toBe(1)
+    // The first group cuts the runaway (the insert before it leads, so less than 40 ms is left);
+    // whatever SQLite rolled back with it, the runaway leads the next group. Requeued in arrival
+    // order instead, the insert would lead again and the runaway be cut again, for as long as
+    // SQLite keeps rolling the whole transaction back.
+    expect(runs[0]?.out[1]).toEqual({ status: 'deferred', stoppedByBudget: true })
+    runs.forEach((r, i) => {
+      r.out.forEach((o, j) => {
+        if (o.status === 'deferred' && o.stoppedByBudget === true)
+          expect(runs[i + 1]?.group[0]).toBe(r.group[j])
+      })
+    })
   })
 
   it('a schema change made while requests wait applies to them: they are checked when their group runs', async () => {
