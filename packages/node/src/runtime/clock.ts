@@ -122,8 +122,8 @@ export function withTimeout<T>(
  * that waits only on this clock runs to quiescence at each step.
  *
  * Two ways to step ({@link VirtualClockOptions}): one timer at a time in exact order
- * (tests), or every timer of one instant at once, instants rounded to a quantum (fleet
- * simulations, `bench/sim.ts`).
+ * (tests), or every timer of one instant at once, optionally with instants rounded to a
+ * quantum (many-node simulations: `test/chaos/lib/sim.ts`, `bench/sim.ts`).
  */
 export interface VirtualClock extends ClusterClock {
   /** Run every timer due within the next `ms` milliseconds, in order. */
@@ -141,13 +141,17 @@ export interface VirtualClockOptions {
   /** Virtual time at the start, ms since the epoch. */
   startMs?: number
   /**
-   * 0 (the default): one timer per step, in (due time, scheduling order), with promise
+   * `timer` (the default): one timer per step, in (due time, scheduling order), with promise
    * chains settled after each; exact, for tests.
-   * Above 0: due times are rounded up to a multiple of `quantumMs`, and one step runs every
-   * timer of an instant, then settles once. With thousands of nodes this is what keeps a run
-   * in minutes (settling after every timer costs an event-loop turn per timer); the price is
-   * an ordering error of at most one quantum. A timer that throws is logged, not rethrown,
-   * so that it cannot stop the other timers of its instant.
+   * `instant`: one step runs every timer due at the same instant (those it schedules for that
+   * instant run in the next step), then settles once. With thousands of nodes this is what
+   * keeps a run in minutes (settling after every timer costs an event-loop turn per timer). A
+   * timer that throws is logged, not rethrown, so that it cannot stop the others of its instant.
+   */
+  step?: 'timer' | 'instant'
+  /**
+   * Above 0 (with `step: 'instant'`): due times are rounded up to a multiple of `quantumMs`, so
+   * that more timers share an instant; the price is an ordering error of at most one quantum.
    */
   quantumMs?: number
 }
@@ -162,7 +166,11 @@ interface VirtualTimer {
 const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /** A binary min-heap of timers ordered by (at, seq). */
-function timerHeap(): { push(t: VirtualTimer): void; pop(): VirtualTimer | undefined; peek(): VirtualTimer | undefined } {
+function timerHeap(): {
+  push(t: VirtualTimer): void
+  pop(): VirtualTimer | undefined
+  peek(): VirtualTimer | undefined
+} {
   const heap: VirtualTimer[] = []
   const less = (a: VirtualTimer, b: VirtualTimer): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq)
   return {
@@ -206,8 +214,10 @@ function timerHeap(): { push(t: VirtualTimer): void; pop(): VirtualTimer | undef
 
 export function createVirtualClock(opts: VirtualClockOptions = {}): VirtualClock {
   const quantum = opts.quantumMs ?? 0
+  const batch = opts.step === 'instant'
   if (!(quantum >= 0) || !Number.isFinite(quantum))
     throw new RangeError(`virtual clock quantumMs must be a finite number >= 0, got ${quantum}`)
+  if (quantum > 0 && !batch) throw new RangeError("virtual clock quantumMs needs step: 'instant'")
   let now = opts.startMs ?? 1_700_000_000_000
   const start = now
   let nextId = 1
@@ -226,10 +236,10 @@ export function createVirtualClock(opts: VirtualClockOptions = {}): VirtualClock
   // Exact mode settles twice: promise chains scheduled from setImmediate callbacks get to run too.
   const settle = async (): Promise<void> => {
     await macrotask()
-    if (quantum === 0) await macrotask()
+    if (!batch) await macrotask()
   }
   const run = (t: VirtualTimer): void => {
-    if (quantum === 0) {
+    if (!batch) {
       t.fn()
       return
     }
@@ -239,21 +249,21 @@ export function createVirtualClock(opts: VirtualClockOptions = {}): VirtualClock
       console.error('virtual clock: timer callback failed', err)
     }
   }
-  /** Run the next step within `limit`: one timer (exact) or one instant (quantum); false when none is due. */
+  /** Run the next step within `limit`: one timer or one instant; false when none is due. */
   const step = async (limit: number): Promise<boolean> => {
     await settle()
     const first = peekLive()
     if (first === undefined || first.at > limit) return false
     if (first.at > now) now = first.at
     // the timers of this instant as they are now; timers they schedule for it run in the next step
-    const batch: VirtualTimer[] = []
+    const due: VirtualTimer[] = []
     for (let t = peekLive(); t !== undefined && t.at === first.at; t = peekLive()) {
       heap.pop()
       live.delete(t.id)
-      batch.push(t)
-      if (quantum === 0) break
+      due.push(t)
+      if (!batch) break
     }
-    for (const t of batch) run(t)
+    for (const t of due) run(t)
     return true
   }
   return {
@@ -280,7 +290,7 @@ export function createVirtualClock(opts: VirtualClockOptions = {}): VirtualClock
     async runUntil(done, maxMs) {
       const limit = now + maxMs
       for (;;) {
-        if (quantum === 0) await settle()
+        if (!batch) await settle()
         if (done()) return true
         if (!(await step(limit))) {
           await settle()
