@@ -374,7 +374,10 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
     },
     setFaults(f) {
       if (uniform === null)
-        throw new PatinaError('PATINA_ERR_PARAM_INVALID', 'memory network: setFaults needs the default link model')
+        throw new PatinaError(
+          'PATINA_ERR_PARAM_INVALID',
+          'memory network: setFaults needs the default link model',
+        )
       uniform.setFaults(f)
     },
     block(from, to) {
