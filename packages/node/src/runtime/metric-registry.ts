@@ -29,35 +29,24 @@ export function perRegistry<T>(build: (registry: Registry) => T): (registry: Reg
 
 type Config<C> = Omit<C, 'registers'>
 
+const metricIn = <M>(registry: Registry, name: string, make: () => M): M =>
+  (registry.getSingleMetric(name) as M | undefined) ?? make()
+
 /** The counter named `config.name` in `registry`, registered there if absent. */
-export function counterIn<L extends string>(
+export const counterIn = <L extends string>(
   registry: Registry,
   config: Config<CounterConfiguration<L>>,
-): Counter<L> {
-  return (
-    (registry.getSingleMetric(config.name) as Counter<L> | undefined) ??
-    new Counter<L>({ ...config, registers: [registry] })
-  )
-}
+): Counter<L> => metricIn(registry, config.name, () => new Counter<L>({ ...config, registers: [registry] }))
 
 /** The gauge named `config.name` in `registry`, registered there if absent. */
-export function gaugeIn<L extends string>(
+export const gaugeIn = <L extends string>(
   registry: Registry,
   config: Config<GaugeConfiguration<L>>,
-): Gauge<L> {
-  return (
-    (registry.getSingleMetric(config.name) as Gauge<L> | undefined) ??
-    new Gauge<L>({ ...config, registers: [registry] })
-  )
-}
+): Gauge<L> => metricIn(registry, config.name, () => new Gauge<L>({ ...config, registers: [registry] }))
 
 /** The histogram named `config.name` in `registry`, registered there if absent. */
-export function histogramIn<L extends string>(
+export const histogramIn = <L extends string>(
   registry: Registry,
   config: Config<HistogramConfiguration<L>>,
-): Histogram<L> {
-  return (
-    (registry.getSingleMetric(config.name) as Histogram<L> | undefined) ??
-    new Histogram<L>({ ...config, registers: [registry] })
-  )
-}
+): Histogram<L> =>
+  metricIn(registry, config.name, () => new Histogram<L>({ ...config, registers: [registry] }))
