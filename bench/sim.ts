@@ -194,7 +194,8 @@ async function simulateIn(n: number, wall0: number): Promise<SizeResult> {
       if (ev.source !== 'remote') return
       const t = clock.now()
       for (const r of ev.rows) {
-        const id = r.pkValues[0] as number
+        // keys come back as SQLite gives them: integers as bigint
+        const id = Number(r.pkValues[0])
         const a = arrivals.get(id)
         if (a !== undefined) a.push(t)
       }
