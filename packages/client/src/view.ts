@@ -45,6 +45,10 @@ export interface MaterializedView {
   resetMapping(): void
   /** Loads rows with local rowids (warm start from a saved state); the mapping starts empty. */
   load(columns: readonly string[], rows: Iterable<readonly [RowId, JsonSqlValue[]]>): void
+  /** The identity of a row with these cells (its key columns' text, else its whole content), as the view matches rows. */
+  identityOf(cells: readonly JsonSqlValue[]): string
+  /** Local rowids of the rows with the same identity as `cells` (their cells may differ). */
+  candidatesFor(cells: readonly JsonSqlValue[]): readonly RowId[]
 }
 
 /** The text form a key value is compared in: null → '', blob → hex, else String(v). Pure. */
@@ -283,6 +287,8 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
     resetMapping() {
       remoteToLocal = new Map()
     },
+    identityOf: (cells) => identity(cells),
+    candidatesFor: (cells) => idsOf(identity(cells)),
     load(cols, loaded) {
       keyIdx = indexesFor(cols)
       columns = [...cols]
