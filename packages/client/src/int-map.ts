@@ -32,7 +32,8 @@ export function createIntMap(): IntMap {
 
   const toSparse = (): Map<number, number> => {
     const m = new Map<number, number>()
-    if (dense !== null) for (let k = 0; k < dense.length; k++) if (dense[k] !== 0) m.set(k, (dense[k] as number) - 1)
+    if (dense !== null)
+      for (let k = 0; k < dense.length; k++) if (dense[k] !== 0) m.set(k, (dense[k] as number) - 1)
     dense = null
     sparse = m
     return m

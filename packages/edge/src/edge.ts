@@ -99,9 +99,6 @@ function savedMatches(q: EdgeQueryConfig, s: EdgeState['queries'][string] | unde
   )
 }
 
-/** How often the standby subscription on the next worker is re-made (the worker collects idle ones after 10 minutes). */
-const STANDBY_REFRESH_MS = 60_000
-
 /** Builds an edge from a config object (validated here: defaults filled in, errors name the key). */
 export function createEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps = {}): Edge {
   const config = validateEdgeConfig(input)
@@ -269,7 +266,7 @@ export function createEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps =
         const live = client.watch(statementOf(q.cfg), {
           keyColumns: [...q.cfg.key],
           connectTimeoutMs: config.connect_timeout_ms,
-          standbyRefreshMs: config.standby ? STANDBY_REFRESH_MS : 0,
+          standby: config.standby,
           ...(warm ? { initialState: { columns: warm.columns, rows: warm.rows } } : {}),
         })
         live.on('change', (e) => {

@@ -89,6 +89,11 @@ export function registerEdgeMetrics(registry: Registry, src: EdgeMetricsSource):
     'failovers',
   )
   counterFrom(
+    'patina_edge_standby_failovers_total',
+    'Failovers that adopted the standby subscription (re-attached with from, no snapshot)',
+    'standbyFailovers',
+  )
+  counterFrom(
     'patina_edge_switches_total',
     'Subscriptions moved back to a preferred (nearer) worker',
     'switches',
