@@ -249,7 +249,16 @@ async function edgeProcess(c: Cluster, http: ReturnType<typeof agent>): Promise<
   const health = async (p: EdgeProcess) =>
     JSON.parse(await (await fetch(`${p.url}/v1/health`)).text()) as {
       status: string
-      queries: Record<string, { worker: string | null; state: string; synced: boolean; rows: number }>
+      queries: Record<
+        string,
+        {
+          worker: string | null
+          state: string
+          synced: boolean
+          rows: number
+          standby?: { worker: string; ready: boolean; differing: number } | null
+        }
+      >
     }
 
   // ---------------------------------------------------------------- cold start, memory, idle CPU
@@ -289,6 +298,23 @@ async function edgeProcess(c: Cluster, http: ReturnType<typeof agent>): Promise<
   // ---------------------------------------------------------------- failover after SIGKILL
   const moved: number[] = []
   for (let f = 0; f < FAILOVERS; f++) {
+    // an edge with a hot standby (`standby` in its health) fails over without a snapshot once the
+    // standby is ready: wait for it (bounded) and say how long that took
+    const tSettle = performance.now()
+    for (;;) {
+      const q = (await health(proc)).queries['routes']
+      if (q?.standby === undefined || q.standby?.ready === true) break
+      if (performance.now() - tSettle > 60_000) {
+        progress('  the standby is not ready after 60 s; killing anyway')
+        break
+      }
+      await sleep(50)
+    }
+    const sb = (await health(proc)).queries['routes']?.standby
+    if (sb !== undefined)
+      progress(
+        `  standby ${sb === null ? 'none' : `on ${sb.worker}, ready ${sb.ready}, ${sb.differing} rows differing`} (waited ${Math.round(performance.now() - tSettle)} ms)`,
+      )
     const current = (await health(proc)).queries['routes']?.worker
     const victim = c.workers.find((w) => w.apiUrl === current)
     if (victim === undefined || victim === w0) throw new Error(`edge follows ${current}, not w1/w2`)
