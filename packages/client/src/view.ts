@@ -1,5 +1,6 @@
 import type { ChangeType, JsonSqlValue, RowId } from '@patina/api'
 import { PatinaClientError } from './errors.js'
+import { createIntMap } from './int-map.js'
 
 /** One real difference in a view. `rowid` is the view's own, stable id (see {@link MaterializedView}). */
 export interface ViewDelta {
@@ -105,7 +106,8 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
   /** identity string → local rowids (a multiset: full-content identities may repeat) */
   /** identity → its local rowid, or rowids when several rows share it (memory: one number per row in the usual case) */
   const byIdentity = new Map<string, RowId | RowId[]>()
-  let remoteToLocal = new Map<RowId, RowId>()
+  /** the current worker's rowid → local rowid (typed-array backed: about 4 bytes a row while rowids are dense) */
+  let remoteToLocal = createIntMap()
   let nextLocal = 1
 
   const indexesFor = (cols: readonly string[]): number[] | null => {
@@ -236,7 +238,7 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
       // match snapshot rows to local rows by identity, computed with each side's own columns;
       // no copy of the index: a local row is taken once (a multiset when rows repeat)
       const matched = takenSet(nextLocal, rows.size)
-      const mapping = new Map<RowId, RowId>()
+      const mapping = createIntMap()
       const pending: Array<[RowId, JsonSqlValue[]]> = []
       for (const [remote, cells] of snapshot) {
         const cands = byIdentity.get(identityWith(newIdx, cells))
@@ -285,7 +287,7 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
       return [...deletes, ...deltas, ...inserts]
     },
     resetMapping() {
-      remoteToLocal = new Map()
+      remoteToLocal = createIntMap()
     },
     identityOf: (cells) => identity(cells),
     candidatesFor: (cells) => idsOf(identity(cells)),
@@ -294,7 +296,7 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
       columns = [...cols]
       rows.clear()
       byIdentity.clear()
-      remoteToLocal = new Map()
+      remoteToLocal = createIntMap()
       for (const [id, cells] of loaded) put(id, cells)
     },
   }
