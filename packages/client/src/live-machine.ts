@@ -85,10 +85,22 @@ const count = (m: LiveMachine, k: keyof LiveStatus['counters'], n = 1): LiveStat
 
 const usable = (w: WorkerStatus | undefined): w is WorkerStatus => w !== undefined && w.state !== 'down'
 
-/** The worker the next attempt goes to: a decided move, else the current worker, else the pool's best. */
-export function nextTarget(m: LiveMachine, pool: PoolView): string | null {
+/**
+ * The worker the next attempt goes to: a decided move, else the current worker, else the ready
+ * standby's worker when it is usable and not cut off (a failover there needs no snapshot; a
+ * better worker is reached later by a voluntary switch), else the pool's best.
+ */
+export function nextTarget(
+  m: LiveMachine,
+  pool: PoolView,
+  standby: StandbyPosition | null = null,
+): string | null {
   if (m.moveTo !== null && usable(pool.get(m.moveTo))) return m.moveTo
   if (m.session !== null && usable(pool.get(m.session.worker))) return m.session.worker
+  if (standby !== null && m.synced) {
+    const sw = pool.get(standby.worker)
+    if (usable(sw) && sw.state !== 'isolated') return standby.worker
+  }
   return pool.best()?.url ?? null
 }
 
@@ -124,7 +136,7 @@ export function planAttempt(
   pool: PoolView,
   standby: StandbyPosition | null = null,
 ): [LiveMachine, Attempt] {
-  const target = nextTarget(m, pool)
+  const target = nextTarget(m, pool, standby)
   const moving = m.moveTo !== null && target === m.moveTo
   let n: LiveMachine = { ...m, moveTo: null }
   if (moving && m.moveReason === 'switch') n = { ...n, counters: count(n, 'switches') }

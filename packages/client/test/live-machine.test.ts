@@ -178,6 +178,18 @@ describe('planAttempt with a standby', () => {
     ],
     ['never before the first snapshot', initialMachine(), pool(w(A, 'down'), w(B, 'healthy')), 'subscribe'],
     [
+      'the standby worker is usable but not the best: adopt it all the same',
+      liveOn(A),
+      pool(w(A, 'down'), w(B, 'unhealthy', 50), w(C, 'healthy', 5)),
+      'adopt',
+    ],
+    [
+      'the standby worker is cut off: a snapshot from the best',
+      liveOn(A),
+      pool(w(A, 'down'), w(B, 'isolated'), w(C, 'healthy')),
+      'subscribe',
+    ],
+    [
       'the view already follows the standby worker: resume its own session',
       liveOn(B),
       pool(w(A, 'down'), w(B, 'healthy')),
