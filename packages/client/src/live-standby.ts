@@ -14,7 +14,7 @@
  * worker goes down or is cut off, when the view comes to follow its worker, and when the view's
  * columns change. It is made only while the view is live.
  */
-import type { JsonSqlValue, JsonStatement, RowId } from '@patina/api'
+import type { JsonStatement } from '@patina/api'
 import type { StandbyPosition } from './live-machine.js'
 import type { WorkerPool } from './pool.js'
 import { createStandbyRows, type StandbyRows } from './standby-rows.js'
@@ -63,14 +63,14 @@ export function standbyAction(
 export interface TakenStandby {
   position: StandbyPosition
   columns: string[]
-  /** The standby worker's rows as of `position.changeId`: `[its rowid, cells]`. */
-  rows: Array<[RowId, JsonSqlValue[]]>
+  /** The standby worker's rows as of `position.changeId`, as differences from the view (`handOver()` for `MaterializedView.adoptRows`). */
+  rows: StandbyRows
 }
 
 export interface Standby {
   /** The standby, when its rows are known (its snapshot ended), else null. */
   position(): StandbyPosition | null
-  /** Stops the standby and hands over its rows and position (null: none ready, or its rows are inconsistent). */
+  /** Stops the standby and hands over its rows and position (null: none ready). */
   take(): TakenStandby | null
   /** Every real difference applied to the view, right after it was applied. */
   viewChanged(d: ViewDelta): void
@@ -188,12 +188,7 @@ export function createStandby(
       const position = this.position()
       if (s === null || position === null || s.columns === null) return null
       stop(s)
-      const rows = s.rows.rows()
-      if (rows === null) {
-        log.warn({ worker: s.url }, 'standby rows do not match the view; failing over with a snapshot')
-        return null
-      }
-      return { position, columns: s.columns, rows }
+      return { position, columns: s.columns, rows: s.rows }
     },
     viewChanged(d) {
       active?.rows.viewChanged(d)
@@ -205,9 +200,12 @@ export function createStandby(
     },
     update(current) {
       if (closed) return
-      const a = standbyAction(pool.list(), current, active?.url ?? null, failed, now(), opts.retryMs)
-      if (a.kind === 'drop') this.drop('its worker is the current one, down or cut off')
-      else if (a.kind === 'open') open(a.url)
+      let a = standbyAction(pool.list(), current, active?.url ?? null, failed, now(), opts.retryMs)
+      if (a.kind === 'drop') {
+        this.drop('its worker is the current one, down or cut off')
+        a = standbyAction(pool.list(), current, null, failed, now(), opts.retryMs)
+      }
+      if (a.kind === 'open') open(a.url)
     },
     status() {
       const s = active

@@ -156,7 +156,18 @@ export function createLiveSubscription(
     const colsChanged = !(
       columns.length === view.columns.length && columns.every((c, i) => c === view.columns[i])
     )
-    const deltas = view.reconcile(columns, snapshot)
+    finishSync(worker, view.reconcile(columns, snapshot), colsChanged, first, changeId)
+  }
+
+  /** The view was made equal to a worker's rows as of `changeId` (by `deltas`): it is live there. */
+  const finishSync = (
+    worker: string,
+    deltas: ViewDelta[],
+    colsChanged: boolean,
+    first: boolean,
+    changeId: number,
+  ): void => {
+    const columns = view.columns
     if (colsChanged) {
       standby?.drop('the view columns changed')
       hub.push({ type: 'columns', columns: [...columns] })
@@ -167,6 +178,8 @@ export function createLiveSubscription(
     hub.push({ type: 'synced', worker, changeId, rows: view.rows.size, reason })
     hub.emit('status', status())
     resolveReady()
+    // the standby must not be on the worker the view now follows: move it at once
+    standby?.update(worker)
   }
 
   const sleep = (ms: number): Promise<void> =>
@@ -196,12 +209,28 @@ export function createLiveSubscription(
           httpStatus: 410,
         })
       stream = await client.subscription(a.id, { ...common, from: a.from })
-      view.resetMapping()
-      step(connected(m, a.worker, null))
       const t1 = now()
-      finishSnapshot(a.worker, taken.columns, taken.rows, a.from)
+      const { links, own } = taken.rows.handOver()
+      const deltas = view.adoptRows(links, own)
+      if (deltas === null) {
+        stream.close()
+        throw new PatinaClientError(
+          'PATINA_ERR_INTERNAL',
+          `the standby rows from ${a.worker} do not match the view`,
+          { httpStatus: 410 },
+        )
+      }
+      step(connected(m, a.worker, null))
+      finishSync(a.worker, deltas, false, false, a.from)
       log.debug(
-        { worker: a.worker, rows: taken.rows.length, changeId: a.from, ms: now() - t1, connectMs: t1 - t0 },
+        {
+          worker: a.worker,
+          differing: own.length,
+          changes: deltas.length,
+          changeId: a.from,
+          ms: now() - t1,
+          connectMs: t1 - t0,
+        },
         'live subscription adopted the standby',
       )
     } else {

@@ -13,7 +13,7 @@
  * `standby-rows.test.ts` against a plain copy of the standby worker's rows.
  */
 import type { ChangeType, JsonSqlValue, RowId } from '@patina/api'
-import { createIntMap } from './int-map.js'
+import { createIntMap, type IntMap } from './int-map.js'
 import { cellsEqual, type ViewDelta } from './view.js'
 
 /** What the standby reads of the view. */
@@ -30,6 +30,8 @@ export interface StandbyRows {
   viewChanged(d: ViewDelta): void
   /** The standby worker's rows, `[its rowid, cells]`; null when a link points at a row the view lacks (a bug: do not use the standby). */
   rows(): Array<[RowId, JsonSqlValue[]]> | null
+  /** The same rows as links (standby rowid → view rowid, equal cells) and own rows: for `MaterializedView.adoptRows`. The standby is spent. */
+  handOver(): { links: IntMap; own: Array<[RowId, JsonSqlValue[]]> }
   /** Rows the standby worker has. */
   readonly size: number
   /** Of those, rows held with their own cells (they differ from the view, or match no view row). */
@@ -126,6 +128,9 @@ export function createStandbyRows(view: ViewRows): StandbyRows {
       for (const [r, cells] of own) out.push([r, cells])
       out.sort((a, b) => a[0] - b[0])
       return out
+    },
+    handOver() {
+      return { links: toView, own: [...own] }
     },
     get size() {
       return toView.size + own.size

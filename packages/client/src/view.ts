@@ -1,6 +1,6 @@
 import type { ChangeType, JsonSqlValue, RowId } from '@patina/api'
 import { PatinaClientError } from './errors.js'
-import { createIntMap } from './int-map.js'
+import { createIntMap, type IntMap } from './int-map.js'
 
 /** One real difference in a view. `rowid` is the view's own, stable id (see {@link MaterializedView}). */
 export interface ViewDelta {
@@ -42,6 +42,15 @@ export interface MaterializedView {
   applyChange(type: ChangeType, remoteRowid: RowId, cells: JsonSqlValue[]): ViewDelta | null
   /** Makes the view equal to a full snapshot from a (possibly different) worker; returns only the real differences. Replaces the rowid mapping. */
   reconcile(columns: readonly string[], snapshot: Iterable<readonly [RowId, JsonSqlValue[]]>): ViewDelta[]
+  /**
+   * Makes the view equal to another worker's rows given as differences from it (a standby, see
+   * `standby-rows.ts`): `links` maps that worker's rowids to view rows with equal cells, `own`
+   * holds its other rows. The same result as {@link reconcile} with those rows, at the cost of the
+   * differing rows only (plus one pass over the view to find the rows that worker lacks). The
+   * view's columns must be that worker's. `links` becomes the rowid mapping (it is taken over).
+   * Returns null, changing nothing, when a link points at a row the view lacks.
+   */
+  adoptRows(links: IntMap, own: Iterable<readonly [RowId, JsonSqlValue[]]>): ViewDelta[] | null
   /** Forgets the remote→local rowid mapping (a new subscription session is starting). */
   resetMapping(): void
   /** Loads rows with local rowids (warm start from a saved state); the mapping starts empty. */
@@ -283,6 +292,47 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
         inserts.push({ type: 'insert', rowid: id, cells, previous: null })
       }
       remoteToLocal = mapping
+      deletes.sort((a, b) => a.rowid - b.rowid)
+      return [...deletes, ...deltas, ...inserts]
+    },
+    adoptRows(links, own) {
+      const taken = takenSet(nextLocal, rows.size)
+      for (const [, l] of links.entries()) {
+        if (!rows.has(l) || taken.has(l)) return null
+        taken.add(l)
+      }
+      const deltas: ViewDelta[] = []
+      const pending: Array<[RowId, JsonSqlValue[]]> = []
+      for (const [remote, cells] of own) {
+        let local: RowId | undefined
+        for (const id of idsOf(identity(cells)))
+          if (!taken.has(id)) {
+            local = id
+            break
+          }
+        if (local === undefined) {
+          pending.push([remote, cells])
+          continue
+        }
+        taken.add(local)
+        links.set(remote, local)
+        const old = rows.get(local) as JsonSqlValue[]
+        if (!cellsEqual(old, cells)) deltas.push({ type: 'update', rowid: local, cells, previous: old })
+      }
+      const deletes: ViewDelta[] = []
+      if (taken.size < rows.size)
+        for (const [id, old] of rows)
+          if (!taken.has(id)) deletes.push({ type: 'delete', rowid: id, cells: old, previous: old })
+      for (const d of deletes) remove(d.rowid)
+      for (const d of deltas) put(d.rowid, d.cells)
+      const inserts: ViewDelta[] = []
+      for (const [remote, cells] of pending) {
+        const id = allocate(remote)
+        links.set(remote, id)
+        put(id, cells)
+        inserts.push({ type: 'insert', rowid: id, cells, previous: null })
+      }
+      remoteToLocal = links
       deletes.sort((a, b) => a.rowid - b.rowid)
       return [...deletes, ...deltas, ...inserts]
     },

@@ -61,47 +61,83 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 describe('createStandbyRows (property): the standby worker rows, held as differences from the view', () => {
   it('always yields exactly the standby worker rows, whatever the interleaving of both sides', () => {
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 40 }), fc.boolean(), (ops, keyed) => {
-        const a = new Side(1)
-        const b = new Side(1000)
-        const view = createMaterializedView(keyed ? { keyColumns: ['k'] } : {})
-        view.reconcile(COLS, [])
-        const standby = createStandbyRows(view)
-        const applyA = (c: [ChangeType, number, JsonSqlValue[]] | null): void => {
-          if (c === null) return
-          const d = view.applyChange(c[0], c[1], c[2])
-          if (d) standby.viewChanged(d)
-        }
-        const applyB = (c: [ChangeType, number, JsonSqlValue[]] | null): void => {
-          if (c !== null) standby.standbyRow(c[0], c[1], c[2])
-        }
-        for (const o of ops) {
-          if (o.kind === 'write') {
-            const cells = o.v === null ? null : [`k${o.k}`, o.v]
-            const key = `k${o.k}`
-            if (o.on === 'a') applyA(a.write(key, cells))
-            else if (o.on === 'b') applyB(b.write(key, cells))
-            else if (o.on === 'ab') {
-              applyA(a.write(key, cells))
-              applyB(b.write(key, cells))
-            } else {
-              applyB(b.write(key, cells))
-              applyA(a.write(key, cells))
-            }
-          } else if (o.kind === 'resyncA') {
-            // a resubscribe on the view's worker: its deltas reach the standby too
-            for (const d of view.reconcile(COLS, a.snapshot())) standby.viewChanged(d)
-          } else {
-            // the standby worker's snapshot replayed as inserts (a re-made standby stream)
-            for (const [r, cells] of b.snapshot()) standby.standbyRow('insert', r, cells)
+      fc.property(
+        fc.array(op, { maxLength: 40 }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.array(
+          fc.tuple(fc.integer({ min: 0, max: 5 }), fc.constantFrom<JsonSqlValue | null>('x', 'z', null)),
+          {
+            maxLength: 8,
+          },
+        ),
+        (ops, keyed, viaAdopt, later) => {
+          const a = new Side(1)
+          const b = new Side(1000)
+          const view = createMaterializedView(keyed ? { keyColumns: ['k'] } : {})
+          view.reconcile(COLS, [])
+          const standby = createStandbyRows(view)
+          const applyA = (c: [ChangeType, number, JsonSqlValue[]] | null): void => {
+            if (c === null) return
+            const d = view.applyChange(c[0], c[1], c[2])
+            if (d) standby.viewChanged(d)
           }
-          expect(sortedRows(standby.rows() ?? [])).toEqual(sortedRows(b.snapshot()))
-          expect(standby.size).toBe(b.rows.size)
-        }
-        // failover: the view reconciled with the standby rows equals the standby worker
-        view.reconcile(COLS, standby.rows() ?? [])
-        expect(sortedCells(view.rows.values())).toEqual(sortedCells(b.snapshot().map(([, c]) => c)))
-      }),
+          const applyB = (c: [ChangeType, number, JsonSqlValue[]] | null): void => {
+            if (c !== null) standby.standbyRow(c[0], c[1], c[2])
+          }
+          for (const o of ops) {
+            if (o.kind === 'write') {
+              const cells = o.v === null ? null : [`k${o.k}`, o.v]
+              const key = `k${o.k}`
+              if (o.on === 'a') applyA(a.write(key, cells))
+              else if (o.on === 'b') applyB(b.write(key, cells))
+              else if (o.on === 'ab') {
+                applyA(a.write(key, cells))
+                applyB(b.write(key, cells))
+              } else {
+                applyB(b.write(key, cells))
+                applyA(a.write(key, cells))
+              }
+            } else if (o.kind === 'resyncA') {
+              // a resubscribe on the view's worker: its deltas reach the standby too
+              for (const d of view.reconcile(COLS, a.snapshot())) standby.viewChanged(d)
+            } else {
+              // the standby worker's snapshot replayed as inserts (a re-made standby stream)
+              for (const [r, cells] of b.snapshot()) standby.standbyRow('insert', r, cells)
+            }
+            expect(sortedRows(standby.rows() ?? [])).toEqual(sortedRows(b.snapshot()))
+            expect(standby.size).toBe(b.rows.size)
+          }
+          // failover: the view made equal to the standby rows (by links, or by a reconcile of
+          // them) equals the standby worker, and its deltas replayed on the old view give the same
+          const replay = new Map(view.rows)
+          let deltas
+          if (viaAdopt) {
+            const h = standby.handOver()
+            deltas = view.adoptRows(h.links, h.own)
+          } else deltas = view.reconcile(COLS, standby.rows() ?? [])
+          expect(deltas).not.toBeNull()
+          const bCells = () => sortedCells(b.snapshot().map(([, c]) => c))
+          expect(sortedCells(view.rows.values())).toEqual(bCells())
+          for (const d of deltas ?? []) {
+            if (d.type === 'insert') {
+              expect(replay.has(d.rowid)).toBe(false)
+              replay.set(d.rowid, d.cells)
+            } else {
+              expect(replay.get(d.rowid)).toEqual(d.previous)
+              if (d.type === 'delete') replay.delete(d.rowid)
+              else replay.set(d.rowid, d.cells)
+            }
+          }
+          expect(sortedCells(replay.values())).toEqual(bCells())
+          // then the view follows the standby worker's changes by its rowids
+          for (const [k, v] of later) {
+            const c = b.write(`k${k}`, v === null ? null : [`k${k}`, v])
+            if (c !== null) view.applyChange(c[0], c[1], c[2])
+          }
+          expect(sortedCells(view.rows.values())).toEqual(bCells())
+        },
+      ),
       { numRuns: 500 },
     )
   })
