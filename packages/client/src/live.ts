@@ -210,8 +210,8 @@ export function createLiveSubscription(
         })
       stream = await client.subscription(a.id, { ...common, from: a.from })
       const t1 = now()
-      const { links, own } = taken.rows.handOver()
-      const deltas = view.adoptRows(links, own)
+      const { links, linked, own } = taken.rows.handOver()
+      const deltas = view.adoptRows(links, linked, own)
       if (deltas === null) {
         stream.close()
         throw new PatinaClientError(

@@ -31,7 +31,7 @@ export interface StandbyRows {
   /** The standby worker's rows, `[its rowid, cells]`; null when a link points at a row the view lacks (a bug: do not use the standby). */
   rows(): Array<[RowId, JsonSqlValue[]]> | null
   /** The same rows as links (standby rowid → view rowid, equal cells) and own rows: for `MaterializedView.adoptRows`. The standby is spent. */
-  handOver(): { links: IntMap; own: Array<[RowId, JsonSqlValue[]]> }
+  handOver(): { links: IntMap; linked: IntMap; own: Array<[RowId, JsonSqlValue[]]> }
   /** Rows the standby worker has. */
   readonly size: number
   /** Of those, rows held with their own cells (they differ from the view, or match no view row). */
@@ -130,7 +130,7 @@ export function createStandbyRows(view: ViewRows): StandbyRows {
       return out
     },
     handOver() {
-      return { links: toView, own: [...own] }
+      return { links: toView, linked: toStandby, own: [...own] }
     },
     get size() {
       return toView.size + own.size

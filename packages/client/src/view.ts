@@ -44,13 +44,18 @@ export interface MaterializedView {
   reconcile(columns: readonly string[], snapshot: Iterable<readonly [RowId, JsonSqlValue[]]>): ViewDelta[]
   /**
    * Makes the view equal to another worker's rows given as differences from it (a standby, see
-   * `standby-rows.ts`): `links` maps that worker's rowids to view rows with equal cells, `own`
-   * holds its other rows. The same result as {@link reconcile} with those rows, at the cost of the
-   * differing rows only (plus one pass over the view to find the rows that worker lacks). The
-   * view's columns must be that worker's. `links` becomes the rowid mapping (it is taken over).
-   * Returns null, changing nothing, when a link points at a row the view lacks.
+   * `standby-rows.ts`): `links` maps that worker's rowids to view rows with equal cells (1:1;
+   * `linked` is its inverse), `own` holds its other rows. The same result as {@link reconcile}
+   * with those rows, at the cost of the differing rows only (plus one pass over the view when that
+   * worker lacks some of its rows). The view's columns must be that worker's. `links` becomes the
+   * rowid mapping (it is taken over). Returns null, changing nothing, when the two maps disagree
+   * in size or the links cover more rows than the view has.
    */
-  adoptRows(links: IntMap, own: Iterable<readonly [RowId, JsonSqlValue[]]>): ViewDelta[] | null
+  adoptRows(
+    links: IntMap,
+    linked: { has(local: RowId): boolean; readonly size: number },
+    own: Iterable<readonly [RowId, JsonSqlValue[]]>,
+  ): ViewDelta[] | null
   /** Forgets the remote→local rowid mapping (a new subscription session is starting). */
   resetMapping(): void
   /** Loads rows with local rowids (warm start from a saved state); the mapping starts empty. */
@@ -295,11 +300,13 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
       deletes.sort((a, b) => a.rowid - b.rowid)
       return [...deletes, ...deltas, ...inserts]
     },
-    adoptRows(links, own) {
-      const taken = takenSet(nextLocal, rows.size)
-      for (const [, l] of links.entries()) {
-        if (!rows.has(l) || taken.has(l)) return null
-        taken.add(l)
+    adoptRows(links, linked, own) {
+      if (links.size !== linked.size || links.size > rows.size) return null
+      // view rows taken: the linked ones, and those matched by an own row
+      const matched = new Set<RowId>()
+      const taken = {
+        has: (id: RowId) => linked.has(id) || matched.has(id),
+        add: (id: RowId) => matched.add(id),
       }
       const deltas: ViewDelta[] = []
       const pending: Array<[RowId, JsonSqlValue[]]> = []
@@ -320,7 +327,7 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
         if (!cellsEqual(old, cells)) deltas.push({ type: 'update', rowid: local, cells, previous: old })
       }
       const deletes: ViewDelta[] = []
-      if (taken.size < rows.size)
+      if (linked.size + matched.size < rows.size)
         for (const [id, old] of rows)
           if (!taken.has(id)) deletes.push({ type: 'delete', rowid: id, cells: old, previous: old })
       for (const d of deletes) remove(d.rowid)

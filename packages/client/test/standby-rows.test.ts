@@ -114,7 +114,7 @@ describe('createStandbyRows (property): the standby worker rows, held as differe
           let deltas
           if (viaAdopt) {
             const h = standby.handOver()
-            deltas = view.adoptRows(h.links, h.own)
+            deltas = view.adoptRows(h.links, h.linked, h.own)
           } else deltas = view.reconcile(COLS, standby.rows() ?? [])
           expect(deltas).not.toBeNull()
           const bCells = () => sortedCells(b.snapshot().map(([, c]) => c))
