@@ -267,15 +267,25 @@ async function edgeProcess(c: Cluster, http: ReturnType<typeof agent>): Promise<
 
   /**
    * An edge with a hot standby (`standby` in its health) is settled when its standby is ready on
-   * another worker than the one it follows: a failover then needs no snapshot. Waits for that
-   * (bounded; an edge without the field is settled at once) and returns how long it took.
+   * another worker than the one it follows: a failover then needs no snapshot. Waits for that,
+   * and for it to hold across a probe round (bounded; an edge without the field is settled at
+   * once), and returns how long it took.
    */
   const settled = async (p: EdgeProcess): Promise<number> => {
     const t = performance.now()
-    for (;;) {
+    const ok = async (): Promise<boolean | undefined> => {
       const q = (await health(p)).queries['routes']
-      if (q?.standby === undefined) return 0
-      if (q.standby !== null && q.standby.ready && q.standby.worker !== q.worker) break
+      if (q?.standby === undefined) return undefined
+      return q.state === 'live' && q.standby !== null && q.standby.ready && q.standby.worker !== q.worker
+    }
+    for (;;) {
+      const now = await ok()
+      if (now === undefined) return 0
+      // and still so after a probe round (2 s): no move to another worker under way
+      if (now) {
+        await sleep(2500)
+        if (await ok()) break
+      }
       if (performance.now() - t > 60_000) {
         progress('  the standby is not ready after 60 s; going on')
         break
