@@ -1,4 +1,4 @@
-import type { Dispatcher } from 'undici'
+import { Agent, type Dispatcher } from 'undici'
 import { PatinaClientError } from './errors.js'
 
 /** Query-string values; `undefined` entries are left out. */
@@ -103,22 +103,14 @@ function mapError(
 
 export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
   const own = opts.dispatcher === undefined
-  // undici is loaded at the first request, not with this module: a process that serves from
-  // memory first (an edge starting from its state file) does not wait for it
-  let made: Promise<Dispatcher> | null = null
-  const dispatcherOf = (): Promise<Dispatcher> =>
-    (made ??=
-      opts.dispatcher !== undefined
-        ? Promise.resolve(opts.dispatcher)
-        : import('undici').then(
-            ({ Agent }) =>
-              new Agent({
-                connect: { timeout: opts.connectTimeoutMs },
-                keepAliveTimeout: 10_000,
-                headersTimeout: 0,
-                bodyTimeout: 0,
-              }),
-          ))
+  const dispatcher: Dispatcher =
+    opts.dispatcher ??
+    new Agent({
+      connect: { timeout: opts.connectTimeoutMs },
+      keepAliveTimeout: 10_000,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    })
   const baseHeaders: Record<string, string> = { ...opts.headers }
   if (opts.token !== undefined) baseHeaders['authorization'] = `Bearer ${opts.token}`
 
@@ -152,7 +144,6 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
       let res: Dispatcher.ResponseData
       try {
         const u = new URL(url)
-        const dispatcher = await dispatcherOf()
         res = await dispatcher.request({
           origin: u.origin,
           path: u.pathname + u.search,
@@ -234,7 +225,7 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
     },
     async close() {
       // destroy, not close: a live stream would keep a graceful close waiting forever
-      if (own && made !== null) await (await made).destroy()
+      if (own) await dispatcher.destroy()
     },
   }
 }
