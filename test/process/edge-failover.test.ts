@@ -168,8 +168,15 @@ describe('edge failover against worker processes', () => {
     // come back; wait until both are on it, then kill it right away
     const onW0 = (sub: LiveSubscription): boolean =>
       sub.status().state === 'live' && sub.status().worker === w(0).apiUrl
-    await waitFor('both consumers on w0', () => consumers().every(([, sub]) => onW0(sub)))
+    // the edge (standby on, the default) also waits for its hot standby: its failover then takes no
+    // snapshot (counters.standbyFailovers); the live subscription (no standby) takes one
+    await waitFor(
+      'both consumers on w0, the edge with a ready standby',
+      () => consumers().every(([, sub]) => onW0(sub)) && edgeSub.status().standby?.ready === true,
+      60_000,
+    )
     const failoversBefore = consumers().map(([, sub]) => sub.status().counters.failovers)
+    const standbyFailoversBefore = edgeSub.status().counters.standbyFailovers
     await w(0).signal('SIGKILL') // the signal is sent synchronously, before the first await
     const killedAt = writer.acked.length
     for (const [i, [name, sub]] of consumers().entries())
@@ -195,6 +202,11 @@ describe('edge failover against worker processes', () => {
     const h = (edge as Edge).health()
     expect(h.queries['routes']?.worker).not.toBe(w(0).apiUrl)
     expect(edgeSub.status().counters.failovers).toBeGreaterThanOrEqual(1)
+    expect(
+      edgeSub.status().counters.standbyFailovers,
+      `the edge adopted its standby; journal:\n${(journal['edge'] ?? []).join('\n')}`,
+    ).toBeGreaterThan(standbyFailoversBefore)
+    expect(live.status().counters.standbyFailovers).toBe(0)
   })
 
   it('returns to the restarted worker when it is the nearest, still without loss or duplicates', async () => {

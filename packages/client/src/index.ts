@@ -40,6 +40,7 @@ export type {
   LiveEvent,
   LiveChange,
   LiveStatus,
+  StandbyStatus,
   LiveState,
   LiveListeners,
   SyncReason,

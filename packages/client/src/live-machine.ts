@@ -72,6 +72,7 @@ export function initialMachine(): LiveMachine {
       switchesDeferred: 0,
       missedChanges: 0,
       errors: 0,
+      standbyFailovers: 0,
     },
     lastError: null,
   }
@@ -84,10 +85,22 @@ const count = (m: LiveMachine, k: keyof LiveStatus['counters'], n = 1): LiveStat
 
 const usable = (w: WorkerStatus | undefined): w is WorkerStatus => w !== undefined && w.state !== 'down'
 
-/** The worker the next attempt goes to: a decided move, else the current worker, else the pool's best. */
-export function nextTarget(m: LiveMachine, pool: PoolView): string | null {
+/**
+ * The worker the next attempt goes to: a decided move, else the current worker, else the ready
+ * standby's worker when it is usable and not cut off (a failover there needs no snapshot; a
+ * better worker is reached later by a voluntary switch), else the pool's best.
+ */
+export function nextTarget(
+  m: LiveMachine,
+  pool: PoolView,
+  standby: StandbyPosition | null = null,
+): string | null {
   if (m.moveTo !== null && usable(pool.get(m.moveTo))) return m.moveTo
   if (m.session !== null && usable(pool.get(m.session.worker))) return m.session.worker
+  if (standby !== null && m.synced) {
+    const sw = pool.get(standby.worker)
+    if (usable(sw) && sw.state !== 'isolated') return standby.worker
+  }
   return pool.best()?.url ?? null
 }
 
@@ -99,10 +112,31 @@ export type Attempt =
   | { kind: 'resume'; worker: string; id: string; from: number }
   /** A new subscription: its snapshot is reconciled with the view. */
   | { kind: 'subscribe'; worker: string; reason: SyncReason }
+  /**
+   * Fail over to the standby: re-attach to its subscription with `from` its last change id, and
+   * reconcile the view with the standby's rows as of that change id (no snapshot).
+   */
+  | { kind: 'adopt'; worker: string; id: string; from: number }
 
-/** Plans the next connection attempt. */
-export function planAttempt(m: LiveMachine, pool: PoolView): [LiveMachine, Attempt] {
-  const target = nextTarget(m, pool)
+/** A standby subscription whose rows are known up to `changeId` (see `live-standby.ts`). */
+export interface StandbyPosition {
+  worker: string
+  /** Its subscription id on `worker`. */
+  id: string
+  changeId: number
+}
+
+/**
+ * Plans the next connection attempt. `standby`: a standby ready to be adopted, if any; it is
+ * adopted when the attempt would otherwise subscribe afresh on its worker after a failure (never
+ * for a voluntary switch, which must not move the view backwards, nor before the first snapshot).
+ */
+export function planAttempt(
+  m: LiveMachine,
+  pool: PoolView,
+  standby: StandbyPosition | null = null,
+): [LiveMachine, Attempt] {
+  const target = nextTarget(m, pool, standby)
   const moving = m.moveTo !== null && target === m.moveTo
   let n: LiveMachine = { ...m, moveTo: null }
   if (moving && m.moveReason === 'switch') n = { ...n, counters: count(n, 'switches') }
@@ -117,6 +151,23 @@ export function planAttempt(m: LiveMachine, pool: PoolView): [LiveMachine, Attem
     return [
       { ...n, pendingReason: null, counters: count(n, 'resumes') },
       { kind: 'resume', worker: target, id: s.id, from: s.lastChangeId },
+    ]
+  if (
+    standby !== null &&
+    standby.worker === target &&
+    n.synced &&
+    (s === null || s.worker !== target) &&
+    !(moving && m.moveReason === 'switch')
+  )
+    return [
+      {
+        ...n,
+        session: { worker: target, id: standby.id, lastChangeId: standby.changeId },
+        resubscribe: false,
+        pendingReason: 'failover',
+        counters: count(n, 'standbyFailovers'),
+      },
+      { kind: 'adopt', worker: target, id: standby.id, from: standby.changeId },
     ]
   const reason: SyncReason =
     n.pendingReason ??

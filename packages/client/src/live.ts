@@ -22,6 +22,7 @@ import {
   planAttempt,
   retryDelay,
   snapshotDone,
+  type Attempt,
   type AttemptFailure,
   type LiveMachine,
 } from './live-machine.js'
@@ -43,6 +44,7 @@ export const WATCH_DEFAULTS = Object.freeze({
   connectTimeoutMs: 10_000,
   idleTimeoutMs: 0,
   maxQueuedEvents: 100_000,
+  standbyRetryMs: 5_000,
 })
 
 export interface LiveDeps {
@@ -77,8 +79,11 @@ export function createLiveSubscription(
   if (opts.initialState) view.load(opts.initialState.columns, opts.initialState.rows)
   const hub = createEventHub(opts.maxQueuedEvents ?? WATCH_DEFAULTS.maxQueuedEvents, log)
   const standby =
-    (opts.standbyRefreshMs ?? 0) > 0
-      ? createStandby({ client, pool, now, log }, statement, opts.standbyRefreshMs as number)
+    opts.standby === true
+      ? createStandby({ client, pool, now, log }, statement, view, {
+          retryMs: opts.standbyRetryMs ?? WATCH_DEFAULTS.standbyRetryMs,
+          connectTimeoutMs,
+        })
       : null
 
   let m: LiveMachine = initialMachine()
@@ -116,6 +121,7 @@ export function createLiveSubscription(
       rows: view.rows.size,
       seq,
       counters: { ...m.counters },
+      standby: standby?.status() ?? null,
       lastError: m.lastError,
     }
   }
@@ -129,6 +135,7 @@ export function createLiveSubscription(
     lastHeardAt = now()
   }
   const emitChange = (d: ViewDelta, source: LiveChange['source'], worker: string): void => {
+    standby?.viewChanged(d)
     seq++
     m = changeEmitted(m)
     const ev: LiveChange = { ...d, seq, source, worker }
@@ -149,14 +156,30 @@ export function createLiveSubscription(
     const colsChanged = !(
       columns.length === view.columns.length && columns.every((c, i) => c === view.columns[i])
     )
-    const deltas = view.reconcile(columns, snapshot)
-    if (colsChanged) hub.push({ type: 'columns', columns: [...columns] })
+    finishSync(worker, view.reconcile(columns, snapshot), colsChanged, first, changeId)
+  }
+
+  /** The view was made equal to a worker's rows as of `changeId` (by `deltas`): it is live there. */
+  const finishSync = (
+    worker: string,
+    deltas: ViewDelta[],
+    colsChanged: boolean,
+    first: boolean,
+    changeId: number,
+  ): void => {
+    const columns = view.columns
+    if (colsChanged) {
+      standby?.drop('the view columns changed')
+      hub.push({ type: 'columns', columns: [...columns] })
+    }
     for (const d of deltas) emitChange(d, first ? 'snapshot' : 'reconcile', worker)
     const [next, reason] = snapshotDone(m, changeId)
     step(next)
     hub.push({ type: 'synced', worker, changeId, rows: view.rows.size, reason })
     hub.emit('status', status())
     resolveReady()
+    // the standby must not be on the worker the view now follows: move it at once
+    standby?.update(worker)
   }
 
   const sleep = (ms: number): Promise<void> =>
@@ -171,16 +194,45 @@ export function createLiveSubscription(
     })
 
   /** Opens the stream the machine planned and reads it until it fails (it always does). */
-  const attempt = async (
-    a: { kind: 'resume'; worker: string; id: string; from: number } | { kind: 'subscribe'; worker: string },
-    ac: AbortController,
-  ): Promise<never> => {
+  const attempt = async (a: Exclude<Attempt, { kind: 'wait' }>, ac: AbortController): Promise<never> => {
     const common = { worker: a.worker, signal: ac.signal, timeoutMs: connectTimeoutMs, idleTimeoutMs }
     const t0 = now()
     let stream: SubscriptionStream
     if (a.kind === 'resume') {
       stream = await client.subscription(a.id, { ...common, from: a.from })
       step(connected(m, a.worker, null))
+    } else if (a.kind === 'adopt') {
+      // stop the standby first: its rows are then exactly those of change id `a.from`
+      const taken = standby?.take() ?? null
+      if (taken === null || taken.position.id !== a.id || taken.position.changeId !== a.from)
+        throw new PatinaClientError('PATINA_ERR_HTTP', `the standby on ${a.worker} is gone`, {
+          httpStatus: 410,
+        })
+      stream = await client.subscription(a.id, { ...common, from: a.from })
+      const t1 = now()
+      const { links, linked, own } = taken.rows.handOver()
+      const deltas = view.adoptRows(links, linked, own)
+      if (deltas === null) {
+        stream.close()
+        throw new PatinaClientError(
+          'PATINA_ERR_INTERNAL',
+          `the standby rows from ${a.worker} do not match the view`,
+          { httpStatus: 410 },
+        )
+      }
+      step(connected(m, a.worker, null))
+      finishSync(a.worker, deltas, false, false, a.from)
+      log.debug(
+        {
+          worker: a.worker,
+          differing: own.length,
+          changes: deltas.length,
+          changeId: a.from,
+          ms: now() - t1,
+          connectMs: t1 - t0,
+        },
+        'live subscription adopted the standby',
+      )
     } else {
       const rw = {
         ...(opts.waitFor !== undefined ? { waitFor: opts.waitFor } : {}),
@@ -289,7 +341,7 @@ export function createLiveSubscription(
     try {
       if (pool.list().length > 1 || pool.options.discover) await pool.probeNow()
       while (!closed) {
-        const [planned, a] = planAttempt(m, pool)
+        const [planned, a] = planAttempt(m, pool, standby?.position() ?? null)
         step(planned)
         if (a.kind === 'wait') {
           const e = new PatinaClientError('PATINA_ERR_NO_WORKER', 'no worker configured or discovered')
@@ -314,7 +366,7 @@ export function createLiveSubscription(
             step(confirmMove(m, pool.get(from), m.moveTo === null ? undefined : pool.get(m.moveTo)))
             continue
           }
-          const f = describe(err, a.worker, a.kind === 'resume', reason)
+          const f = describe(err, a.worker, a.kind === 'resume' || a.kind === 'adopt', reason)
           const [next, outcome] = attemptFailed(m, f, pool, resumeAttempts)
           if (outcome.kind === 'fatal') {
             fail(err)

@@ -193,12 +193,14 @@ export interface WatchOptions {
   /** Events an iterator may have queued before it fails with `PATINA_ERR_SLOW_CONSUMER`. Default 100 000. */
   maxQueuedEvents?: number
   /**
-   * Keep a warm standby: the same subscription opened (rows skipped) on the next worker in rank
-   * and re-made every this many milliseconds, so that a failover there finds it built and gets
-   * its snapshot from memory instead of waiting for the worker to run the query. 0 = none
-   * (default). See `live-standby.ts`.
+   * Keep a hot standby: the same subscription followed on the next worker in rank (one snapshot
+   * when it is made, then its changes), held as differences from the view, so that a failover to
+   * that worker re-attaches with `from` and reconciles without a snapshot. Default false. See
+   * `live-standby.ts`.
    */
-  standbyRefreshMs?: number
+  standby?: boolean
+  /** After a standby failed on a worker, wait this long before making one there again. Default 5 000. */
+  standbyRetryMs?: number
   /** Closes the subscription when aborted. */
   signal?: AbortSignal
 }
@@ -265,8 +267,25 @@ export interface LiveStatus {
     switchesDeferred: number
     missedChanges: number
     errors: number
+    /** Failovers that adopted the standby (no snapshot); also counted in `failovers` once reconciled. */
+    standbyFailovers: number
   }
+  /** The standby subscription on another worker (null: none, or `standby` off). */
+  standby: StandbyStatus | null
   lastError: string | null
+}
+
+/** A standby subscription, as {@link LiveStatus} reports it. */
+export interface StandbyStatus {
+  worker: string
+  /** Its rows are known (its snapshot ended): a failover to its worker needs no snapshot. */
+  ready: boolean
+  /** Its worker's change id last applied (null before its snapshot ended). */
+  changeId: number | null
+  /** Rows its worker has. */
+  rows: number
+  /** Of those, rows that differ from the view (or match no row of it) at the moment. */
+  differing: number
 }
 
 export type Listener<T> = (v: T) => void

@@ -1,5 +1,6 @@
 import type { ChangeType, JsonSqlValue, RowId } from '@patina/api'
 import { PatinaClientError } from './errors.js'
+import { createIntMap, type IntMap } from './int-map.js'
 
 /** One real difference in a view. `rowid` is the view's own, stable id (see {@link MaterializedView}). */
 export interface ViewDelta {
@@ -41,10 +42,28 @@ export interface MaterializedView {
   applyChange(type: ChangeType, remoteRowid: RowId, cells: JsonSqlValue[]): ViewDelta | null
   /** Makes the view equal to a full snapshot from a (possibly different) worker; returns only the real differences. Replaces the rowid mapping. */
   reconcile(columns: readonly string[], snapshot: Iterable<readonly [RowId, JsonSqlValue[]]>): ViewDelta[]
+  /**
+   * Makes the view equal to another worker's rows given as differences from it (a standby, see
+   * `standby-rows.ts`): `links` maps that worker's rowids to view rows with equal cells (1:1;
+   * `linked` is its inverse), `own` holds its other rows. The same result as {@link reconcile}
+   * with those rows, at the cost of the differing rows only (plus one pass over the view when that
+   * worker lacks some of its rows). The view's columns must be that worker's. `links` becomes the
+   * rowid mapping (it is taken over). Returns null, changing nothing, when the two maps disagree
+   * in size or the links cover more rows than the view has.
+   */
+  adoptRows(
+    links: IntMap,
+    linked: { has(local: RowId): boolean; readonly size: number },
+    own: Iterable<readonly [RowId, JsonSqlValue[]]>,
+  ): ViewDelta[] | null
   /** Forgets the remote→local rowid mapping (a new subscription session is starting). */
   resetMapping(): void
   /** Loads rows with local rowids (warm start from a saved state); the mapping starts empty. */
   load(columns: readonly string[], rows: Iterable<readonly [RowId, JsonSqlValue[]]>): void
+  /** The identity of a row with these cells (its key columns' text, else its whole content), as the view matches rows. */
+  identityOf(cells: readonly JsonSqlValue[]): string
+  /** Local rowids of the rows with the same identity as `cells` (their cells may differ). */
+  candidatesFor(cells: readonly JsonSqlValue[]): readonly RowId[]
 }
 
 /** The text form a key value is compared in: null → '', blob → hex, else String(v). Pure. */
@@ -101,7 +120,8 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
   /** identity string → local rowids (a multiset: full-content identities may repeat) */
   /** identity → its local rowid, or rowids when several rows share it (memory: one number per row in the usual case) */
   const byIdentity = new Map<string, RowId | RowId[]>()
-  let remoteToLocal = new Map<RowId, RowId>()
+  /** the current worker's rowid → local rowid (typed-array backed: about 4 bytes a row while rowids are dense) */
+  let remoteToLocal = createIntMap()
   let nextLocal = 1
 
   const indexesFor = (cols: readonly string[]): number[] | null => {
@@ -232,7 +252,7 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
       // match snapshot rows to local rows by identity, computed with each side's own columns;
       // no copy of the index: a local row is taken once (a multiset when rows repeat)
       const matched = takenSet(nextLocal, rows.size)
-      const mapping = new Map<RowId, RowId>()
+      const mapping = createIntMap()
       const pending: Array<[RowId, JsonSqlValue[]]> = []
       for (const [remote, cells] of snapshot) {
         const cands = byIdentity.get(identityWith(newIdx, cells))
@@ -280,15 +300,60 @@ export function createMaterializedView(opts: MaterializedViewOptions = {}): Mate
       deletes.sort((a, b) => a.rowid - b.rowid)
       return [...deletes, ...deltas, ...inserts]
     },
-    resetMapping() {
-      remoteToLocal = new Map()
+    adoptRows(links, linked, own) {
+      if (links.size !== linked.size || links.size > rows.size) return null
+      // view rows taken: the linked ones, and those matched by an own row
+      const matched = new Set<RowId>()
+      const taken = {
+        has: (id: RowId) => linked.has(id) || matched.has(id),
+        add: (id: RowId) => matched.add(id),
+      }
+      const deltas: ViewDelta[] = []
+      const pending: Array<[RowId, JsonSqlValue[]]> = []
+      for (const [remote, cells] of own) {
+        let local: RowId | undefined
+        for (const id of idsOf(identity(cells)))
+          if (!taken.has(id)) {
+            local = id
+            break
+          }
+        if (local === undefined) {
+          pending.push([remote, cells])
+          continue
+        }
+        taken.add(local)
+        links.set(remote, local)
+        const old = rows.get(local) as JsonSqlValue[]
+        if (!cellsEqual(old, cells)) deltas.push({ type: 'update', rowid: local, cells, previous: old })
+      }
+      const deletes: ViewDelta[] = []
+      if (linked.size + matched.size < rows.size)
+        for (const [id, old] of rows)
+          if (!taken.has(id)) deletes.push({ type: 'delete', rowid: id, cells: old, previous: old })
+      for (const d of deletes) remove(d.rowid)
+      for (const d of deltas) put(d.rowid, d.cells)
+      const inserts: ViewDelta[] = []
+      for (const [remote, cells] of pending) {
+        const id = allocate(remote)
+        links.set(remote, id)
+        put(id, cells)
+        inserts.push({ type: 'insert', rowid: id, cells, previous: null })
+      }
+      remoteToLocal = links
+      deletes.sort((a, b) => a.rowid - b.rowid)
+      return [...deletes, ...deltas, ...inserts]
     },
+    resetMapping() {
+      remoteToLocal = createIntMap()
+    },
+    identityOf: (cells) => identity(cells),
+    candidatesFor: (cells) => idsOf(identity(cells)),
     load(cols, loaded) {
       keyIdx = indexesFor(cols)
       columns = [...cols]
       rows.clear()
       byIdentity.clear()
-      remoteToLocal = new Map()
+      remoteToLocal = createIntMap()
       for (const [id, cells] of loaded) put(id, cells)
     },
   }

@@ -413,6 +413,8 @@ export class FakeWorker {
       'corro-query-id': sub.id,
       'corro-query-hash': `hash-${sub.sql.length}`,
     })
+    // as a real worker does: the headers go out at once, even when there is nothing to replay
+    res.flushHeaders()
     if (from === null || from === 0) {
       if (!skipRows) {
         res.write(JSON.stringify({ columns: COLUMNS }) + '\n')

@@ -143,6 +143,93 @@ describe('planAttempt', () => {
   })
 })
 
+describe('planAttempt with a standby', () => {
+  const sb = { worker: B, id: 'sb-1', changeId: 7 }
+  const cases: Array<[string, LiveMachine, PoolView, ReturnType<typeof planAttempt>[1]['kind']]> = [
+    [
+      'the view worker is down: adopt the standby on the next',
+      liveOn(A),
+      pool(w(A, 'down'), w(B, 'healthy')),
+      'adopt',
+    ],
+    [
+      'the view worker still answers: resume there',
+      liveOn(A),
+      pool(w(A, 'healthy'), w(B, 'healthy')),
+      'resume',
+    ],
+    [
+      'the next worker is not the standby worker: a snapshot',
+      liveOn(A),
+      pool(w(A, 'down'), w(B, 'down'), w(C, 'healthy')),
+      'subscribe',
+    ],
+    [
+      'a voluntary switch to the standby worker: a snapshot (must not move the view backwards)',
+      liveOn(A, { moveTo: B, moveReason: 'switch' }),
+      pool(w(A, 'healthy'), w(B, 'healthy')),
+      'subscribe',
+    ],
+    [
+      'leaving a cut-off worker for the standby worker: adopt',
+      liveOn(A, { moveTo: B, moveReason: 'failover' }),
+      pool(w(A, 'isolated'), w(B, 'healthy')),
+      'adopt',
+    ],
+    ['never before the first snapshot', initialMachine(), pool(w(A, 'down'), w(B, 'healthy')), 'subscribe'],
+    [
+      'the standby worker is usable but not the best: adopt it all the same',
+      liveOn(A),
+      pool(w(A, 'down'), w(B, 'unhealthy', 50), w(C, 'healthy', 5)),
+      'adopt',
+    ],
+    [
+      'the standby worker is cut off: a snapshot from the best',
+      liveOn(A),
+      pool(w(A, 'down'), w(B, 'isolated'), w(C, 'healthy')),
+      'subscribe',
+    ],
+    [
+      'the view already follows the standby worker: resume its own session',
+      liveOn(B),
+      pool(w(A, 'down'), w(B, 'healthy')),
+      'resume',
+    ],
+  ]
+  for (const [name, m, p, kind] of cases) it(name, () => expect(planAttempt(m, p, sb)[1].kind).toBe(kind))
+
+  it('adopting sets the session to the standby subscription at its change id, as a failover', () => {
+    const [m, a] = planAttempt(liveOn(A), pool(w(A, 'down'), w(B, 'healthy')), sb)
+    expect(a).toEqual({ kind: 'adopt', worker: B, id: 'sb-1', from: 7 })
+    expect([m.session, m.pendingReason, m.counters.standbyFailovers]).toEqual([
+      { worker: B, id: 'sb-1', lastChangeId: 7 },
+      'failover',
+      1,
+    ])
+    const c = connected(m, B, null)
+    expect(c.state).toBe('live')
+    const [n, reason] = snapshotDone(c, 7)
+    expect([reason, n.counters.failovers]).toEqual(['failover', 1])
+  })
+
+  it('an adopt refused by the worker (subscription gone) is followed by a snapshot on it', () => {
+    const [m] = planAttempt(liveOn(A), pool(w(A, 'down'), w(B, 'healthy')), sb)
+    const f: AttemptFailure = {
+      worker: B,
+      resumed: true,
+      interrupt: null,
+      error: { code: 'PATINA_ERR_HTTP', httpStatus: 404, message: 'gone' },
+      refused: false,
+    }
+    const [n] = attemptFailed(m, f, pool(w(A, 'down'), w(B, 'healthy')), 3)
+    expect(planAttempt(n, pool(w(A, 'down'), w(B, 'healthy')))[1]).toEqual({
+      kind: 'subscribe',
+      worker: B,
+      reason: 'failover',
+    })
+  })
+})
+
 describe('connected, snapshotDone, changeSeen', () => {
   it('a new subscription is syncing until its eoq; the eoq makes it live and counts a failover', () => {
     let m = liveOn(A)

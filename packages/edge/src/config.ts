@@ -74,9 +74,10 @@ export const edgeConfigSchema = z
      */
     max_contact_ms: z.number().int().min(1).optional(),
     /**
-     * Keep each query's subscription open on the next worker in rank as well (rows skipped), so
-     * that a failover there gets its snapshot from memory instead of waiting for the worker to
-     * build the subscription (seconds for a large query). Costs that worker one subscription.
+     * Follow each query on the next worker in rank as well (a hot standby: one snapshot when it
+     * is made, then its changes, held as differences from the view), so that a failover there
+     * re-attaches with `from` and needs no snapshot. Costs that worker one subscriber, and the
+     * edge a few bytes per row.
      */
     standby: z.boolean().default(true),
     /** Time between health probes of every worker, in milliseconds. */

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { pino, type Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { JsonParam, JsonSqlValue, JsonStatement } from '@patina/api'
-import { createTemplateSet, type TemplateSet, type TemplatesHealth } from '@patina/template'
+import type { TemplateSet, TemplatesHealth } from '@patina/template'
 import {
   componentLogger,
   createClient,
@@ -99,9 +99,6 @@ function savedMatches(q: EdgeQueryConfig, s: EdgeState['queries'][string] | unde
   )
 }
 
-/** How often the standby subscription on the next worker is re-made (the worker collects idle ones after 10 minutes). */
-const STANDBY_REFRESH_MS = 60_000
-
 /** Builds an edge from a config object (validated here: defaults filled in, errors name the key). */
 export function createEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps = {}): Edge {
   const config = validateEdgeConfig(input)
@@ -120,24 +117,27 @@ export function createEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps =
     logger: log,
     now,
   })
-  const templateSet: TemplateSet | null =
-    config.templates.length === 0
-      ? null
-      : createTemplateSet(
-          config.templates.map((t) => ({
-            src: t.src,
-            dst: t.dst,
-            ...(t.cmd !== undefined ? { cmd: t.cmd } : {}),
-            ...(t.name !== undefined ? { name: t.name } : {}),
-          })),
-          {
-            debounceMs: config.template_debounce_ms,
-            maxDelayMs: config.template_max_delay_ms,
-            commandTimeoutMs: config.template_command_timeout_ms,
-            staleAfterMs: config.stale_after_ms,
-          },
-          { source: client, logger: log, registry, now },
-        )
+  /** Made by `start()`: `@patina/template` (and its template engine) is loaded only when `[[templates]]` are configured. */
+  let templateSet: TemplateSet | null = null
+  const makeTemplateSet = async (): Promise<TemplateSet | null> => {
+    if (config.templates.length === 0) return null
+    const { createTemplateSet } = await import('@patina/template')
+    return createTemplateSet(
+      config.templates.map((t) => ({
+        src: t.src,
+        dst: t.dst,
+        ...(t.cmd !== undefined ? { cmd: t.cmd } : {}),
+        ...(t.name !== undefined ? { name: t.name } : {}),
+      })),
+      {
+        debounceMs: config.template_debounce_ms,
+        maxDelayMs: config.template_max_delay_ms,
+        commandTimeoutMs: config.template_command_timeout_ms,
+        staleAfterMs: config.stale_after_ms,
+      },
+      { source: client, logger: log, registry, now },
+    )
+  }
   const queries = new Map<string, { cfg: EdgeQueryConfig; live: LiveSubscription | null }>()
   for (const q of config.queries) queries.set(q.name, { cfg: q, live: null })
   let dirty = false
@@ -250,6 +250,7 @@ export function createEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps =
     async start() {
       if (started) throw new PatinaClientError('PATINA_ERR_PARAM_INVALID', 'edge already started')
       started = true
+      templateSet = await makeTemplateSet()
       if (templateSet !== null) {
         // A template that cannot start (missing file, syntax error, no output folder) stops the edge with its message.
         try {
@@ -269,7 +270,7 @@ export function createEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps =
         const live = client.watch(statementOf(q.cfg), {
           keyColumns: [...q.cfg.key],
           connectTimeoutMs: config.connect_timeout_ms,
-          standbyRefreshMs: config.standby ? STANDBY_REFRESH_MS : 0,
+          standby: config.standby,
           ...(warm ? { initialState: { columns: warm.columns, rows: warm.rows } } : {}),
         })
         live.on('change', (e) => {

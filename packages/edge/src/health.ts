@@ -38,6 +38,14 @@ export interface EdgeQueryHealth {
   change_id: number | null
   state: LiveStatus['state']
   last_error: string | null
+  /** The hot standby on another worker (null: none): a failover to its worker needs no snapshot once it is `ready`. */
+  standby: {
+    worker: string
+    ready: boolean
+    change_id: number | null
+    rows: number
+    differing: number
+  } | null
 }
 
 export interface EdgeHealth {
@@ -65,6 +73,7 @@ export const NOT_STARTED: EdgeQueryHealth = Object.freeze({
   change_id: null,
   state: 'connecting',
   last_error: null,
+  standby: null,
 })
 
 /**
@@ -100,6 +109,16 @@ export function queryHealth(s: LiveStatus | null, staleAfterMs: number): EdgeQue
     change_id: s.changeId,
     state: s.state,
     last_error: s.lastError,
+    standby:
+      s.standby === null
+        ? null
+        : {
+            worker: s.standby.worker,
+            ready: s.standby.ready,
+            change_id: s.standby.changeId,
+            rows: s.standby.rows,
+            differing: s.standby.differing,
+          },
   }
 }
 

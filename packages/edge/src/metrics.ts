@@ -66,6 +66,16 @@ export function registerEdgeMetrics(registry: Registry, src: EdgeMetricsSource):
     '1 when the query is stale (not connected, worker silent for more than stale_after_ms, or worker cut off from its cluster)',
     (q) => (src.health(q).stale ? 1 : 0),
   )
+  gauge(
+    'patina_edge_standby_ready',
+    '1 when the query has a ready hot standby on another worker (a failover there needs no snapshot)',
+    (q) => (src.status(q)?.standby?.ready === true ? 1 : 0),
+  )
+  gauge(
+    'patina_edge_standby_differing_rows',
+    'Rows where the standby worker differs from the view at the moment (held by the edge)',
+    (q) => src.status(q)?.standby?.differing ?? 0,
+  )
   const counterFrom = (metric: string, help: string, field: keyof LiveStatus['counters']): void => {
     const seen = new Map<string, number>()
     new Counter({
@@ -87,6 +97,11 @@ export function registerEdgeMetrics(registry: Registry, src: EdgeMetricsSource):
     'patina_edge_failovers_total',
     'Subscriptions moved to another worker after a failure, or away from a worker cut off from its cluster',
     'failovers',
+  )
+  counterFrom(
+    'patina_edge_standby_failovers_total',
+    'Failovers that adopted the standby subscription (re-attached with from, no snapshot)',
+    'standbyFailovers',
   )
   counterFrom(
     'patina_edge_switches_total',

@@ -26,7 +26,9 @@ function status(over: Partial<LiveStatus> = {}): LiveStatus {
       switchesDeferred: 0,
       missedChanges: 0,
       errors: 0,
+      standbyFailovers: 0,
     },
+    standby: null,
     lastError: null,
     ...over,
   }
