@@ -82,6 +82,7 @@ async function once(v: Variant): Promise<{ cpuUs: number; wrongFrom: number; mis
       for (let j = i + 1; j < N; j++) {
         const ma = nodes[j]?.addresses().find((a) => a.startsWith('/ip4/127.0.0.1/')) as string
         await nodes[i]?.dial(ma, { signal: AbortSignal.timeout(60_000) }) // a loaded machine
+        await sleep(250) // libp2p refuses more than 5 inbound connections a second from one host
       }
     await sleep(3000) // mesh formation (a few heartbeats)
     const run = async (count: number): Promise<void> => {

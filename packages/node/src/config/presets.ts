@@ -90,6 +90,10 @@ const LAN: PresetTuning = {
  */
 const LOCAL: PresetTuning = {
   ...LAN,
+  // Everyone is connected to everyone here and the publisher floods: forwarded copies are
+  // duplicates. D = 3 halved the CPU per message of 10 nodes against D = 6 (docs/benchmarks.md,
+  // issue 17 §3), every copy still delivered.
+  mesh: { degree: 3, degreeLow: 2, degreeHigh: 4, heartbeatMs: 1000 },
   membership: {
     ...LAN.membership,
     probeIntervalMs: 500, // loopback round trips are sub-millisecond

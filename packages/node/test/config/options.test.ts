@@ -267,6 +267,9 @@ describe('timing presets (config/presets.ts)', () => {
         isolation_after_ms: 10_000,
         sync_interval_min_ms: 500,
         sync_interval_max_ms: 5000,
+        mesh_degree: 3,
+        mesh_degree_low: 2,
+        mesh_degree_high: 4,
       },
     })
     for (const [key, section, option] of TUNED_KEYS)
