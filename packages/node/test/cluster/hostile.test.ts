@@ -13,7 +13,7 @@ import { MessageKind, PROTOCOL_VERSION, encodeEnvelope } from '../../src/wire/en
 import { changesTopic } from '../../src/broadcast/broadcaster.js'
 import { membershipTopic } from '../../src/membership/membership.js'
 import { SYNC_PROTOCOL } from '../../src/sync/session.js'
-import { converged, dump, makeNode, metricValue, waitFor, write, type TestNode } from './helpers.js'
+import { converged, dump, makeNode, metricValue, waitFor, write, type TestNode } from '../helpers.js'
 
 const nodes: TestNode[] = []
 const transports: Transport[] = []

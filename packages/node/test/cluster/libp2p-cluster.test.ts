@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createLibp2pTransport } from '../../src/transport/libp2p.js'
-import { converged, dump, makeNode, metricValue, waitFor, write, type TestNode } from './helpers.js'
+import { converged, dump, makeNode, metricValue, waitFor, write, type TestNode } from '../helpers.js'
 
 const nodes: TestNode[] = []
 const dirs: string[] = []

@@ -6,7 +6,7 @@
 import { createServer } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createLibp2pTransport } from '../../src/transport/libp2p.js'
-import { converged, makeNode, waitFor, write, type TestNode } from '../cluster/helpers.js'
+import { converged, makeNode, waitFor, write, type TestNode } from '../helpers.js'
 
 const nodes: TestNode[] = []
 afterEach(async () => {
