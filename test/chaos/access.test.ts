@@ -15,6 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { createLibp2pTransport, type Agent, type Transport } from '@patina/node'
 import { exec, queryRows, startCluster, TEST_SCHEMA, waitFor, type TestCluster } from '../helpers/cluster.js'
 import { freePort, WorkerProcess } from '../helpers/process.js'
+import { sleep } from '../helpers/wait.js'
 
 const KEY = 'a1'.repeat(32)
 const OTHER_KEY = 'b2'.repeat(32)
@@ -25,7 +26,6 @@ afterAll(async () => {
 })
 
 const selfAddr = (a: Agent): string => a.cluster.members().find((m) => m.self)?.gossip_addrs[0] as string
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 describe('cluster key', () => {
   it('an intruder without the key cannot connect, gossip or sync; a node with the key can', async () => {

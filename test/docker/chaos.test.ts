@@ -287,8 +287,7 @@ describe(`container fault campaign (seed ${SEED})`, () => {
         const first = JSON.stringify(dumps[0])
         return dumps.every((d) => JSON.stringify(d) === first)
       },
-      HEAL_MS,
-      1000,
+      { timeoutMs: HEAL_MS, intervalMs: 1000 },
     ).catch((err: unknown) => {
       note(`not converged: ${String(err)}`)
       return false

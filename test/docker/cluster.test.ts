@@ -83,7 +83,7 @@ async function converged(hosts: string[]): Promise<unknown[][]> {
       const have = new Set(views[0]!.map((r) => r[0]))
       return hosts.every((h) => have.has(h)) ? views[0] : false
     },
-    CONVERGE_MS,
+    { timeoutMs: CONVERGE_MS, intervalMs: 250 },
   )
 }
 
@@ -91,7 +91,7 @@ async function healthy(container: string): Promise<void> {
   await waitFor(
     `${container} to answer /v1/health`,
     async () => (await getJson(`${await url(container)}/v1/health`)).status === 200,
-    60_000,
+    { timeoutMs: 60_000, intervalMs: 250 },
   )
 }
 
@@ -146,8 +146,7 @@ describe('image', () => {
     await waitFor(
       `${WORKERS[0]} to be healthy`,
       async () => (await docker(['inspect', '-f', '{{.State.Health.Status}}', WORKERS[0]!])) === 'healthy',
-      60_000,
-      500,
+      { timeoutMs: 60_000, intervalMs: 500 },
     )
     expect(await docker(['exec', WORKERS[0]!, 'node', '-e', 'console.log(process.getuid())'])).toBe('1000')
   })
@@ -166,7 +165,7 @@ describe('three workers in containers', () => {
         }
         return true
       },
-      60_000,
+      { timeoutMs: 60_000, intervalMs: 250 },
     )
     const hosts: string[] = []
     for (const [i, w] of WORKERS.entries()) {
@@ -275,7 +274,7 @@ describe('three workers in containers', () => {
     await waitFor(
       'the edge to serve edge-before.example',
       async () => (await lookup('edge-before.example')).status === 200,
-      60_000,
+      { timeoutMs: 60_000, intervalMs: 250 },
     )
 
     // Kill the worker the edge follows.
@@ -287,7 +286,7 @@ describe('three workers in containers', () => {
           ?.worker
         return typeof w === 'string' ? w : false
       },
-      30_000,
+      { timeoutMs: 30_000, intervalMs: 250 },
     )
     const victim = WORKERS.find((w) => followed.includes(w))
     expect(victim, `edge follows ${followed}`).toBeDefined()
@@ -315,8 +314,7 @@ describe('three workers in containers', () => {
         }
         return (await lookup('edge-during.example')).status === 200
       },
-      90_000,
-      500,
+      { timeoutMs: 90_000, intervalMs: 500 },
     )
     expect(failures).toEqual([])
     expect(lookups).toBeGreaterThan(0)

@@ -123,33 +123,7 @@ export async function ipOn(container: string, network: string): Promise<string |
   return out === '' ? null : out
 }
 
-export async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms))
-}
-
-/** Polls `fn` until it returns a value other than undefined/false; bounded by `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs: number,
-  intervalMs = 250,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined && v !== false) return v
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last !== undefined ? `: ${String(last)}` : ''}`,
-      )
-    await sleep(intervalMs)
-  }
-}
+export { sleep, waitFor } from '../helpers/wait.js'
 
 async function request(url: string, init: RequestInit = {}, timeoutMs = 5_000): Promise<Response> {
   return fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })

@@ -65,7 +65,7 @@ describe('a live subscription with a standby', () => {
       standbyRefreshMs: 60_000,
     })
     await live.ready
-    await waitFor(() => b.subs.size === 1, 'the standby on b')
+    await waitFor('the standby on b', () => b.subs.size === 1)
     const standbyPosts = () =>
       b.requests.filter(
         (r) => r.method === 'POST' && r.path === '/v1/subscriptions' && r.query['skip_rows'] === 'true',
@@ -75,9 +75,9 @@ describe('a live subscription with a standby', () => {
     const standbyId = [...b.subs.keys()][0]
     await a.stop()
     cluster.write('x', ['x', 'x.example', 'v2'], [b])
-    await waitFor(() => live.status().worker === b.url && live.status().state === 'live', 'failover to b')
+    await waitFor('failover to b', () => live.status().worker === b.url && live.status().state === 'live')
     expect(live.status().subscriptionId).toBe(standbyId)
-    await waitFor(() => live.get(1)?.[2] === 'v2', 'v2 via b')
+    await waitFor('v2 via b', () => live.get(1)?.[2] === 'v2')
     // on b now: no standby on a (down), and none made again on b
     expect(standbyPosts()).toHaveLength(1)
   })

@@ -91,15 +91,4 @@ export async function metricValue(
   return total
 }
 
-/** Polls `cond` in real time until true or `ms` passed. */
-export async function waitFor(
-  cond: () => boolean | Promise<boolean>,
-  what: string,
-  ms = 20_000,
-): Promise<void> {
-  const until = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
+export { waitFor } from '../../../test/helpers/wait.js'

@@ -6,24 +6,20 @@
 import type { Row } from './history.js'
 import type { ChaosWorker } from './procs.js'
 import { CHAOS_QUERY, EXACT_QUERIES } from './workload.js'
+import { sleep, waitFor } from '../../helpers/wait.js'
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+export { sleep }
 
+/** `waitFor` that answers false instead of throwing when `timeoutMs` passes; tries once a second. */
 export async function waitUntil(
   what: string,
   timeoutMs: number,
   fn: () => Promise<boolean>,
 ): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      if (await fn()) return true
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) return false
-    await sleep(1000)
-  }
+  return waitFor(what, fn, { timeoutMs, intervalMs: 1000 }).then(
+    () => true,
+    () => false,
+  )
 }
 
 export async function dump(w: ChaosWorker): Promise<Row[]> {
