@@ -3,12 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig, startAgent, type Agent, type ConfigOverride } from '@patina/node'
 import { testLogger } from './log.js'
+import { TEST_SCHEMA } from './schema.js'
 
-/** The schema every integration test uses (Corrosion's `corro-tests` TEST_SCHEMA in spirit). */
-export const TEST_SCHEMA = `
-CREATE TABLE tests (id INTEGER NOT NULL PRIMARY KEY, text TEXT NOT NULL DEFAULT '');
-CREATE TABLE routes (host TEXT NOT NULL PRIMARY KEY, app TEXT, backend TEXT, weight INTEGER NOT NULL DEFAULT 1);
-`
+export { TEST_SCHEMA } from './schema.js'
 
 export interface TestCluster {
   dir: string

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { TEST_SCHEMA } from './schema.js'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 /** Runs the `patina` CLI from TypeScript sources. */
@@ -121,6 +122,71 @@ export class WorkerProcess {
   }
 }
 
+const picked = new Set<number>()
+
+/**
+ * A free TCP port on 127.0.0.1 below the kernel's ephemeral range (32768 and up on Linux).
+ * A port from `listen(0)` comes from that range, so until the worker binds it, any outgoing
+ * connection of a test running in parallel may take it (EADDRINUSE); one picked here cannot be.
+ */
+export async function pickPort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    if (picked.has(port)) continue
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createServer()
+      srv.once('error', () => resolve(false))
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
+    })
+    if (free) {
+      picked.add(port)
+      return port
+    }
+  }
+  throw new Error('no free port found in 20000-31999 after 200 attempts')
+}
+
+/** What `makeWorkers` may change of each worker's spec. */
+export type WorkersOptions = Partial<Pick<WorkerSpec, 'probeIntervalMs' | 'probeTimeoutMs' | 'extraToml'>> & {
+  /** The schema every worker loads (default `TEST_SCHEMA`). */
+  schema?: string
+}
+
+/**
+ * Creates (does not start) `n` worker processes in `dir` (`w0`, `w1`, ...), each bootstrapping
+ * from all the others, on ports from `pickPort`.
+ */
+export async function makeWorkers(
+  dir: string,
+  n: number,
+  opts: WorkersOptions = {},
+): Promise<WorkerProcess[]> {
+  const { schema = TEST_SCHEMA, ...spec } = opts
+  const schemaPath = join(dir, 'schema.sql')
+  writeFileSync(schemaPath, schema)
+  const gossip: number[] = []
+  for (let i = 0; i < n; i++) gossip.push(await pickPort())
+  const out: WorkerProcess[] = []
+  for (let i = 0; i < n; i++)
+    out.push(
+      new WorkerProcess({
+        name: `w${i}`,
+        dir,
+        apiPort: await pickPort(),
+        gossipPort: gossip[i] as number,
+        bootstrap: gossip.filter((_, j) => j !== i).map((p) => `127.0.0.1:${p}`),
+        schemaPath,
+        ...spec,
+      }),
+    )
+  return out
+}
+
+/** Kills (SIGKILL) every worker of `workers` that runs, waits for them, then removes `dir`. */
+export async function killWorkers(workers: readonly WorkerProcess[], dir?: string): Promise<void> {
+  await Promise.all(workers.map((w) => w.signal('SIGKILL')))
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+}
 export interface CliProcess {
   child: ChildProcess
   /** stdout and stderr chunks, in arrival order. */

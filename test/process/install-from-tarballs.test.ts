@@ -23,8 +23,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TEST_SCHEMA } from '../helpers/cluster.js'
-import { pickPort } from '../helpers/edge.js'
-import { ROOT, WorkerProcess } from '../helpers/process.js'
+import { pickPort, ROOT, WorkerProcess } from '../helpers/process.js'
 import { waitFor } from '../helpers/wait.js'
 
 const PACKAGES = ['api', 'core', 'client', 'template', 'edge', 'node'] as const
