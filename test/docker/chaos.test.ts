@@ -12,9 +12,9 @@
  * Seed: PATINA_CHAOS_SEED, else random; printed with every failure.
  */
 import { randomBytes } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers'
-import { TEST_LABEL, buildImage, docker, removeLabelled, removeStaleRuns, requireDocker } from './helpers.js'
+import { TEST_LABEL, docker, dockerSuite, prepareImageRun, removeLabelled } from './helpers.js'
 import { sleep, waitFor } from './helpers.js'
 import {
   checkHistory,
@@ -23,9 +23,10 @@ import {
   type Row,
   type WriteRecord,
 } from '../chaos/lib/history.js'
+import { dumpKv } from '../chaos/lib/inspect.js'
 import { modelKv } from '../chaos/lib/model.js'
 import { createRecorder } from '../chaos/lib/recorder.js'
-import { between, CHAOS_QUERY, CHAOS_SCHEMA, makeOp, pick, rng, stepSql } from '../chaos/lib/workload.js'
+import { between, CHAOS_SCHEMA, makeOp, pick, rng, stepSql } from '../chaos/lib/workload.js'
 
 const IMAGE = 'patina:test'
 const RUN = `${process.pid}-${randomBytes(3).toString('hex')}`
@@ -89,27 +90,7 @@ async function refreshApi(name: string): Promise<void> {
   if (p !== null) api.set(name, `http://127.0.0.1:${p}`)
 }
 
-async function dump(name: string): Promise<Row[]> {
-  const res = await fetch(`${api.get(name)}/v1/queries`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(`${CHAOS_QUERY} ORDER BY k`),
-    signal: AbortSignal.timeout(10_000),
-  })
-  const text = await res.text()
-  if (res.status !== 200) throw new Error(`${name} query ${res.status}: ${text}`)
-  const rows: Row[] = []
-  for (const line of text.split('\n')) {
-    if (!line) continue
-    const ev = JSON.parse(line) as {
-      row?: [number, [number, string | null, string | null, number]]
-      error?: string
-    }
-    if (ev.error !== undefined) throw new Error(ev.error)
-    if (ev.row) rows.push({ k: ev.row[1][0], a: ev.row[1][1], b: ev.row[1][2], n: ev.row[1][3] })
-  }
-  return rows
-}
+const dump = (name: string): Promise<Row[]> => dumpKv(api.get(name), name, 10_000)
 
 /**
  * Workers cut off from the test network: their mapped ports do not answer then (docker drops
@@ -174,30 +155,19 @@ async function send(name: string, statements: unknown[]): Promise<Outcome> {
   }
 }
 
-let setupError: unknown
-function ready(): void {
-  if (setupError !== undefined) throw setupError
-}
-
-beforeAll(async () => {
-  try {
-    await requireDocker()
-    await removeStaleRuns(TEST_LABEL)
-    await buildImage(IMAGE)
-    await docker(['network', 'create', '--label', `${TEST_LABEL}=${RUN}`, NET])
+const { ready } = dockerSuite({
+  async setup() {
+    await prepareImageRun(IMAGE, NET, RUN)
     for (const w of WORKERS) started.push(await startWorker(w))
     for (const w of WORKERS) await refreshApi(w)
-  } catch (err) {
-    setupError = err
-  }
-}, 900_000)
-
-afterAll(async () => {
-  // `docker rm -f` also removes paused and disconnected containers; the label finds them all.
-  await removeLabelled(TEST_LABEL, RUN).catch((err: unknown) => {
-    if (setupError === undefined) throw err
-  })
-}, 120_000)
+  },
+  async teardown(suite) {
+    // `docker rm -f` also removes paused and disconnected containers; the label finds them all.
+    await removeLabelled(TEST_LABEL, RUN).catch((err: unknown) => {
+      if (!suite.failed) throw err
+    })
+  },
+})
 
 type Fault = 'kill' | 'pause' | 'partition'
 

@@ -6,8 +6,8 @@
  * `docker exec` for a worker that is cut off from it.
  */
 import { randomBytes } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { TEST_LABEL, buildImage, docker, removeLabelled, removeStaleRuns, requireDocker } from './helpers.js'
+import { describe, expect, it } from 'vitest'
+import { TEST_LABEL, docker, dockerSuite, prepareImageRun, removeLabelled } from './helpers.js'
 import { execSql, getJson, ipOn, parseRows, queryRows, waitFor } from './helpers.js'
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers'
 
@@ -95,35 +95,20 @@ async function healthy(container: string): Promise<void> {
   )
 }
 
-/**
- * A failed setup (no Docker, the image does not build, a worker does not start) is rethrown
- * by every test, so that each one fails instead of being reported as skipped.
- */
-let setupError: unknown
-function ready(): void {
-  if (setupError !== undefined) throw setupError
-}
-
-beforeAll(async () => {
-  try {
-    await requireDocker()
-    await removeStaleRuns(TEST_LABEL)
-    await buildImage(IMAGE)
-    await docker(['network', 'create', '--label', `${TEST_LABEL}=${RUN}`, NET])
+const { ready } = dockerSuite({
+  async setup() {
+    await prepareImageRun(IMAGE, NET, RUN)
     // One after the other: the 2-core machine starts each in about a second.
     for (let i = 0; i < WORKERS.length; i++) started.push(await startWorker(i))
-  } catch (err) {
-    setupError = err
-  }
-}, 900_000)
-
-afterAll(async () => {
-  await Promise.allSettled(started.map((c) => c.stop({ timeout: 1 })))
-  // Also whatever a failed start or a failed test left behind.
-  await removeLabelled(TEST_LABEL, RUN).catch((err: unknown) => {
-    if (setupError === undefined) throw err
-  })
-}, 120_000)
+  },
+  async teardown(suite) {
+    await Promise.allSettled(started.map((c) => c.stop({ timeout: 1 })))
+    // Also whatever a failed start or a failed test left behind.
+    await removeLabelled(TEST_LABEL, RUN).catch((err: unknown) => {
+      if (!suite.failed) throw err
+    })
+  },
+})
 
 describe('image', () => {
   it('runs as a non-root user, with a healthcheck on /v1/health and a data volume', async () => {

@@ -1,9 +1,10 @@
 /**
- * Shared pieces of the container tests: the docker CLI with a deadline, the image build,
- * label-based cleanup, and HTTP helpers with timeouts (a disconnected container's IP would
+ * Shared pieces of the container tests: the suite lifecycle (`dockerSuite`), the docker CLI with a
+ * deadline, the image build, label-based cleanup, and HTTP helpers with timeouts (a disconnected container's IP would
  * otherwise hang a request for minutes).
  */
 import { execFile } from 'node:child_process'
+import { afterAll, beforeAll } from 'vitest'
 import { fileURLToPath } from 'node:url'
 
 // Ryuk's image cannot be pulled here (no registry); the tests remove what they start themselves.
@@ -71,6 +72,52 @@ export async function buildImage(tag: string): Promise<string> {
   const last = stdout.trim().split('\n').pop()
   if (last !== tag) throw new Error(`deploy/build-image.sh printed ${JSON.stringify(last)}, not ${tag}`)
   return tag
+}
+
+export interface DockerSuite {
+  /** Call first in every test: rethrows a failed setup, so the test fails instead of skipping. */
+  ready(): void
+  /** Whether the setup failed (teardown then tolerates what it could not remove). */
+  readonly failed: boolean
+}
+
+/**
+ * The lifecycle of a container test file: `beforeAll` checks that Docker answers and runs
+ * `setup`; a failed setup (no Docker, the image does not build, a worker does not start) is
+ * kept and rethrown by `ready()` in every test; `afterAll` runs `teardown`.
+ */
+export function dockerSuite(o: {
+  setup: () => Promise<void>
+  teardown: (suite: DockerSuite) => Promise<void>
+  setupTimeoutMs?: number
+  teardownTimeoutMs?: number
+}): DockerSuite {
+  let setupError: unknown
+  const suite: DockerSuite = {
+    ready() {
+      if (setupError !== undefined) throw setupError
+    },
+    get failed() {
+      return setupError !== undefined
+    },
+  }
+  beforeAll(async () => {
+    try {
+      await requireDocker()
+      await o.setup()
+    } catch (err) {
+      setupError = err
+    }
+  }, o.setupTimeoutMs ?? 900_000)
+  afterAll(() => o.teardown(suite), o.teardownTimeoutMs ?? 120_000)
+  return suite
+}
+
+/** A fresh run of the Patina image: stale runs removed, `image` built, a network `net` labelled `run`. */
+export async function prepareImageRun(image: string, net: string, run: string): Promise<void> {
+  await removeStaleRuns(TEST_LABEL)
+  await buildImage(image)
+  await docker(['network', 'create', '--label', `${TEST_LABEL}=${run}`, net])
 }
 
 /** Removes every container (with its anonymous volumes) and network labelled `label=value`. */

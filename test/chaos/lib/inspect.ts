@@ -22,15 +22,19 @@ export async function waitUntil(
   )
 }
 
-export async function dump(w: ChaosWorker): Promise<Row[]> {
-  const res = await fetch(`${w.apiUrl}/v1/queries`, {
+/** The kv rows of `w`. */
+export const dump = (w: ChaosWorker): Promise<Row[]> => dumpKv(w.apiUrl, w.name, 15_000)
+
+/** The kv rows a worker at `apiUrl` holds (chaos workers, and the container chaos test's). */
+export async function dumpKv(apiUrl: string | undefined, name: string, timeoutMs: number): Promise<Row[]> {
+  const res = await fetch(`${apiUrl}/v1/queries`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(`${CHAOS_QUERY} ORDER BY k`),
-    signal: AbortSignal.timeout(15_000),
+    signal: AbortSignal.timeout(timeoutMs),
   })
   const text = await res.text()
-  if (res.status !== 200) throw new Error(`${w.name} query ${res.status}: ${text}`)
+  if (res.status !== 200) throw new Error(`${name} query ${res.status}: ${text}`)
   const rows: Row[] = []
   for (const line of text.split('\n')) {
     if (!line) continue
