@@ -4,14 +4,10 @@
  * cluster is left for one that is not; a voluntary move never takes the view backwards.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import type { JsonSqlValue } from '@patina/api'
 import { createClient } from '../src/client.js'
-import type { LiveChange, LiveSubscription, PatinaClient, WatchOptions } from '../src/types.js'
+import type { PatinaClient } from '../src/types.js'
 import { FakeCluster, waitFor } from './fake-worker.js'
-
-const SQL = 'SELECT id, host, backend FROM routes'
-const row = (id: string, v: string): JsonSqlValue[] => [id, `${id}.example`, v]
-const WATCH: WatchOptions = { keyColumns: ['id'], backoff: { baseMs: 20, maxMs: 200 } }
+import { changesOf, compact, LIVE_SQL as SQL, row, viewOf, WATCH } from './live-fixtures.js'
 
 let cluster: FakeCluster
 let client: PatinaClient | undefined
@@ -20,15 +16,6 @@ afterEach(async () => {
   client = undefined
   await cluster?.close()
 })
-
-function changesOf(live: LiveSubscription): LiveChange[] {
-  const out: LiveChange[] = []
-  live.on('change', (c) => out.push(c))
-  return out
-}
-const compact = (cs: LiveChange[]) => cs.map((c) => [c.type, c.cells[0], c.cells[2], c.source])
-const viewOf = (live: LiveSubscription): Record<string, JsonSqlValue> =>
-  Object.fromEntries([...live.rows.values()].map((c) => [String(c[0]), c[2] ?? null]))
 
 describe('a worker cut off from its cluster', () => {
   it('is left for a worker that is not, and the view follows the cluster again', async () => {

@@ -1,11 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { JsonSqlValue } from '@patina/api'
 import { createClient } from '../src/client.js'
-import type { LiveEvent, LiveSubscription, PatinaClient, WatchOptions } from '../src/types.js'
+import type { LiveEvent, LiveSubscription, PatinaClient } from '../src/types.js'
 import { FakeCluster, waitFor } from './fake-worker.js'
-
-const SQL = 'SELECT id, host, backend FROM routes'
-const row = (id: string, v: string): JsonSqlValue[] => [id, `${id}.example`, v]
+import { collect, LIVE_SQL as SQL, row, viewOf, WATCH } from './live-fixtures.js'
 
 let cluster: FakeCluster
 let client: PatinaClient | undefined
@@ -15,18 +13,6 @@ afterEach(async () => {
   await cluster?.close()
 })
 
-/** Collects every event of a live subscription in the background. */
-function collect(live: LiveSubscription): LiveEvent[] {
-  const out: LiveEvent[] = []
-  void (async () => {
-    try {
-      for await (const ev of live) out.push(ev)
-    } catch {
-      // failure is asserted through `ready`/status in the tests
-    }
-  })()
-  return out
-}
 /** Row changes as compact tuples: [type, id, backend, source]. */
 const changes = (evs: LiveEvent[]): Array<[string, JsonSqlValue, JsonSqlValue, string]> =>
   evs.flatMap((e) =>
@@ -42,8 +28,6 @@ const changes = (evs: LiveEvent[]): Array<[string, JsonSqlValue, JsonSqlValue, s
       : [],
   )
 const seqs = (evs: LiveEvent[]): number[] => evs.flatMap((e) => ('seq' in e ? [e.seq] : []))
-const viewOf = (live: LiveSubscription): Record<string, JsonSqlValue> =>
-  Object.fromEntries([...live.rows.values()].map((c) => [String(c[0]), c[2] ?? null]))
 const truthOf = (): Record<string, JsonSqlValue> =>
   Object.fromEntries([...cluster.truth.values()].map((c) => [String(c[0]), c[2] ?? null]))
 
@@ -51,7 +35,6 @@ const FAST: Partial<Parameters<typeof createClient>[0]> = {
   probeIntervalMs: 100,
   probeTimeoutMs: 400,
 }
-const WATCH: WatchOptions = { keyColumns: ['id'], backoff: { baseMs: 20, maxMs: 200 } }
 
 describe('live subscription on one worker', () => {
   it('materializes the snapshot and live changes, with contiguous seq and staleness', async () => {

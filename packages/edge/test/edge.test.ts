@@ -2,13 +2,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { JsonSqlValue } from '@patina/api'
 import { createEdge, runEdge, type Edge } from '../src/edge.js'
 import type { EdgeConfigInput } from '../src/config.js'
 import type { LiveChange } from '@patina/client'
 import { FakeCluster, waitFor, type FakeWorker } from '../../client/test/fake-worker.js'
-
-const row = (id: string, v: string): JsonSqlValue[] => [id, `${id}.example`, v]
+import { row } from '../../client/test/live-fixtures.js'
 
 let cluster: FakeCluster
 let dir: string
