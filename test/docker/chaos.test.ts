@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers'
-import { TEST_LABEL, docker, dockerSuite, prepareImageRun, removeLabelled } from './helpers.js'
+import { IMAGE, TEST_LABEL, TUNING, docker, dockerSuite, prepareImageRun, removeLabelled } from './helpers.js'
 import { sleep, waitFor } from './helpers.js'
 import {
   checkHistory,
@@ -28,7 +28,6 @@ import { modelKv } from '../chaos/lib/model.js'
 import { createRecorder } from '../chaos/lib/recorder.js'
 import { between, CHAOS_SCHEMA, makeOp, pick, rng, stepSql } from '../chaos/lib/workload.js'
 
-const IMAGE = 'patina:test'
 const RUN = `${process.pid}-${randomBytes(3).toString('hex')}`
 const NET = `patina-chaos-${RUN}`
 const LABELS = { [TEST_LABEL]: RUN }
@@ -41,14 +40,6 @@ const WRITERS = 3
 /** Bound of the convergence wait after healing, ms (anti-entropy runs at least every 3 s here). */
 const HEAL_MS = 90_000
 const REQUEST_TIMEOUT_MS = 3_000
-
-const TUNING = {
-  PATINA_GOSSIP__PROBE_INTERVAL_MS: '500',
-  PATINA_GOSSIP__PROBE_TIMEOUT_MS: '400',
-  PATINA_GOSSIP__SYNC_INTERVAL_MIN_MS: '500',
-  PATINA_GOSSIP__SYNC_INTERVAL_MAX_MS: '3000',
-  PATINA_LOG__LEVEL: 'info',
-}
 
 const started: StartedTestContainer[] = []
 /** Each worker's API base on 127.0.0.1 (its mapped port changes when it restarts). */

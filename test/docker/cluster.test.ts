@@ -7,11 +7,10 @@
  */
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { TEST_LABEL, docker, dockerSuite, prepareImageRun, removeLabelled } from './helpers.js'
+import { IMAGE, TEST_LABEL, TUNING, docker, dockerSuite, prepareImageRun, removeLabelled } from './helpers.js'
 import { execSql, getJson, ipOn, parseRows, queryRows, waitFor } from './helpers.js'
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers'
 
-const IMAGE = 'patina:test'
 const RUN = `${process.pid}-${randomBytes(3).toString('hex')}`
 const NET = `patina-test-${RUN}`
 const LABELS = { [TEST_LABEL]: RUN }
@@ -22,15 +21,6 @@ const CONVERGE_MS = 90_000
 const CLI = ['node', '/opt/patina/dist/cli/main.js']
 
 const started: StartedTestContainer[] = []
-
-/** Faster failure detection and sync than the LAN defaults, so that the tier stays short. */
-const TUNING = {
-  PATINA_GOSSIP__PROBE_INTERVAL_MS: '500',
-  PATINA_GOSSIP__PROBE_TIMEOUT_MS: '400',
-  PATINA_GOSSIP__SYNC_INTERVAL_MIN_MS: '500',
-  PATINA_GOSSIP__SYNC_INTERVAL_MAX_MS: '3000',
-  PATINA_LOG__LEVEL: 'info',
-}
 
 function startWorker(i: number): Promise<StartedTestContainer> {
   const name = WORKERS[i]!

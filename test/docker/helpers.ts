@@ -11,6 +11,16 @@ import { fileURLToPath } from 'node:url'
 process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+/** The image every container test runs (built by `prepareImageRun`). */
+export const IMAGE = 'patina:test'
+/** Worker environment: faster failure detection and sync than the LAN defaults, so that the tier stays short. */
+export const TUNING = {
+  PATINA_GOSSIP__PROBE_INTERVAL_MS: '500',
+  PATINA_GOSSIP__PROBE_TIMEOUT_MS: '400',
+  PATINA_GOSSIP__SYNC_INTERVAL_MIN_MS: '500',
+  PATINA_GOSSIP__SYNC_INTERVAL_MAX_MS: '3000',
+  PATINA_LOG__LEVEL: 'info',
+}
 /** Label put on every container and network the docker tests create. */
 export const TEST_LABEL = 'patina.test'
 
