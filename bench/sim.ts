@@ -3,12 +3,15 @@
  *
  * Every node is a real `createCluster` (broadcaster, apply queue, sync server and scheduler)
  * over a real state engine (`createStateEngine` on an in-memory SQLite database), all in this
- * process, on a simulated wide-area network (`lib/geonet.ts`) under a virtual clock
- * (`lib/vclock.ts`). Nodes are spread round-robin over 12 regions; per-hop one-way delays are
+ * process, on the in-memory network of `@patina/node` with a wide-area link model
+ * (`lib/geo-links.ts`) under its virtual clock in quantised mode (`createVirtualClock`, instants
+ * of 0.25 ms). Nodes are spread round-robin over 12 regions; per-hop one-way delays are
  * drawn from a seeded model (log-normal around 0.5 ms inside a region; 2 ms + great-circle
  * distance / 133 km per ms with ±10 % log-normal jitter between regions; plus 1 ms of receiver
  * processing per hop). The gossip mesh is a fixed random graph (each node links to DEGREE/2
- * random others, so the mean degree is DEGREE, like gossipsub's D = 6).
+ * random others, so the mean degree is DEGREE, like gossipsub's D = 6): the nodes dial their mesh
+ * links before they start, and redial those cut by the partition when it heals, as membership
+ * upkeep would.
  *
  * What it leaves out (see docs/benchmarks.md): gossipsub's IHAVE/IWANT lazy gossip, mesh
  * maintenance and scoring (the network floods over the fixed mesh); most of SWIM membership
@@ -35,11 +38,18 @@
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { createStateEngine, type StateEngine } from '@patina/core'
-import { createCluster, PRESETS, type Cluster } from '@patina/node'
-import { createGeoNetwork, DEFAULT_LATENCY, REGIONS, type GeoNetwork } from './lib/geonet.js'
+import {
+  createCluster,
+  createMemoryNetwork,
+  createVirtualClock,
+  PRESETS,
+  type Cluster,
+  type MemoryNetworkStats,
+  type Transport,
+} from '@patina/node'
+import { DEFAULT_LATENCY, geoLinks, randomMesh, REGIONS } from './lib/geo-links.js'
 import { linePlot, cdfPlot } from './lib/plot.js'
 import { percentile, progress, report, type Row } from './lib/report.js'
-import { createSimClock } from './lib/vclock.js'
 
 const SIZES = (process.env['BENCH_SIM_SIZES'] ?? '100,1000,5000').split(',').map(Number)
 const DEGREE = Number(process.env['BENCH_SIM_DEGREE'] ?? 6)
@@ -64,6 +74,36 @@ function seeded(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
+}
+
+/**
+ * `transport` whose `connectedPeers()` also offers `sample` random other nodes, drawn again on
+ * each call: a stand-in for the full membership view from which the real sync scheduler picks.
+ */
+function withPeerSample(
+  transport: Transport,
+  names: readonly string[],
+  sample: number,
+  random: () => number,
+): Transport {
+  if (sample === 0) return transport
+  const connectedPeers = (): string[] => {
+    const out = transport.connectedPeers()
+    for (let k = 0, tries = 0; k < sample && tries < 4 * sample; tries++) {
+      const p = names[Math.floor(random() * names.length)] as string
+      if (p === transport.peerId || out.includes(p)) continue
+      out.push(p)
+      k++
+    }
+    return out
+  }
+  return new Proxy(transport, {
+    get(target, key) {
+      if (key === 'connectedPeers') return connectedPeers
+      const v: unknown = Reflect.get(target, key)
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+    },
+  })
 }
 
 interface Node {
@@ -96,29 +136,43 @@ async function simulate(n: number): Promise<SizeResult> {
 
 async function simulateIn(n: number, wall0: number): Promise<SizeResult> {
   const random = seeded(SEED + n)
-  const clock = createSimClock(0.25)
+  const clock = createVirtualClock({ step: 'instant', quantumMs: 0.25 })
   /** The membership topic is carried only during the warm-up (see the header). */
   let membershipOn = true
-  const net: GeoNetwork = createGeoNetwork({
-    clock,
-    random,
-    dropTopics: (t) => !t.includes('/changes/') && !membershipOn,
-    refuseProtocols: ['/patina/probe/1', '/patina/members/1'],
-    peerSample: SYNC_SAMPLE,
-  })
   const logger = pino({ level: 'silent' })
   const registry = new Registry()
   const nodes: Node[] = []
   const names: string[] = []
   for (let i = 0; i < n; i++) names.push(`n${i}`)
-  const transports = names.map((name, i) => net.newTransport(name, i % REGIONS.length))
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < DEGREE / 2; k++) {
-      let j = Math.floor(random() * n)
-      if (j === i) j = (j + 1) % n
-      net.link(names[i] as string, names[j] as string)
-    }
-  }
+  const regionOf = (name: string): number => Number(name.slice(1)) % REGIONS.length
+  const mesh = randomMesh(names, DEGREE, random)
+  const net = createMemoryNetwork({
+    seed: SEED + n,
+    random,
+    clock,
+    seenCacheSize: 20_000,
+    links: geoLinks({
+      regionOf,
+      mesh,
+      carries: (t) => t.includes('/changes/') || membershipOn,
+      refuseProtocols: ['/patina/probe/1', '/patina/members/1'],
+    }),
+  })
+  const transports = names.map((name) => withPeerSample(net.newTransport(name), names, SYNC_SAMPLE, random))
+  const transportOf = (name: string): Transport => transports[Number(name.slice(1))] as Transport
+  /** Dial every mesh link (a connected one at once); the caller moves the clock. */
+  const dialMesh = (): Promise<unknown> =>
+    Promise.all(
+      mesh.links.map(([a, b]) =>
+        transportOf(a)
+          .dial(b)
+          .catch(() => undefined),
+      ),
+    )
+  for (const t of transports) await t.start()
+  const dialled = dialMesh()
+  await clock.advance(1000)
+  await dialled
   // arrivals: write id → virtual time each node applied it
   const origin = new Map<number, number>()
   const arrivals = new Map<number, number[]>()
@@ -140,7 +194,8 @@ async function simulateIn(n: number, wall0: number): Promise<SizeResult> {
       if (ev.source !== 'remote') return
       const t = clock.now()
       for (const r of ev.rows) {
-        const id = r.pkValues[0] as number
+        // keys come back as SQLite gives them: integers as bigint
+        const id = Number(r.pkValues[0])
         const a = arrivals.get(id)
         if (a !== undefined) a.push(t)
       }
@@ -155,7 +210,7 @@ async function simulateIn(n: number, wall0: number): Promise<SizeResult> {
     const cluster = createCluster(
       {
         engine,
-        transport: transports[i] as (typeof transports)[number],
+        transport: transports[i] as Transport,
         logger,
         registry: i === 0 ? registry : new Registry(),
         clock,
@@ -181,7 +236,7 @@ async function simulateIn(n: number, wall0: number): Promise<SizeResult> {
   await clock.advance(3000)
   membershipOn = false
   await clock.advance(1000) // let the last membership floods drain before counting
-  const net0 = net.totals()
+  const net0 = net.stats()
 
   // ---------------------------------------------------------------- 1. propagation
   progress(`n=${n}: ${WRITES} writes, one every ${WRITE_GAP_MS} ms (virtual)`)
@@ -200,7 +255,7 @@ async function simulateIn(n: number, wall0: number): Promise<SizeResult> {
   const everyone = (ids: number[]) => () => ids.every((id) => (arrivals.get(id)?.length ?? 0) >= n - 1)
   const ids = Array.from({ length: WRITES }, (_, i) => i)
   await clock.runUntil(everyone(ids), 120_000)
-  const net1 = net.totals()
+  const net1 = net.stats()
   const complete: number[] = []
   const allArrivals: number[] = []
   let incomplete = 0
@@ -212,14 +267,14 @@ async function simulateIn(n: number, wall0: number): Promise<SizeResult> {
     else incomplete++
   }
   // sync traffic in a quiet period (after propagation), per node per second
-  const q0 = net.totals()
+  const q0 = net.stats()
   await clock.advance(10_000)
-  const q1 = net.totals()
+  const q1 = net.stats()
 
   // ---------------------------------------------------------------- 2. partition and heal
   progress(`n=${n}: partition Americas | rest for ${PARTITION_MS} ms with ${PART_WRITES} writes per side`)
-  const sideA = nodes.filter((nd) => AMERICAS.has(REGIONS[net.region(nd.name)]?.name ?? ''))
-  const sideB = nodes.filter((nd) => !AMERICAS.has(REGIONS[net.region(nd.name)]?.name ?? ''))
+  const sideA = nodes.filter((nd) => AMERICAS.has(REGIONS[regionOf(nd.name)]?.name ?? ''))
+  const sideB = nodes.filter((nd) => !AMERICAS.has(REGIONS[regionOf(nd.name)]?.name ?? ''))
   net.partition(
     sideA.map((x) => x.name),
     sideB.map((x) => x.name),
@@ -240,6 +295,7 @@ async function simulateIn(n: number, wall0: number): Promise<SizeResult> {
   progress(`n=${n}: heal`)
   net.heal()
   const tHeal = clock.now()
+  void dialMesh()
   const healed = await clock.runUntil(everyone(partIds), 300_000)
   const healMs = clock.now() - tHeal
   const healedFraction = have() / (partIds.length * (n - 1))
@@ -252,15 +308,17 @@ async function simulateIn(n: number, wall0: number): Promise<SizeResult> {
   await clock.advance(6000)
   for (const nd of nodes) nd.engine.close()
   const writesN = WRITES
+  const perNode = (a: MemoryNetworkStats, b: MemoryNetworkStats, k: keyof MemoryNetworkStats): number =>
+    (b[k] - a[k]) / n
   return {
     n,
     complete,
     arrivals: allArrivals,
-    msgsPerNodePerWrite: (net1.topic.messages - net0.topic.messages) / n / writesN,
-    dupPerNodePerWrite: (net1.topicDuplicates - net0.topicDuplicates) / n / writesN,
-    bytesPerNodePerWrite: (net1.topic.bytes - net0.topic.bytes) / n / writesN,
-    syncBytesPerNodePerSec: (q1.stream.bytes - q0.stream.bytes) / n / 10,
-    syncMsgsPerNodePerSec: (q1.stream.messages - q0.stream.messages) / n / 10,
+    msgsPerNodePerWrite: perNode(net0, net1, 'topicHops') / writesN,
+    dupPerNodePerWrite: perNode(net0, net1, 'topicSeen') / writesN,
+    bytesPerNodePerWrite: perNode(net0, net1, 'topicBytes') / writesN,
+    syncBytesPerNodePerSec: perNode(q0, q1, 'streamBytes') / 10,
+    syncMsgsPerNodePerSec: perNode(q0, q1, 'streamFrames') / 10,
     healMs: healed ? healMs : NaN,
     healedFraction,
     beforeHealFraction: beforeHeal,

@@ -35,5 +35,19 @@ export {
   type EventSink,
 } from './subs/index.js'
 export { createLibp2pTransport } from './transport/libp2p.js'
-export { createMemoryNetwork } from './transport/memory.js'
+export {
+  createMemoryNetwork,
+  type MemoryNetwork,
+  type MemoryNetworkOptions,
+  type MemoryNetworkStats,
+} from './transport/memory.js'
+export {
+  uniformLinks,
+  uniformHop,
+  type Hop,
+  type HopFate,
+  type LinkModel,
+  type MemoryFaults,
+} from './transport/link-model.js'
+export { createVirtualClock, type VirtualClock, type VirtualClockOptions } from './runtime/clock.js'
 export type { Transport } from './transport/transport.js'

@@ -12,7 +12,14 @@
  * changeset the history produced; the history checks of `history.ts` hold.
  */
 import { createRequire } from 'node:module'
-import { createCluster, createLogger, createMemoryNetwork, PRESETS, type Cluster } from '@patina/node'
+import {
+  createCluster,
+  createLogger,
+  createMemoryNetwork,
+  createVirtualClock,
+  PRESETS,
+  type Cluster,
+} from '@patina/node'
 import { createStateEngine, type FullChangeset, type StateEngine } from '@patina/core'
 import { checkHistory, minimalHistory, type Row, type Violation, type WriteRecord } from './history.js'
 import { modelKv } from './model.js'
@@ -29,64 +36,12 @@ import {
 } from './workload.js'
 
 type ClusterDeps = Parameters<typeof createCluster>[0]
-type Clock = NonNullable<ClusterDeps['clock']>
 type Registry = ClusterDeps['registry']
 
 // prom-client is a dependency of @patina/node, not of the test package: load the same copy.
 const nodeRequire = createRequire(new URL('../../../packages/node/package.json', import.meta.url))
 const { Registry: RegistryCtor } = nodeRequire('prom-client') as { Registry: new () => Registry }
 const logger = createLogger({ format: 'json', level: 'silent', colors: false }, { destination: 2 })
-
-interface VirtualClock extends Clock {
-  advance(ms: number): Promise<void>
-}
-
-const macrotask = (): Promise<void> => new Promise((r) => setImmediate(r))
-
-/** Virtual time: timers fire in (time, creation) order when `advance` reaches them. */
-function createVirtualClock(start = 1_700_000_000_000): VirtualClock {
-  let now = start
-  let nextId = 1
-  const timers = new Map<number, { at: number; fn: () => void }>()
-  const next = (limit: number): number | undefined => {
-    let best: number | undefined
-    let bestAt = Infinity
-    for (const [id, t] of timers)
-      if (t.at <= limit && (t.at < bestAt || (t.at === bestAt && id < (best ?? Infinity)))) {
-        best = id
-        bestAt = t.at
-      }
-    return best
-  }
-  return {
-    now: () => now,
-    setTimeout(fn, ms) {
-      const id = nextId++
-      timers.set(id, { at: now + Math.max(0, ms), fn })
-      return { id }
-    },
-    clearTimeout(h) {
-      if (typeof h === 'object' && h !== null && 'id' in h && typeof h.id === 'number') timers.delete(h.id)
-    },
-    async advance(ms) {
-      const limit = now + ms
-      for (;;) {
-        await macrotask()
-        const id = next(limit)
-        if (id === undefined) break
-        // fire every timer due at that instant, then let the work they started run
-        const at = (timers.get(id) as { at: number }).at
-        now = Math.max(now, at)
-        for (let due = next(at); due !== undefined; due = next(at)) {
-          const t = timers.get(due) as { fn: () => void }
-          timers.delete(due)
-          t.fn()
-        }
-      }
-      now = Math.max(now, limit)
-    },
-  }
-}
 
 export interface SimScenario {
   seed: number
@@ -151,7 +106,8 @@ export async function simulate(
   s: SimScenario,
   sabotage?: (nodes: { name: string; engine: StateEngine }[]) => void,
 ): Promise<SimResult> {
-  const clock = createVirtualClock()
+  // every timer of one instant, then the work they started: a few tens of ms per scenario
+  const clock = createVirtualClock({ step: 'instant' })
   const net = createMemoryNetwork({
     seed: s.seed,
     clock,

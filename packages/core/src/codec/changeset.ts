@@ -125,23 +125,26 @@ function valueFromWire(w: unknown, legacy: boolean): SqlValue | undefined {
   return undefined
 }
 
-export function decodeChangeset(bytes: Uint8Array, limits: Partial<DecodeLimits> = {}): Changeset {
-  const lim = { ...DEFAULT_DECODE_LIMITS, ...limits }
-  if (bytes.length > lim.maxBytes) {
+/** `bytes` as msgpack, refused before decoding above `maxBytes`; `what` names them in errors. */
+function unpackBounded(bytes: Uint8Array, maxBytes: number, what: string): unknown {
+  if (bytes.length > maxBytes)
     throw new PatinaError(
       'PATINA_ERR_CHANGESET_TOO_LARGE',
-      `changeset of ${bytes.length} bytes is above the limit of ${lim.maxBytes} bytes`,
+      `${what} of ${bytes.length} bytes is above the limit of ${maxBytes} bytes`,
     )
-  }
-  let raw: unknown
   try {
-    raw = packr.unpack(bytes)
+    return packr.unpack(bytes)
   } catch (err) {
     throw new PatinaError(
       'PATINA_ERR_CHANGESET_INVALID',
-      `changeset is not valid msgpack: ${(err as Error).message}`,
+      `${what} is not valid msgpack: ${(err as Error).message}`,
     )
   }
+}
+
+export function decodeChangeset(bytes: Uint8Array, limits: Partial<DecodeLimits> = {}): Changeset {
+  const lim = { ...DEFAULT_DECODE_LIMITS, ...limits }
+  const raw = unpackBounded(bytes, lim.maxBytes, 'changeset')
   return changesetFromWire(raw, lim)
 }
 
@@ -242,21 +245,7 @@ export function encodeSyncState(s: SyncState): Uint8Array {
 }
 
 export function decodeSyncState(bytes: Uint8Array, maxBytes = 16 * 1024 * 1024): SyncState {
-  if (bytes.length > maxBytes)
-    throw new PatinaError(
-      'PATINA_ERR_CHANGESET_TOO_LARGE',
-      `sync state of ${bytes.length} bytes is above ${maxBytes}`,
-    )
-  let raw: unknown
-  try {
-    raw = packr.unpack(bytes)
-  } catch (err) {
-    throw new PatinaError(
-      'PATINA_ERR_CHANGESET_INVALID',
-      `sync state is not valid msgpack: ${(err as Error).message}`,
-    )
-  }
-  return validateSyncState(raw)
+  return validateSyncState(unpackBounded(bytes, maxBytes, 'sync state'))
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/

@@ -8,4 +8,5 @@ export type { AdminHandlers, AdminServer, AdminServerOptions } from './server.js
 export { adminRequest, isAdminReachable, AdminUnavailableError } from './client.js'
 export type { AdminRequestOptions } from './client.js'
 export { parseAdminCommand, AdminCommandSchema, ADMIN_LINE_MAX_BYTES } from './protocol.js'
+export { ADMIN_COMMANDS, ADMIN_CLI_GROUPS, adminTextForm, runAdminCommand } from './commands.js'
 export type { AdminCommand, AdminResponse } from './protocol.js'

@@ -9,19 +9,9 @@
  * ← {"ok":false,"error":{"code":"PATINA_ERR_STATEMENT_INVALID","message":"..."}}
  * ```
  */
-import { z } from 'zod'
-import { LOG_LEVELS } from '../config/schema.js'
+import { ADMIN_COMMANDS, AdminCommandSchema, adminTextForm, type AdminCommand } from './commands.js'
 
-export const AdminCommandSchema = z.discriminatedUnion('cmd', [
-  z.strictObject({ cmd: z.literal('ping') }),
-  z.strictObject({ cmd: z.literal('reload') }),
-  z.strictObject({ cmd: z.literal('members') }),
-  z.strictObject({ cmd: z.literal('sync-status') }),
-  z.strictObject({ cmd: z.literal('subs-list') }),
-  z.strictObject({ cmd: z.literal('log-level'), level: z.enum(LOG_LEVELS) }),
-  z.strictObject({ cmd: z.literal('backup'), path: z.string().min(1) }),
-])
-export type AdminCommand = z.infer<typeof AdminCommandSchema>
+export { AdminCommandSchema, type AdminCommand } from './commands.js'
 
 export type AdminResponse =
   { ok: true; result: unknown } | { ok: false; error: { code: string; message: string } }
@@ -30,28 +20,26 @@ export type AdminResponse =
 export const ADMIN_LINE_MAX_BYTES = 16 * 1024 * 1024
 
 /**
- * Parses the text form used on the command line and in docs: `reload`, `members`, `sync status`,
- * `subs list`, `log level <level>`, `backup <path>`, `ping`. Returns an error message when the
- * text is not a command.
+ * Parses the text form used on the command line and in docs (each command's words, then its
+ * argument: `sync status`, `log level debug`, `backup /a path/with spaces.db`; see
+ * `commands.ts`), or a wire name alone (`sync-status`). Returns an error message when the text
+ * is not a command.
  */
 export function parseAdminCommand(text: string): AdminCommand | { error: string } {
-  const words = text.trim().split(/\s+/)
-  const [a = '', b, ...rest] = words
-  const candidate: unknown =
-    a === 'sync' && b === 'status' && rest.length === 0
-      ? { cmd: 'sync-status' }
-      : a === 'subs' && b === 'list' && rest.length === 0
-        ? { cmd: 'subs-list' }
-        : a === 'log' && b === 'level' && rest.length === 1
-          ? { cmd: 'log-level', level: rest[0] }
-          : a === 'backup' && b !== undefined
-            ? { cmd: 'backup', path: text.trim().slice('backup'.length).trim() }
-            : b === undefined
-              ? { cmd: a }
-              : { cmd: words.join(' ') }
-  const r = AdminCommandSchema.safeParse(candidate)
-  if (r.success) return r.data
+  const trimmed = text.trim()
+  const words = trimmed.split(/\s+/)
+  for (const c of ADMIN_COMMANDS) {
+    const named = c.words.every((w, i) => words[i] === w)
+    if (!named && !(words.length === 1 && words[0] === c.cmd && c.arg === undefined)) continue
+    let rest = trimmed
+    if (named) for (const w of c.words) rest = rest.slice(w.length).trimStart()
+    else rest = ''
+    const candidate =
+      c.arg === undefined ? (rest === '' ? { cmd: c.cmd } : null) : { cmd: c.cmd, [c.arg]: rest }
+    const r = candidate === null ? null : AdminCommandSchema.safeParse(candidate)
+    if (r?.success === true) return r.data
+  }
   return {
-    error: `admin command ${JSON.stringify(text)} is not one of: ping, reload, members, sync status, subs list, log level <${LOG_LEVELS.join('|')}>, backup <path>`,
+    error: `admin command ${JSON.stringify(text)} is not one of: ${ADMIN_COMMANDS.map(adminTextForm).join(', ')}`,
   }
 }

@@ -1,36 +1,17 @@
 /**
  * The admin socket server. The agent creates it with handlers that reach into its components;
- * this module only frames, validates and dispatches.
+ * this module only frames, validates and dispatches (to the table in `commands.ts`).
  */
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { dirname } from 'node:path'
 import { PatinaError } from '@patina/api'
 import type { Logger } from 'pino'
-import type { LogLevel } from '../config/schema.js'
-import {
-  ADMIN_LINE_MAX_BYTES,
-  AdminCommandSchema,
-  type AdminCommand,
-  type AdminResponse,
-} from './protocol.js'
+import { ADMIN_LINE_MAX_BYTES, AdminCommandSchema, type AdminResponse } from './protocol.js'
+import { ADMIN_COMMANDS, runAdminCommand, type AdminHandlers } from './commands.js'
 import { componentLogger } from '../runtime/log.js'
 
-/** What the agent exposes through the socket. Each result must be JSON-serializable. */
-export interface AdminHandlers {
-  /** Re-apply the schema files (`db.schema_paths`); resolves to a summary of what changed. */
-  reload(): Promise<unknown> | unknown
-  /** The member table (same entries as `GET /v1/cluster/members`). */
-  members(): Promise<unknown> | unknown
-  /** Sync state: heads, gaps, last sync per peer... */
-  syncStatus(): Promise<unknown> | unknown
-  /** Live subscriptions: id, SQL, consumers, last change id... */
-  subsList(): Promise<unknown> | unknown
-  /** Change the root log level (use `setLogLevel` from `log.ts`). */
-  logLevel(level: LogLevel): Promise<unknown> | unknown
-  /** Write a backup of the running node's database to `path` (engine.backup). */
-  backup(path: string): Promise<unknown> | unknown
-}
+export type { AdminHandlers } from './commands.js'
 
 export interface AdminServer {
   readonly path: string
@@ -45,25 +26,6 @@ function errorResponse(e: unknown): AdminResponse {
   if (e instanceof PatinaError) return { ok: false, error: { code: e.code, message: e.message } }
   const message = e instanceof Error ? e.message : String(e)
   return { ok: false, error: { code: 'PATINA_ERR_INTERNAL', message } }
-}
-
-async function dispatch(handlers: AdminHandlers, cmd: AdminCommand): Promise<unknown> {
-  switch (cmd.cmd) {
-    case 'ping':
-      return { pong: true, pid: process.pid }
-    case 'reload':
-      return handlers.reload()
-    case 'members':
-      return handlers.members()
-    case 'sync-status':
-      return handlers.syncStatus()
-    case 'subs-list':
-      return handlers.subsList()
-    case 'log-level':
-      return handlers.logLevel(cmd.level)
-    case 'backup':
-      return handlers.backup(cmd.path)
-  }
 }
 
 /** Answers `line` (one request); never throws. */
@@ -83,12 +45,12 @@ export async function handleAdminLine(handlers: AdminHandlers, line: string): Pr
       ok: false,
       error: {
         code: 'PATINA_ERR_MESSAGE_INVALID',
-        message: `admin request ${line.slice(0, 200)} is not a known command (cmd: ping, reload, members, sync-status, subs-list, log-level, backup)`,
+        message: `admin request ${line.slice(0, 200)} is not a known command (cmd: ${ADMIN_COMMANDS.map((c) => c.cmd).join(', ')})`,
       },
     }
   }
   try {
-    const result = await dispatch(handlers, parsed.data)
+    const result = await runAdminCommand(handlers, parsed.data)
     return { ok: true, result: result ?? null }
   } catch (e) {
     return errorResponse(e)

@@ -7,7 +7,8 @@ import { CONCURRENCY_LIMIT_BODY, PatinaError, type MemberInfo } from '@patina/ap
 import type { StateEngine } from '@patina/core'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
-import { Counter, type Registry } from 'prom-client'
+import type { Counter, Registry } from 'prom-client'
+import { counterIn } from '../runtime/metric-registry.js'
 import type { SubscriptionHub } from '../subs/hub.js'
 import { statementInterrupts, type DeadlineLimits } from './deadlines.js'
 import type { HealthSnapshot } from './routes/health.js'
@@ -134,29 +135,17 @@ export function createRouteContext(deps: ApiDeps, opts: Readonly<ApiOptions>): R
 }
 
 function apiMetrics(registry: Registry): ApiMetrics {
-  const get = <T>(name: string, make: () => T): T =>
-    (registry.getSingleMetric(name) as T | undefined) ?? make()
   return {
-    requests: get(
-      'patina_api_requests_total',
-      () =>
-        new Counter({
-          name: 'patina_api_requests_total',
-          help: 'HTTP API requests answered, by route and status',
-          labelNames: ['route', 'status'],
-          registers: [registry],
-        }),
-    ),
-    refused: get(
-      'patina_api_refused_total',
-      () =>
-        new Counter({
-          name: 'patina_api_refused_total',
-          help: 'HTTP API requests refused before reaching a handler, by reason (unauthorized, forbidden, misdirected, concurrency)',
-          labelNames: ['reason'],
-          registers: [registry],
-        }),
-    ),
+    requests: counterIn(registry, {
+      name: 'patina_api_requests_total',
+      help: 'HTTP API requests answered, by route and status',
+      labelNames: ['route', 'status'],
+    }),
+    refused: counterIn(registry, {
+      name: 'patina_api_refused_total',
+      help: 'HTTP API requests refused before reaching a handler, by reason (unauthorized, forbidden, misdirected, concurrency)',
+      labelNames: ['reason'],
+    }),
     interrupts: statementInterrupts(registry),
   }
 }

@@ -11,7 +11,8 @@
  *   `timeout` can only shorten that.
  */
 
-import { Counter, type Registry } from 'prom-client'
+import type { Counter, Registry } from 'prom-client'
+import { counterIn } from '../runtime/metric-registry.js'
 
 export type StatementKind = 'query' | 'transaction' | 'subscription'
 
@@ -21,16 +22,11 @@ export type StatementKind = 'query' | 'transaction' | 'subscription'
  * and the subscription hub.
  */
 export function statementInterrupts(registry: Registry): Counter<'kind'> {
-  const name = 'patina_statement_interrupts_total'
-  return (
-    (registry.getSingleMetric(name) as Counter<'kind'> | undefined) ??
-    new Counter({
-      name,
-      help: 'Client statements stopped at their deadline inside SQLite, by kind (query, transaction, subscription)',
-      labelNames: ['kind'],
-      registers: [registry],
-    })
-  )
+  return counterIn(registry, {
+    name: 'patina_statement_interrupts_total',
+    help: 'Client statements stopped at their deadline inside SQLite, by kind (query, transaction, subscription)',
+    labelNames: ['kind'],
+  })
 }
 
 export interface DeadlineLimits {

@@ -23,7 +23,8 @@ import net, { type AddressInfo, type Socket } from 'node:net'
 import { ERROR_CODES, type ErrorBody } from '@patina/api'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import { Counter, Gauge, type Registry } from 'prom-client'
+import type { Counter, Gauge, Registry } from 'prom-client'
+import { counterIn, gaugeIn } from '../runtime/metric-registry.js'
 import { componentLogger } from '../runtime/log.js'
 
 export interface ApiServerLimits {
@@ -350,37 +351,20 @@ interface ServerMetrics {
 }
 
 function serverMetrics(registry: Registry): ServerMetrics {
-  const get = <T>(name: string, make: () => T): T =>
-    (registry.getSingleMetric(name) as T | undefined) ?? make()
   return {
-    connections: get(
-      'patina_api_connections',
-      () =>
-        new Gauge({
-          name: 'patina_api_connections',
-          help: 'Open API connections by protocol (pending: first bytes not read yet; http1; http2)',
-          labelNames: ['protocol'],
-          registers: [registry],
-        }),
-    ),
-    refused: get(
-      'patina_api_connections_refused_total',
-      () =>
-        new Counter({
-          name: 'patina_api_connections_refused_total',
-          help: 'Requests answered 503 because their client address held too many connections',
-          registers: [registry],
-        }),
-    ),
-    timeouts: get(
-      'patina_api_timeouts_total',
-      () =>
-        new Counter({
-          name: 'patina_api_timeouts_total',
-          help: 'Connections or requests cut for being too slow, by phase (header: no complete request in time; request/body: body not received in time)',
-          labelNames: ['phase'],
-          registers: [registry],
-        }),
-    ),
+    connections: gaugeIn(registry, {
+      name: 'patina_api_connections',
+      help: 'Open API connections by protocol (pending: first bytes not read yet; http1; http2)',
+      labelNames: ['protocol'],
+    }),
+    refused: counterIn(registry, {
+      name: 'patina_api_connections_refused_total',
+      help: 'Requests answered 503 because their client address held too many connections',
+    }),
+    timeouts: counterIn(registry, {
+      name: 'patina_api_timeouts_total',
+      help: 'Connections or requests cut for being too slow, by phase (header: no complete request in time; request/body: body not received in time)',
+      labelNames: ['phase'],
+    }),
   }
 }

@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander'
 import { PatinaError } from '@patina/api'
 import { collect, ExitError, type CliDeps } from './context.js'
+import { registerAdminCommands } from './commands/admin.js'
 import { registerAgentCommand } from './commands/agent.js'
 import { registerBackupCommands } from './commands/backup.js'
 import { registerClusterCommands } from './commands/cluster.js'
@@ -46,6 +47,7 @@ export function buildProgram(deps: CliDeps): Command {
   registerAgentCommand(program, deps)
   registerSqlCommands(program, deps)
   registerClusterCommands(program, deps)
+  registerAdminCommands(program, deps)
   registerBackupCommands(program, deps)
   registerEdgeCommand(program, deps)
   registerTemplateCommand(program, deps)

@@ -3,7 +3,8 @@
  * registered once per registry. The older membership metrics (`patina_members`,
  * `patina_membership_transitions_total`, `patina_probes_total`) are in `runtime/metrics.ts`.
  */
-import { Counter, Gauge, type Registry } from 'prom-client'
+import { Counter, Gauge } from 'prom-client'
+import { perRegistry } from '../runtime/metric-registry.js'
 
 export interface MembershipMetrics {
   isolated: Gauge
@@ -15,13 +16,10 @@ export interface MembershipMetrics {
   probesInconclusive: Counter
 }
 
-const cache = new WeakMap<Registry, MembershipMetrics>()
-
-export function membershipMetrics(registry: Registry): MembershipMetrics {
-  const hit = cache.get(registry)
-  if (hit !== undefined) return hit
+/** Registered once per registry. */
+export const membershipMetrics = perRegistry((registry): MembershipMetrics => {
   const registers = [registry]
-  const m: MembershipMetrics = {
+  return {
     isolated: new Gauge({
       name: 'patina_cluster_isolated',
       help: '1 while this node expects peers and has had no other member alive for longer than gossip.isolation_after_ms',
@@ -60,6 +58,4 @@ export function membershipMetrics(registry: Registry): MembershipMetrics {
       registers,
     }),
   }
-  cache.set(registry, m)
-  return m
-}
+})

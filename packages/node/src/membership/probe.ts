@@ -89,6 +89,18 @@ export function createProber(
     }
   }
 
+  /** This node's verdict on `m` at its current incarnation, taken and told to the cluster. */
+  const declare = (t: 'suspect' | 'down', m: Member): void => {
+    const notice: MembershipUpdate = {
+      t,
+      actorId: m.record.actorId,
+      incarnation: m.record.incarnation,
+      from: selfActor,
+    }
+    view.ingest([notice])
+    view.publish([notice])
+  }
+
   /** Suspects past their timeout go down; down and left members past retention are forgotten. */
   const checkSuspects = (): void => {
     const now = clock.now()
@@ -101,14 +113,7 @@ export function createProber(
       if (m.state === 'suspect') {
         const confirmations = Math.max(0, m.suspectedBy.size - 1)
         if (remainingSuspicionMs(confirmations, k, now - m.stateSinceMs, minMs, maxMs) > 0) continue
-        const notice: MembershipUpdate = {
-          t: 'down',
-          actorId: m.record.actorId,
-          incarnation: m.record.incarnation,
-          from: selfActor,
-        }
-        view.ingest([notice])
-        view.publish([notice])
+        declare('down', m)
       } else if ((m.state === 'down' || m.state === 'left') && now - m.stateSinceMs > opts.downRetentionMs) {
         view.forget(m.record.actorId)
       }
@@ -170,14 +175,7 @@ export function createProber(
     metrics.probes.inc({ result: 'failed' })
     const cur = view.table.get(target.record.actorId)
     if (!env.running() || cur === undefined || cur.state !== 'alive') return
-    const notice: MembershipUpdate = {
-      t: 'suspect',
-      actorId: cur.record.actorId,
-      incarnation: cur.record.incarnation,
-      from: selfActor,
-    }
-    view.ingest([notice])
-    view.publish([notice])
+    declare('suspect', cur)
   }
 
   return {

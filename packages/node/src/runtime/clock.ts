@@ -117,20 +117,43 @@ export function withTimeout<T>(
 
 /**
  * A virtual clock for deterministic simulations: time only moves when the driver
- * calls {@link VirtualClock.advance} or {@link VirtualClock.runUntil}; between
- * timers all pending promise callbacks run (a macrotask turn is yielded), so
- * async code that waits only on this clock runs to quiescence at each instant.
+ * calls {@link VirtualClock.advance} or {@link VirtualClock.runUntil}, and between
+ * steps pending promise callbacks run (macrotask turns are yielded), so async code
+ * that waits only on this clock runs to quiescence at each step.
+ *
+ * Two ways to step ({@link VirtualClockOptions}): one timer at a time in exact order
+ * (tests), or every timer of one instant at once, optionally with instants rounded to a
+ * quantum (many-node simulations: `test/chaos/lib/sim.ts`, `bench/sim.ts`).
  */
 export interface VirtualClock extends ClusterClock {
   /** Run every timer due within the next `ms` milliseconds, in order. */
   advance(ms: number): Promise<void>
   /**
-   * Run timers in order until `done()` is true (checked after each instant) or
+   * Run timers in order until `done()` is true (checked after each step) or
    * `maxMs` of virtual time has passed. Returns whether `done()` became true.
    */
   runUntil(done: () => boolean, maxMs: number): Promise<boolean>
   /** Number of timers pending. */
   pending(): number
+}
+
+export interface VirtualClockOptions {
+  /** Virtual time at the start, ms since the epoch. */
+  startMs?: number
+  /**
+   * `timer` (the default): one timer per step, in (due time, scheduling order), with promise
+   * chains settled after each; exact, for tests.
+   * `instant`: one step runs every timer due at the same instant (those it schedules for that
+   * instant run in the next step), then settles once. With thousands of nodes this is what
+   * keeps a run in minutes (settling after every timer costs an event-loop turn per timer). A
+   * timer that throws is logged, not rethrown, so that it cannot stop the others of its instant.
+   */
+  step?: 'timer' | 'instant'
+  /**
+   * Above 0 (with `step: 'instant'`): due times are rounded up to a multiple of `quantumMs`, so
+   * that more timers share an instant; the price is an ordering error of at most one quantum.
+   */
+  quantumMs?: number
 }
 
 interface VirtualTimer {
@@ -142,68 +165,113 @@ interface VirtualTimer {
 
 const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
-export function createVirtualClock(startMs = 1_700_000_000_000): VirtualClock {
-  let now = startMs
+/** A binary min-heap of timers ordered by (at, seq). */
+function timerHeap(): {
+  push(t: VirtualTimer): void
+  pop(): VirtualTimer | undefined
+  peek(): VirtualTimer | undefined
+} {
+  const heap: VirtualTimer[] = []
+  const less = (a: VirtualTimer, b: VirtualTimer): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq)
+  return {
+    push(t) {
+      heap.push(t)
+      let i = heap.length - 1
+      while (i > 0) {
+        const p = (i - 1) >> 1
+        if (!less(t, heap[p] as VirtualTimer)) break
+        heap[i] = heap[p] as VirtualTimer
+        i = p
+      }
+      heap[i] = t
+    },
+    pop() {
+      const top = heap[0]
+      const last = heap.pop()
+      if (heap.length > 0 && last !== undefined) {
+        let i = 0
+        for (;;) {
+          const l = 2 * i + 1
+          const r = l + 1
+          let m = i
+          let mv = last
+          if (l < heap.length && less(heap[l] as VirtualTimer, mv)) {
+            m = l
+            mv = heap[l] as VirtualTimer
+          }
+          if (r < heap.length && less(heap[r] as VirtualTimer, mv)) m = r
+          if (m === i) break
+          heap[i] = heap[m] as VirtualTimer
+          i = m
+        }
+        heap[i] = last
+      }
+      return top
+    },
+    peek: () => heap[0],
+  }
+}
+
+export function createVirtualClock(opts: VirtualClockOptions = {}): VirtualClock {
+  const quantum = opts.quantumMs ?? 0
+  const batch = opts.step === 'instant'
+  if (!(quantum >= 0) || !Number.isFinite(quantum))
+    throw new RangeError(`virtual clock quantumMs must be a finite number >= 0, got ${quantum}`)
+  if (quantum > 0 && !batch) throw new RangeError("virtual clock quantumMs needs step: 'instant'")
+  let now = opts.startMs ?? 1_700_000_000_000
+  const start = now
   let nextId = 1
   let seq = 0
-  // A binary heap ordered by (at, seq).
-  const heap: VirtualTimer[] = []
+  const heap = timerHeap()
   const live = new Map<number, VirtualTimer>()
-  const less = (a: VirtualTimer, b: VirtualTimer): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq)
-  const push = (t: VirtualTimer): void => {
-    heap.push(t)
-    let i = heap.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!less(heap[i] as VirtualTimer, heap[p] as VirtualTimer)) break
-      ;[heap[i], heap[p]] = [heap[p] as VirtualTimer, heap[i] as VirtualTimer]
-      i = p
-    }
-  }
-  const pop = (): VirtualTimer | undefined => {
-    const top = heap[0]
-    const last = heap.pop()
-    if (heap.length > 0 && last !== undefined) {
-      heap[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < heap.length && less(heap[l] as VirtualTimer, heap[m] as VirtualTimer)) m = l
-        if (r < heap.length && less(heap[r] as VirtualTimer, heap[m] as VirtualTimer)) m = r
-        if (m === i) break
-        ;[heap[i], heap[m]] = [heap[m] as VirtualTimer, heap[i] as VirtualTimer]
-        i = m
-      }
-    }
-    return top
-  }
+  const dueAt = (ms: number): number =>
+    quantum === 0 ? now + ms : Math.max(Math.ceil((now + ms) / quantum) * quantum, start)
   const peekLive = (): VirtualTimer | undefined => {
-    while (heap.length > 0 && !live.has((heap[0] as VirtualTimer).id)) pop()
-    return heap[0]
+    for (let t = heap.peek(); t !== undefined; t = heap.peek()) {
+      if (live.has(t.id)) return t
+      heap.pop()
+    }
+    return undefined
   }
+  // Exact mode settles twice: promise chains scheduled from setImmediate callbacks get to run too.
   const settle = async (): Promise<void> => {
-    // Two turns: promise chains scheduled from setImmediate callbacks get to run too.
     await macrotask()
-    await macrotask()
+    if (!batch) await macrotask()
   }
+  const run = (t: VirtualTimer): void => {
+    if (!batch) {
+      t.fn()
+      return
+    }
+    try {
+      t.fn()
+    } catch (err) {
+      console.error('virtual clock: timer callback failed', err)
+    }
+  }
+  /** Run the next step within `limit`: one timer or one instant; false when none is due. */
   const step = async (limit: number): Promise<boolean> => {
     await settle()
-    const t = peekLive()
-    if (t === undefined || t.at > limit) return false
-    pop()
-    live.delete(t.id)
-    if (t.at > now) now = t.at
-    t.fn()
+    const first = peekLive()
+    if (first === undefined || first.at > limit) return false
+    if (first.at > now) now = first.at
+    // the timers of this instant as they are now; timers they schedule for it run in the next step
+    const due: VirtualTimer[] = []
+    for (let t = peekLive(); t !== undefined && t.at === first.at; t = peekLive()) {
+      heap.pop()
+      live.delete(t.id)
+      due.push(t)
+      if (!batch) break
+    }
+    for (const t of due) run(t)
     return true
   }
   return {
     now: () => now,
     setTimeout(fn, ms) {
-      const t: VirtualTimer = { id: nextId++, at: now + Math.max(0, ms), seq: seq++, fn }
+      const t: VirtualTimer = { id: nextId++, at: dueAt(Math.max(0, ms)), seq: seq++, fn }
       live.set(t.id, t)
-      push(t)
+      heap.push(t)
       return { id: t.id }
     },
     clearTimeout(handle) {
@@ -222,7 +290,7 @@ export function createVirtualClock(startMs = 1_700_000_000_000): VirtualClock {
     async runUntil(done, maxMs) {
       const limit = now + maxMs
       for (;;) {
-        await settle()
+        if (!batch) await settle()
         if (done()) return true
         if (!(await step(limit))) {
           await settle()

@@ -2,7 +2,8 @@
  * Prometheus metrics of the cluster layer (transport, membership, broadcast, apply queue,
  * sync), registered once per injected registry.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { Counter, Gauge, Histogram } from 'prom-client'
+import { perRegistry } from './metric-registry.js'
 
 export interface ClusterMetrics {
   messagesReceived: Counter<'topic'>
@@ -29,13 +30,10 @@ export interface ClusterMetrics {
   probes: Counter<'result'>
 }
 
-const cache = new WeakMap<Registry, ClusterMetrics>()
-
-export function clusterMetrics(registry: Registry): ClusterMetrics {
-  const hit = cache.get(registry)
-  if (hit !== undefined) return hit
+/** Registered once per registry. */
+export const clusterMetrics = perRegistry((registry): ClusterMetrics => {
   const registers = [registry]
-  const m: ClusterMetrics = {
+  return {
     messagesReceived: new Counter({
       name: 'patina_gossip_messages_received_total',
       help: 'Gossip messages received, by topic',
@@ -160,6 +158,4 @@ export function clusterMetrics(registry: Registry): ClusterMetrics {
       registers,
     }),
   }
-  cache.set(registry, m)
-  return m
-}
+})

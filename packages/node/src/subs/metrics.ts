@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import type { Registry } from 'prom-client'
+import { counterIn, gaugeIn, histogramIn } from '../runtime/metric-registry.js'
 import { statementInterrupts } from '../api/deadlines.js'
 
 /** Why a subscription stopped being maintained (label of `patina_subscription_failures_total`). */
@@ -22,57 +23,38 @@ export function createHubMetrics(
     return { changes: { inc() {} }, process: { observe() {} }, failures: { inc() {} }, interrupted() {} }
   const interrupts = statementInterrupts(registry)
   const interrupted = (): void => interrupts.inc({ kind: 'subscription' })
-  const existing = registry.getSingleMetric('patina_subscription_changes_total')
-  if (existing) {
-    return {
-      changes: existing as Counter,
-      process: registry.getSingleMetric('patina_subscription_process_seconds') as Histogram<'maintenance'>,
-      failures: registry.getSingleMetric('patina_subscription_failures_total') as Counter<'reason'>,
-      interrupted,
-    }
+  // a second hub on one registry shares the first one's metrics (and its gauges' sample)
+  const gauge = (name: string, help: string, value: () => number): void => {
+    gaugeIn(registry, {
+      name,
+      help,
+      collect() {
+        this.set(value())
+      },
+    })
   }
-  new Gauge({
-    name: 'patina_subscriptions',
-    help: 'Live subscriptions on this node',
-    registers: [registry],
-    collect() {
-      this.set(sample().subs)
-    },
-  })
-  new Gauge({
-    name: 'patina_subscription_listeners',
-    help: 'Open subscription streams on this node',
-    registers: [registry],
-    collect() {
-      this.set(sample().listeners)
-    },
-  })
-  new Gauge({
-    name: 'patina_subscriptions_failed',
-    help: 'Subscriptions no longer maintained after a failure (a new subscriber retries them)',
-    registers: [registry],
-    collect() {
-      this.set(sample().broken)
-    },
-  })
+  gauge('patina_subscriptions', 'Live subscriptions on this node', () => sample().subs)
+  gauge('patina_subscription_listeners', 'Open subscription streams on this node', () => sample().listeners)
+  gauge(
+    'patina_subscriptions_failed',
+    'Subscriptions no longer maintained after a failure (a new subscriber retries them)',
+    () => sample().broken,
+  )
   return {
-    changes: new Counter({
+    changes: counterIn(registry, {
       name: 'patina_subscription_changes_total',
       help: 'Change events produced by subscriptions',
-      registers: [registry],
     }),
-    process: new Histogram({
+    process: histogramIn(registry, {
       name: 'patina_subscription_process_seconds',
       help: 'Time of one maintenance step of one subscription, by maintenance (incremental or rerun)',
       labelNames: ['maintenance'],
-      registers: [registry],
       buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
     }),
-    failures: new Counter({
+    failures: counterIn(registry, {
       name: 'patina_subscription_failures_total',
       help: 'Subscriptions that stopped being maintained and ended their streams with an error, by reason',
       labelNames: ['reason'],
-      registers: [registry],
     }),
     interrupted,
   }

@@ -47,17 +47,12 @@ export interface Sub {
   rerunNotBeforeMs: number
 }
 
-export function newSub(init: {
-  id: string
-  hash: string
-  given: Statement
-  plan: QueryPlan
-  schema: SchemaModel
-  params: Record<string, SqlValue> | undefined
-  nowMs: number
-}): Sub {
+export function newSub(
+  init: Pick<Sub, 'id' | 'hash' | 'given' | 'plan' | 'schema' | 'params'> & { nowMs: number },
+): Sub {
+  const { nowMs: _nowMs, ...fields } = init
   return {
-    ...init,
+    ...fields,
     columns: [],
     rows: createSubRows(init.plan.tables.map((t) => encodeKey(t.pk.map(() => null)))),
     lastChangeId: 0,

@@ -8,14 +8,18 @@
  * - Connections are explicit (`dial`); topic messages flood over connections and every
  *   node forwards a message it sees for the first time to its other connections (like
  *   gossipsub's mesh), deduplicated by message id.
- * - Each hop of a topic message may be dropped (`dropRate`), delivered twice
- *   (`duplicateRate`; the copy bypasses the seen cache, as a re-publication would) and is
- *   delayed by a random time in `[minDelayMs, maxDelayMs]`, which reorders messages.
+ * - A link model (`link-model.ts`) decides each hop: lost, delayed, or delivered twice (the
+ *   copy bypasses the seen cache, as a re-publication would), and which connections carry
+ *   topic messages. The default, `uniformLinks`, drops (`dropRate`) and duplicates
+ *   (`duplicateRate`) topic hops and delays every hop by a random time in
+ *   `[minDelayMs, maxDelayMs]`, which reorders messages; the fleet simulation in `bench/`
+ *   plugs in per-pair latency by region over a fixed mesh instead.
  * - Streams are reliable and ordered (each frame delayed, FIFO kept) with a bounded
  *   number of unread frames per direction (backpressure).
  * - Links can be blocked one way (`block(a, b)`: nothing from a reaches b) or both ways
- *   (`partition`). A link blocked in either direction refuses dials, pings and streams,
- *   and aborts open streams; a link blocked both ways also closes the connection.
+ *   (`partition`; see `memory-blocks.ts`). A link blocked in either direction refuses dials,
+ *   pings and streams, and aborts open streams; a link blocked both ways also closes the
+ *   connection.
  * - A node can be paused (`pause`: a blocked event loop, see `memory-pause.ts`): what is sent
  *   to it waits, and its own code must run on `clockFor(name)`.
  *
@@ -27,42 +31,45 @@ import type { FramedStream, PeerEvent, StreamHandler, TopicMessage, Transport } 
 import type { ClusterClock, RandomSource } from '../runtime/clock.js'
 import { seededRandom, sleep, systemClock } from '../runtime/clock.js'
 import { createPauses } from './memory-pause.js'
+import { createBlocks } from './memory-blocks.js'
+import { memoryStreams, type MemoryStreamEnd } from './memory-stream.js'
+import { uniformLinks, type Hop, type LinkModel, type MemoryFaults, type UniformLinks } from './link-model.js'
 
-export interface MemoryFaults {
-  /** Probability (0..1) that one hop of a topic message is lost. */
-  dropRate: number
-  /** Probability (0..1) that one hop of a topic message is delivered a second time. */
-  duplicateRate: number
-  /** Smallest per-hop delay, in milliseconds. */
-  minDelayMs: number
-  /** Largest per-hop delay, in milliseconds; a spread reorders messages. */
-  maxDelayMs: number
-}
+export { DEFAULT_MEMORY_FAULTS, type MemoryFaults } from './link-model.js'
 
 export interface MemoryNetworkOptions {
   /** Seed of the network's random source (faults, delays). */
   seed: number
+  /** The random source instead of one seeded with `seed` (to share one with the simulated nodes). */
+  random?: RandomSource
   /** Clock for delays; defaults to the system clock. Use a virtual clock for fast simulations. */
   clock?: ClusterClock
+  /** Faults of the default link model ({@link uniformLinks}); not with `links`. */
   faults?: Partial<MemoryFaults>
+  /** The link model; {@link uniformLinks} with `faults` when absent. */
+  links?: LinkModel
   /** Unread frames per stream direction before `send` waits. */
   streamHighWaterFrames?: number
   /** Message ids remembered per node for flood deduplication. */
   seenCacheSize?: number
 }
 
-export const DEFAULT_MEMORY_FAULTS: MemoryFaults = {
-  dropRate: 0,
-  duplicateRate: 0,
-  minDelayMs: 0,
-  maxDelayMs: 1,
-}
-
 export interface MemoryNetworkStats {
   published: number
+  /** Topic messages handed to a subscriber. */
   delivered: number
+  /** Topic hops lost (link model, blocked link, stopped or disconnected receiver). */
   dropped: number
+  /** Topic hops the link model delivered twice. */
   duplicated: number
+  /** Topic hops received (before deduplication) and their payload bytes. */
+  topicHops: number
+  topicBytes: number
+  /** Topic hops received that the receiver had already seen (flood duplicates). */
+  topicSeen: number
+  /** Stream frames received and their bytes. */
+  streamFrames: number
+  streamBytes: number
 }
 
 export interface MemoryNetwork {
@@ -70,6 +77,7 @@ export interface MemoryNetwork {
   readonly clock: ClusterClock
   /** A new transport named `name` (its peer id and address). Names are unique. */
   newTransport(name: string): Transport
+  /** Change the faults of the default link model (an error with a custom `links`). */
   setFaults(faults: Partial<MemoryFaults>): void
   /** Block one direction: nothing sent by `from` reaches `to`. */
   block(from: string, to: string): void
@@ -94,138 +102,49 @@ interface TopicEnvelope {
 }
 
 const closedError = (what: string): PatinaError => new PatinaError('PATINA_ERR_CLOSED', what)
+const lostError = (peer: string): PatinaError => closedError(`connection to ${peer} lost`)
 
 export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
-  const random = seededRandom(opts.seed)
+  if (opts.links !== undefined && opts.faults !== undefined)
+    throw new PatinaError('PATINA_ERR_PARAM_INVALID', 'memory network: give `faults` or `links`, not both')
+  const random = opts.random ?? seededRandom(opts.seed)
   const clock = opts.clock ?? systemClock
-  let faults: MemoryFaults = { ...DEFAULT_MEMORY_FAULTS, ...opts.faults }
+  const uniform: UniformLinks | null = opts.links === undefined ? uniformLinks(opts.faults) : null
+  const links: LinkModel = opts.links ?? (uniform as UniformLinks)
   const highWater = opts.streamHighWaterFrames ?? 16
   const seenCacheSize = opts.seenCacheSize ?? 50_000
   const nodes = new Map<string, MemoryTransport>()
-  const blocked = new Set<string>()
-  const stats: MemoryNetworkStats = { published: 0, delivered: 0, dropped: 0, duplicated: 0 }
+  const blocks = createBlocks()
+  const stats: MemoryNetworkStats = {
+    published: 0,
+    delivered: 0,
+    dropped: 0,
+    duplicated: 0,
+    topicHops: 0,
+    topicBytes: 0,
+    topicSeen: 0,
+    streamFrames: 0,
+    streamBytes: 0,
+  }
   const pauses = createPauses(clock)
   let msgCounter = 0
 
-  const key = (a: string, b: string): string => `${a}\u0000${b}`
-  const isBlocked = (from: string, to: string): boolean => blocked.has(key(from, to))
-  const reachable = (a: string, b: string): boolean => !isBlocked(a, b) && !isBlocked(b, a)
-  const delay = (): number =>
-    faults.minDelayMs + random() * Math.max(0, faults.maxDelayMs - faults.minDelayMs)
+  const { isBlocked, reachable } = blocks
+  /** The delay of a hop that is never lost (frames, opens, dials, pings). */
+  const delay = (hop: Hop): number => links.hop(hop, random)[0] ?? 0
+  const carriesTopics = (a: string, b: string): boolean => links.carriesTopics?.(a, b) ?? true
+  const streamEnds = memoryStreams({ clock, pauses, stats, highWater, reachable, delay })
 
-  const onLinkChanged = (a: string, b: string): void => {
-    const na = nodes.get(a)
-    const nb = nodes.get(b)
-    if (na === undefined || nb === undefined) return
-    if (!reachable(a, b)) {
-      na.abortStreamsWith(b)
-      nb.abortStreamsWith(a)
-    }
-    if (isBlocked(a, b) && isBlocked(b, a)) {
-      na.dropConnection(b)
-      nb.dropConnection(a)
-    }
-  }
-
-  class MemoryStreamEnd implements FramedStream {
-    peer!: MemoryStreamEnd
-    readonly inbox: Uint8Array[] = []
-    /** frames sent by us not yet read by the peer */
-    unread = 0
-    remoteEnded = false
-    writeClosed = false
-    error: Error | null = null
-    private readerWake: (() => void) | null = null
-    private senderWake: (() => void) | null = null
-    private lastDeliverAt = 0
-    constructor(
-      readonly owner: MemoryTransport,
-      readonly remotePeer: string,
-      readonly protocol: string,
-    ) {}
-
-    private wakeReader(): void {
-      const w = this.readerWake
-      this.readerWake = null
-      w?.()
-    }
-    private wakeSender(): void {
-      const w = this.senderWake
-      this.senderWake = null
-      w?.()
-    }
-    /** Schedule `fn` on the peer after a delay, keeping FIFO order. */
-    private deliver(fn: () => void): void {
-      const at = Math.max(clock.now() + delay(), this.lastDeliverAt)
-      this.lastDeliverAt = at
-      clock.setTimeout(fn, at - clock.now())
-    }
-    async send(frame: Uint8Array): Promise<void> {
-      while (this.error === null && !this.writeClosed && this.unread >= highWater) {
-        await new Promise<void>((resolve) => {
-          this.senderWake = resolve
-        })
-      }
-      if (this.error !== null) throw this.error
-      if (this.writeClosed)
-        throw closedError(`stream ${this.protocol} to ${this.remotePeer} is closed for writing`)
-      if (!reachable(this.owner.peerId, this.remotePeer)) {
-        const err = closedError(`stream ${this.protocol} to ${this.remotePeer}: peer unreachable`)
-        this.abort(err)
-        throw err
-      }
-      this.unread++
-      const copy = frame.slice()
-      this.deliver(() =>
-        pauses.whenAwake(this.remotePeer, () => {
-          if (this.peer.error !== null) return
-          this.peer.inbox.push(copy)
-          this.peer.wakeReader()
-        }),
-      )
-    }
-    async *frames(): AsyncIterable<Uint8Array> {
-      for (;;) {
-        if (this.error !== null) throw this.error
-        const next = this.inbox.shift()
-        if (next !== undefined) {
-          this.peer.unread--
-          this.peer.wakeSender()
-          yield next
-          continue
-        }
-        if (this.remoteEnded) return
-        await new Promise<void>((resolve) => {
-          this.readerWake = resolve
-        })
-      }
-    }
-    async close(): Promise<void> {
-      if (this.writeClosed || this.error !== null) return
-      this.writeClosed = true
-      this.wakeSender()
-      this.deliver(() =>
-        pauses.whenAwake(this.remotePeer, () => {
-          this.peer.remoteEnded = true
-          this.peer.wakeReader()
-        }),
-      )
-      this.maybeForget()
-    }
-    abort(reason?: Error): void {
-      const err = reason ?? closedError(`stream ${this.protocol} with ${this.remotePeer} aborted`)
-      for (const end of [this, this.peer]) {
-        if (end.error !== null) continue
-        end.error = err
-        end.wakeReader()
-        end.wakeSender()
-        end.owner.streams.delete(end)
-      }
-    }
-    maybeForget(): void {
-      if (this.writeClosed && this.peer.writeClosed) {
-        this.owner.streams.delete(this)
-        this.peer.owner.streams.delete(this.peer)
+  /** After links were blocked: abort streams over links blocked either way, close those blocked both ways. */
+  const onLinksChanged = (names: Iterable<string>): void => {
+    for (const a of names) {
+      const na = nodes.get(a)
+      if (na === undefined) continue
+      for (const s of [...na.streams]) if (!reachable(a, s.remotePeer)) s.abort(lostError(s.remotePeer))
+      for (const b of [...na.connections]) {
+        if (!isBlocked(a, b) || !isBlocked(b, a)) continue
+        na.dropConnection(b)
+        nodes.get(b)?.dropConnection(a)
       }
     }
   }
@@ -281,7 +200,10 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
     }
     async openStream(peer: string, protocol: string, opts?: { signal?: AbortSignal }): Promise<FramedStream> {
       if (!this.connections.has(peer)) await this.dial(peer, opts)
-      await sleep(clock, delay(), opts?.signal)
+      // like a protocol negotiation that fails: the connection stays
+      const fate = links.hop({ kind: 'open', from: this.peerId, to: peer, protocol }, random)
+      if (fate.length === 0) throw closedError(`cannot open ${protocol} to ${peer}: refused by the link`)
+      await sleep(clock, fate[0] ?? 0, opts?.signal)
       const remote = nodes.get(peer)
       if (!this.started) throw closedError(`transport ${this.peerId} is not started`)
       if (remote === undefined || !remote.started || !reachable(this.peerId, peer)) {
@@ -289,12 +211,7 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
       }
       const handler = remote.handlers.get(protocol)
       if (handler === undefined) throw closedError(`peer ${peer} does not support ${protocol}`)
-      const local = new MemoryStreamEnd(this, peer, protocol)
-      const other = new MemoryStreamEnd(remote, this.peerId, protocol)
-      local.peer = other
-      other.peer = local
-      this.streams.add(local)
-      remote.streams.add(other)
+      const [local, other] = streamEnds.open(this, remote, protocol)
       pauses.whenAwake(peer, () => {
         void Promise.resolve()
           .then(() => handler(other))
@@ -308,7 +225,7 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
       if (peer === this.peerId)
         throw new PatinaError('PATINA_ERR_PARAM_INVALID', `cannot dial self (${peer})`)
       if (this.connections.has(peer)) return peer
-      await sleep(clock, 2 * delay(), opts?.signal)
+      await sleep(clock, delay({ kind: 'dial', from: this.peerId, to: peer }), opts?.signal)
       const remote = nodes.get(peer)
       if (!this.started) throw closedError(`transport ${this.peerId} is not started`)
       if (remote === undefined || !remote.started) throw closedError(`dial ${peer}: no such node listening`)
@@ -347,7 +264,7 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
       if (!ok) return timedOut()
       if (!this.connections.has(peer)) await this.dial(peer)
       start = clock.now()
-      const rtt = 2 * delay()
+      const rtt = delay({ kind: 'ping', from: this.peerId, to: peer })
       // a paused target answers once it runs again
       const answeredAt = Math.max(start + rtt / 2, pauses.resumeAt(peer) + 1) + rtt / 2
       if (answeredAt - start > opts.timeoutMs) return timedOut()
@@ -387,7 +304,7 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
     }
     abortStreamsWith(peer: string): void {
       for (const s of [...this.streams]) {
-        if (s.remotePeer === peer) s.abort(closedError(`connection to ${peer} lost`))
+        if (s.remotePeer === peer) s.abort(lostError(peer))
       }
     }
     private markSeen(id: string): boolean {
@@ -400,16 +317,19 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
       return true
     }
     sendHop(to: string, env: TopicEnvelope): void {
-      if (isBlocked(this.peerId, to) || random() < faults.dropRate) {
+      if (!carriesTopics(this.peerId, to)) return
+      const fate = isBlocked(this.peerId, to)
+        ? []
+        : links.hop({ kind: 'topic', from: this.peerId, to, topic: env.topic }, random)
+      if (fate.length === 0) {
         stats.dropped++
         return
       }
-      const copies = random() < faults.duplicateRate ? 2 : 1
-      for (let i = 0; i < copies; i++) {
+      fate.forEach((delayMs, i) => {
         const duplicate = i > 0
         if (duplicate) stats.duplicated++
-        clock.setTimeout(() => nodes.get(to)?.receiveHop(this.peerId, env, duplicate), delay())
-      }
+        clock.setTimeout(() => nodes.get(to)?.receiveHop(this.peerId, env, duplicate), delayMs)
+      })
     }
     receiveHop(from: string, env: TopicEnvelope, duplicate: boolean): void {
       if (clock.now() < pauses.resumeAt(this.peerId)) {
@@ -420,8 +340,13 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
         stats.dropped++
         return
       }
+      stats.topicHops++
+      stats.topicBytes += env.data.byteLength
       if (!duplicate) {
-        if (!this.markSeen(env.id)) return
+        if (!this.markSeen(env.id)) {
+          stats.topicSeen++
+          return
+        }
         for (const peer of this.connections) if (peer !== from && peer !== env.origin) this.sendHop(peer, env)
       }
       if (!this.topics.has(env.topic)) return
@@ -448,28 +373,23 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions): MemoryNetwork {
       return t
     },
     setFaults(f) {
-      faults = { ...faults, ...f }
+      if (uniform === null)
+        throw new PatinaError(
+          'PATINA_ERR_PARAM_INVALID',
+          'memory network: setFaults needs the default link model',
+        )
+      uniform.setFaults(f)
     },
     block(from, to) {
-      blocked.add(key(from, to))
-      onLinkChanged(from, to)
+      blocks.block(from, to)
+      onLinksChanged([from])
     },
-    unblock(from, to) {
-      blocked.delete(key(from, to))
-    },
+    unblock: (from, to) => blocks.unblock(from, to),
     partition(a, b, o) {
-      for (const x of a) {
-        for (const y of b) {
-          if (x === y) continue
-          blocked.add(key(x, y))
-          if (o?.oneWay !== true) blocked.add(key(y, x))
-          onLinkChanged(x, y)
-        }
-      }
+      blocks.partition(a, b, o?.oneWay === true)
+      onLinksChanged(a.length <= b.length ? a : b)
     },
-    heal() {
-      blocked.clear()
-    },
+    heal: () => blocks.heal(),
     isBlocked,
     pause: (name, ms) => pauses.pause(name, ms),
     clockFor: (name) => pauses.clockFor(name),
