@@ -13,8 +13,16 @@
  */
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers'
-import { IMAGE, TEST_LABEL, TUNING, docker, dockerSuite, prepareImageRun, removeLabelled } from './helpers.js'
+import type { StartedTestContainer } from 'testcontainers'
+import {
+  IMAGE,
+  TEST_LABEL,
+  docker,
+  dockerSuite,
+  prepareImageRun,
+  removeLabelled,
+  workerContainer,
+} from './helpers.js'
 import { sleep, waitFor } from './helpers.js'
 import {
   checkHistory,
@@ -46,27 +54,10 @@ const started: StartedTestContainer[] = []
 const api = new Map<string, string>()
 
 function startWorker(name: string): Promise<StartedTestContainer> {
-  return (
-    new GenericContainer(IMAGE)
-      .withName(name)
-      .withNetworkMode(NET)
-      .withLabels(LABELS)
-      .withExposedPorts(8080, 8787)
-      .withEnvironment({
-        ...TUNING,
-        PATINA_GOSSIP__EXTERNAL_ADDR: `${name}:8787`,
-        PATINA_GOSSIP__BOOTSTRAP: WORKERS.filter((w) => w !== name)
-          .map((w) => `${w}:8787`)
-          .join(','),
-      })
-      .withCopyContentToContainer([
-        { content: CHAOS_SCHEMA, target: '/etc/patina/schema/kv.sql', mode: 0o644 },
-      ])
-      // The image has no /bin/sh: the default wait strategy would hang.
-      .withWaitStrategy(Wait.forLogMessage('"msg":"agent running"'))
-      .withStartupTimeout(60_000)
-      .start()
-  )
+  return workerContainer(name, WORKERS, NET, LABELS)
+    .withExposedPorts(8080, 8787)
+    .withCopyContentToContainer([{ content: CHAOS_SCHEMA, target: '/etc/patina/schema/kv.sql', mode: 0o644 }])
+    .start()
 }
 
 /** The host port docker maps `port` of `name` to, or null (stopped, or cut off from its network). */

@@ -7,7 +7,15 @@
  */
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { IMAGE, TEST_LABEL, TUNING, docker, dockerSuite, prepareImageRun, removeLabelled } from './helpers.js'
+import {
+  IMAGE,
+  TEST_LABEL,
+  docker,
+  dockerSuite,
+  prepareImageRun,
+  removeLabelled,
+  workerContainer,
+} from './helpers.js'
 import { execSql, getJson, ipOn, parseRows, queryRows, waitFor } from './helpers.js'
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers'
 
@@ -24,23 +32,7 @@ const started: StartedTestContainer[] = []
 
 function startWorker(i: number): Promise<StartedTestContainer> {
   const name = WORKERS[i]!
-  return (
-    new GenericContainer(IMAGE)
-      .withName(name)
-      .withNetworkMode(NET)
-      .withLabels(LABELS)
-      .withEnvironment({
-        ...TUNING,
-        PATINA_GOSSIP__EXTERNAL_ADDR: `${name}:8787`,
-        PATINA_GOSSIP__BOOTSTRAP: WORKERS.filter((w) => w !== name)
-          .map((w) => `${w}:8787`)
-          .join(','),
-      })
-      // The image has no /bin/sh: the default wait strategy would hang.
-      .withWaitStrategy(Wait.forLogMessage('"msg":"agent running"'))
-      .withStartupTimeout(60_000)
-      .start()
-  )
+  return workerContainer(name, WORKERS, NET, LABELS).start()
 }
 
 async function url(container: string): Promise<string> {

@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process'
 import { afterAll, beforeAll } from 'vitest'
+import { GenericContainer, Wait } from 'testcontainers'
 import { fileURLToPath } from 'node:url'
 
 // Ryuk's image cannot be pulled here (no registry); the tests remove what they start themselves.
@@ -21,6 +22,35 @@ export const TUNING = {
   PATINA_GOSSIP__SYNC_INTERVAL_MAX_MS: '3000',
   PATINA_LOG__LEVEL: 'info',
 }
+/**
+ * A worker container of `IMAGE` on `net` (not started): named `name`, gossiping with the other
+ * `workers` by name, `TUNING` timings, ready once the agent logs that it runs.
+ */
+export function workerContainer(
+  name: string,
+  workers: readonly string[],
+  net: string,
+  labels: Record<string, string>,
+): GenericContainer {
+  return (
+    new GenericContainer(IMAGE)
+      .withName(name)
+      .withNetworkMode(net)
+      .withLabels(labels)
+      .withEnvironment({
+        ...TUNING,
+        PATINA_GOSSIP__EXTERNAL_ADDR: `${name}:8787`,
+        PATINA_GOSSIP__BOOTSTRAP: workers
+          .filter((w) => w !== name)
+          .map((w) => `${w}:8787`)
+          .join(','),
+      })
+      // The image has no /bin/sh: the default wait strategy would hang.
+      .withWaitStrategy(Wait.forLogMessage('"msg":"agent running"'))
+      .withStartupTimeout(60_000)
+  )
+}
+
 /** Label put on every container and network the docker tests create. */
 export const TEST_LABEL = 'patina.test'
 
