@@ -7,9 +7,13 @@ import type {
   Changeset,
   CommitEvent,
   EngineStats,
+  GroupedTransaction,
+  GroupOptions,
+  GroupOutcome,
   QueryCursor,
   QueryOptions,
   RefusedVersion,
+  RowChange,
   SchemaModel,
   StateEngine,
   Statement,
@@ -17,6 +21,7 @@ import type {
   TransactionOptions,
   TransactionResult,
 } from './types.js'
+import { pkKey } from './crdt/pk.js'
 import { clockExistingRows, tablesWithUnclockedRows } from './store/adopt.js'
 import { Apply } from './store/apply.js'
 import { backupTo } from './store/backup.js'
@@ -165,16 +170,50 @@ class Engine implements StateEngine {
   transaction(statements: Statement[], opts: TransactionOptions = {}): TransactionResult {
     this.assertOpen()
     const { result, commit } = guard(() => this.writes.run(statements, opts))
-    if (commit.version !== null) {
+    this.emitGroup(commit.version === null ? [] : [commit])
+    return result
+  }
+
+  transactions(group: GroupedTransaction[], opts: GroupOptions = {}): GroupOutcome[] {
+    this.assertOpen()
+    const { outcomes, commits } = guard(() => this.writes.runGroup(group, opts))
+    this.emitGroup(commits)
+    return outcomes
+  }
+
+  /**
+   * Tells the commit listeners about the local commits of one SQLite transaction (a group) as
+   * one event: every version, each row once (its columns merged, its last state), and the
+   * changesets in version order, which the agent publishes as one message.
+   */
+  private emitGroup(commits: LocalCommit[]): void {
+    if (commits.length === 0) return
+    if (commits.length === 1) {
+      const c = commits[0] as LocalCommit
       this.emit({
         source: 'local',
-        rows: commit.rows,
-        versions: [{ actorId: this.actorId, version: commit.version }],
-        timestamps: [commit.ts],
-        changesets: result.changesets,
+        rows: c.rows,
+        versions: [{ actorId: this.actorId, version: c.version as number }],
+        timestamps: [c.ts],
+        changesets: c.changesets,
       })
+      return
     }
-    return result
+    const rows = new Map<string, RowChange>()
+    for (const c of commits) {
+      for (const r of c.rows) {
+        const k = `${r.table}\u0000${pkKey(r.pk)}`
+        const prev = rows.get(k)
+        rows.set(k, prev === undefined ? r : { ...r, cids: [...new Set([...prev.cids, ...r.cids])] })
+      }
+    }
+    this.emit({
+      source: 'local',
+      rows: [...rows.values()],
+      versions: commits.map((c) => ({ actorId: this.actorId, version: c.version as number })),
+      timestamps: commits.map((c) => c.ts),
+      changesets: commits.flatMap((c) => c.changesets),
+    })
   }
 
   query(sql: string, params?: Statement['params'], opts: QueryOptions = {}): QueryCursor {

@@ -1,4 +1,4 @@
-import type { SqlValue } from '@patina/api'
+import type { PatinaError, SqlValue } from '@patina/api'
 
 /** An actor (node) id: a UUID in lowercase hyphenated text form, persisted in the database. */
 export type ActorId = string
@@ -218,6 +218,37 @@ export interface TransactionOptions {
   timeoutMs?: number
 }
 
+/** One client transaction of a group (see {@link StateEngine.transactions}). */
+export interface GroupedTransaction extends TransactionOptions {
+  statements: Statement[]
+}
+
+/** Options of {@link StateEngine.transactions}. */
+export interface GroupOptions {
+  /**
+   * Longest the group may hold the caller's thread, ms: no transaction starts once it is spent,
+   * and each one's deadline is cut to what is left of it (a transaction stopped by that cut, not
+   * by its own deadline, is answered `deferred`, rolled back, to run first in the next group).
+   * None when absent.
+   */
+  budgetMs?: number
+}
+
+/**
+ * What became of one transaction of a group: committed (its own version and changesets, as
+ * `transaction` returns them), failed (its error; nothing of it was written) or deferred (not
+ * run, or rolled back because the group's budget was spent; the caller runs it again).
+ */
+export type GroupOutcome =
+  | { status: 'committed'; result: TransactionResult }
+  | { status: 'failed'; error: PatinaError }
+  /**
+   * `stoppedByBudget`: it ran and was stopped by the cut (not its own deadline); it must lead
+   * the next group, where it runs under its whole deadline (otherwise the requests before it
+   * could use the budget again every time).
+   */
+  | { status: 'deferred'; stoppedByBudget?: true }
+
 /** Options of {@link StateEngine.query}. */
 export interface QueryOptions {
   /**
@@ -285,6 +316,14 @@ export interface StateEngine {
   }
   /** Run statements in one SQLite transaction, capturing changes, under an optional deadline. */
   transaction(statements: Statement[], opts?: TransactionOptions): TransactionResult
+  /**
+   * Group commit: runs client transactions in one SQLite transaction (one `BEGIN IMMEDIATE`
+   * … `COMMIT`), each under its own savepoint, in order. Each keeps its own version, changesets
+   * and deadline as if run alone with `transaction`, in the same order; one that fails is rolled
+   * back alone and fails alone. Commit listeners hear one event for the group, after its
+   * COMMIT. Throws only when the engine is closed.
+   */
+  transactions(group: GroupedTransaction[], opts?: GroupOptions): GroupOutcome[]
   /** Run one read-only statement under an optional deadline; rows stream lazily from a read connection. */
   query(sql: string, params?: Statement['params'], opts?: QueryOptions): QueryCursor
   /**

@@ -37,6 +37,11 @@ export interface ApiOptions {
   maxTimeoutSec: number
   /** Longest a client statement may hold the main thread (transactions), in milliseconds. */
   mainThreadMaxMs: number
+  /**
+   * Most `/v1/transactions` requests run as one SQLite transaction (group commit,
+   * `group-commit.ts`); 1 runs each request alone.
+   */
+  maxTransactionsPerGroup: number
   /** Default read-your-writes wait when `wait_timeout_ms` is not given, in milliseconds. */
   defaultWaitTimeoutMs: number
   /** Largest accepted `wait_timeout_ms`, in milliseconds. */
@@ -71,6 +76,7 @@ export const DEFAULT_API_OPTIONS: Readonly<ApiOptions> = Object.freeze({
   defaultQueryTimeoutSec: 60,
   maxTimeoutSec: 300,
   mainThreadMaxMs: 400,
+  maxTransactionsPerGroup: 64,
   defaultWaitTimeoutMs: 5_000,
   maxWaitTimeoutMs: 60_000,
   maxStreamBufferBytes: 16 * 1024 * 1024,
@@ -108,6 +114,7 @@ export function validateApiOptions(o: ApiOptions): void {
   positiveInt('defaultQueryTimeoutSec', o.defaultQueryTimeoutSec, 0)
   positiveInt('maxTimeoutSec', o.maxTimeoutSec, 1)
   positiveInt('mainThreadMaxMs', o.mainThreadMaxMs, 1)
+  positiveInt('maxTransactionsPerGroup', o.maxTransactionsPerGroup, 1)
   positiveInt('defaultWaitTimeoutMs', o.defaultWaitTimeoutMs, 0)
   positiveInt('maxWaitTimeoutMs', o.maxWaitTimeoutMs, 0)
   positiveInt('maxStreamBufferBytes', o.maxStreamBufferBytes, 1024)

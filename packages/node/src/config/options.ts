@@ -88,6 +88,7 @@ export function apiOptionsFrom(config: PatinaConfig): ApiOptionsInit {
     defaultQueryTimeoutSec: l.query_timeout_secs,
     maxTimeoutSec: l.timeout_max_secs,
     mainThreadMaxMs: l.main_thread_max_ms,
+    maxTransactionsPerGroup: l.transactions_per_group_max,
     defaultWaitTimeoutMs: l.wait_timeout_default_ms,
     maxWaitTimeoutMs: l.wait_timeout_max_ms,
     maxStreamBufferBytes: l.stream_buffer_max_bytes,

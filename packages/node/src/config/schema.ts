@@ -225,6 +225,9 @@ const limits = z
     main_thread_max_ms: key(positiveInt(10, 600_000).default(400), {
       doc: "The longest a client statement may hold the node's main thread: transactions (a request's `?timeout=` can only shorten it) and subscription statements. The main thread also answers membership probes, so this stays below `gossip.probe_timeout_ms`: a node silent for longer than that may be suspected by its peers (see docs/reliability.md). A write stopped here is rolled back and answered `PATINA_ERR_TIMEOUT` with a message to split it. Queries run on read threads and are not bound by it.",
     }),
+    transactions_per_group_max: key(positiveInt(1, 4_096).default(64), {
+      doc: 'Group commit: most `POST /v1/transactions` requests that arrive together run as one SQLite transaction (one `BEGIN IMMEDIATE` … `COMMIT`, a savepoint per request). Each keeps its own version, changesets, answer and deadline; one that fails is rolled back alone. The group holds the main thread no longer than `main_thread_max_ms`. 1 runs every request in a transaction of its own.',
+    }),
     wait_timeout_default_ms: key(positiveInt(0, 3_600_000).default(5_000), {
       doc: 'Read-your-writes: how long a read waits for the requested version when the request gives no `wait_timeout_ms`.',
     }),

@@ -125,6 +125,7 @@ const ROWS: { key: string; value: unknown; lands: [path: string, expected: unkno
       ['hub.statementMaxMs', 150],
     ],
   },
+  { key: 'api.limits.transactions_per_group_max', value: 5, lands: [['api.maxTransactionsPerGroup', 5]] },
   { key: 'api.limits.wait_timeout_default_ms', value: 77, lands: [['api.defaultWaitTimeoutMs', 77]] },
   { key: 'api.limits.wait_timeout_max_ms', value: 777, lands: [['api.maxWaitTimeoutMs', 777]] },
   {
