@@ -8,13 +8,14 @@
  *   or stop answering another client.
  */
 import { setMaxListeners } from 'node:events'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createLibp2pTransport, type Agent, type Transport } from '@patina/node'
-import { exec, queryRows, startCluster, TEST_SCHEMA, waitFor, type TestCluster } from '../helpers/cluster.js'
-import { freePort, WorkerProcess } from '../helpers/process.js'
+import { exec, queryRows, startCluster, waitFor, type TestCluster } from '../helpers/cluster.js'
+import { killWorkers, makeWorkers, type WorkerProcess } from '../helpers/process.js'
+import { sleep } from '../helpers/wait.js'
 
 const KEY = 'a1'.repeat(32)
 const OTHER_KEY = 'b2'.repeat(32)
@@ -25,7 +26,6 @@ afterAll(async () => {
 })
 
 const selfAddr = (a: Agent): string => a.cluster.members().find((m) => m.self)?.gossip_addrs[0] as string
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 describe('cluster key', () => {
   it('an intruder without the key cannot connect, gossip or sync; a node with the key can', async () => {
@@ -168,29 +168,12 @@ describe('API tokens', () => {
 describe('resource limits', () => {
   it('a client holding 1000 unread streams and hammering requests cannot stop gossip or other clients', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'patina-limits-'))
-    const schemaPath = join(dir, 'schema.sql')
-    writeFileSync(schemaPath, TEST_SCHEMA)
-    const gossip = [await freePort(), await freePort()]
-    const api = [await freePort(), await freePort()]
-    const [victim, writer] = [0, 1].map(
-      (i) =>
-        new WorkerProcess({
-          name: `w${i}`,
-          dir,
-          apiPort: api[i] as number,
-          gossipPort: gossip[i] as number,
-          bootstrap: [`127.0.0.1:${gossip[1 - i]}`],
-          schemaPath,
-          // Every client here is 127.0.0.1: lift the per-address connection cap (1,024, tested on
-          // its own in packages/node/test/api/server.test.ts) above the 1,000 streams + 64 hammers.
-          extraToml: '[api.limits]\nconnections_per_address_max = 4096',
-        }),
-    ) as [WorkerProcess, WorkerProcess]
-    cleanups.push(async () => {
-      await victim.signal('SIGKILL')
-      await writer.signal('SIGKILL')
-      rmSync(dir, { recursive: true, force: true })
-    })
+    const [victim, writer] = (await makeWorkers(dir, 2, {
+      // Every client here is 127.0.0.1: lift the per-address connection cap (1,024, tested on
+      // its own in packages/node/test/api/server.test.ts) above the 1,000 streams + 64 hammers.
+      extraToml: '[api.limits]\nconnections_per_address_max = 4096',
+    })) as [WorkerProcess, WorkerProcess]
+    cleanups.push(() => killWorkers([victim, writer], dir))
     await Promise.all([victim.start(), writer.start()])
 
     const abort = new AbortController()

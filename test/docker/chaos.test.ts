@@ -12,9 +12,17 @@
  * Seed: PATINA_CHAOS_SEED, else random; printed with every failure.
  */
 import { randomBytes } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers'
-import { TEST_LABEL, buildImage, docker, removeLabelled, removeStaleRuns, requireDocker } from './helpers.js'
+import { describe, expect, it } from 'vitest'
+import type { StartedTestContainer } from 'testcontainers'
+import {
+  IMAGE,
+  TEST_LABEL,
+  docker,
+  dockerSuite,
+  prepareImageRun,
+  removeLabelled,
+  workerContainer,
+} from './helpers.js'
 import { sleep, waitFor } from './helpers.js'
 import {
   checkHistory,
@@ -23,11 +31,11 @@ import {
   type Row,
   type WriteRecord,
 } from '../chaos/lib/history.js'
+import { dumpKv } from '../chaos/lib/inspect.js'
 import { modelKv } from '../chaos/lib/model.js'
 import { createRecorder } from '../chaos/lib/recorder.js'
-import { between, CHAOS_QUERY, CHAOS_SCHEMA, makeOp, pick, rng, stepSql } from '../chaos/lib/workload.js'
+import { between, CHAOS_SCHEMA, makeOp, pick, rng, stepSql } from '../chaos/lib/workload.js'
 
-const IMAGE = 'patina:test'
 const RUN = `${process.pid}-${randomBytes(3).toString('hex')}`
 const NET = `patina-chaos-${RUN}`
 const LABELS = { [TEST_LABEL]: RUN }
@@ -41,40 +49,15 @@ const WRITERS = 3
 const HEAL_MS = 90_000
 const REQUEST_TIMEOUT_MS = 3_000
 
-const TUNING = {
-  PATINA_GOSSIP__PROBE_INTERVAL_MS: '500',
-  PATINA_GOSSIP__PROBE_TIMEOUT_MS: '400',
-  PATINA_GOSSIP__SYNC_INTERVAL_MIN_MS: '500',
-  PATINA_GOSSIP__SYNC_INTERVAL_MAX_MS: '3000',
-  PATINA_LOG__LEVEL: 'info',
-}
-
 const started: StartedTestContainer[] = []
 /** Each worker's API base on 127.0.0.1 (its mapped port changes when it restarts). */
 const api = new Map<string, string>()
 
 function startWorker(name: string): Promise<StartedTestContainer> {
-  return (
-    new GenericContainer(IMAGE)
-      .withName(name)
-      .withNetworkMode(NET)
-      .withLabels(LABELS)
-      .withExposedPorts(8080, 8787)
-      .withEnvironment({
-        ...TUNING,
-        PATINA_GOSSIP__EXTERNAL_ADDR: `${name}:8787`,
-        PATINA_GOSSIP__BOOTSTRAP: WORKERS.filter((w) => w !== name)
-          .map((w) => `${w}:8787`)
-          .join(','),
-      })
-      .withCopyContentToContainer([
-        { content: CHAOS_SCHEMA, target: '/etc/patina/schema/kv.sql', mode: 0o644 },
-      ])
-      // The image has no /bin/sh: the default wait strategy would hang.
-      .withWaitStrategy(Wait.forLogMessage('"msg":"agent running"'))
-      .withStartupTimeout(60_000)
-      .start()
-  )
+  return workerContainer(name, WORKERS, NET, LABELS)
+    .withExposedPorts(8080, 8787)
+    .withCopyContentToContainer([{ content: CHAOS_SCHEMA, target: '/etc/patina/schema/kv.sql', mode: 0o644 }])
+    .start()
 }
 
 /** The host port docker maps `port` of `name` to, or null (stopped, or cut off from its network). */
@@ -89,27 +72,7 @@ async function refreshApi(name: string): Promise<void> {
   if (p !== null) api.set(name, `http://127.0.0.1:${p}`)
 }
 
-async function dump(name: string): Promise<Row[]> {
-  const res = await fetch(`${api.get(name)}/v1/queries`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(`${CHAOS_QUERY} ORDER BY k`),
-    signal: AbortSignal.timeout(10_000),
-  })
-  const text = await res.text()
-  if (res.status !== 200) throw new Error(`${name} query ${res.status}: ${text}`)
-  const rows: Row[] = []
-  for (const line of text.split('\n')) {
-    if (!line) continue
-    const ev = JSON.parse(line) as {
-      row?: [number, [number, string | null, string | null, number]]
-      error?: string
-    }
-    if (ev.error !== undefined) throw new Error(ev.error)
-    if (ev.row) rows.push({ k: ev.row[1][0], a: ev.row[1][1], b: ev.row[1][2], n: ev.row[1][3] })
-  }
-  return rows
-}
+const dump = (name: string): Promise<Row[]> => dumpKv(api.get(name), name, 10_000)
 
 /**
  * Workers cut off from the test network: their mapped ports do not answer then (docker drops
@@ -174,30 +137,19 @@ async function send(name: string, statements: unknown[]): Promise<Outcome> {
   }
 }
 
-let setupError: unknown
-function ready(): void {
-  if (setupError !== undefined) throw setupError
-}
-
-beforeAll(async () => {
-  try {
-    await requireDocker()
-    await removeStaleRuns(TEST_LABEL)
-    await buildImage(IMAGE)
-    await docker(['network', 'create', '--label', `${TEST_LABEL}=${RUN}`, NET])
+const { ready } = dockerSuite({
+  async setup() {
+    await prepareImageRun(IMAGE, NET, RUN)
     for (const w of WORKERS) started.push(await startWorker(w))
     for (const w of WORKERS) await refreshApi(w)
-  } catch (err) {
-    setupError = err
-  }
-}, 900_000)
-
-afterAll(async () => {
-  // `docker rm -f` also removes paused and disconnected containers; the label finds them all.
-  await removeLabelled(TEST_LABEL, RUN).catch((err: unknown) => {
-    if (setupError === undefined) throw err
-  })
-}, 120_000)
+  },
+  async teardown(suite) {
+    // `docker rm -f` also removes paused and disconnected containers; the label finds them all.
+    await removeLabelled(TEST_LABEL, RUN).catch((err: unknown) => {
+      if (!suite.failed) throw err
+    })
+  },
+})
 
 type Fault = 'kill' | 'pause' | 'partition'
 
@@ -287,8 +239,7 @@ describe(`container fault campaign (seed ${SEED})`, () => {
         const first = JSON.stringify(dumps[0])
         return dumps.every((d) => JSON.stringify(d) === first)
       },
-      HEAL_MS,
-      1000,
+      { timeoutMs: HEAL_MS, intervalMs: 1000 },
     ).catch((err: unknown) => {
       note(`not converged: ${String(err)}`)
       return false

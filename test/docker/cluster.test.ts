@@ -6,12 +6,19 @@
  * `docker exec` for a worker that is cut off from it.
  */
 import { randomBytes } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { TEST_LABEL, buildImage, docker, removeLabelled, removeStaleRuns, requireDocker } from './helpers.js'
+import { describe, expect, it } from 'vitest'
+import {
+  IMAGE,
+  TEST_LABEL,
+  docker,
+  dockerSuite,
+  prepareImageRun,
+  removeLabelled,
+  workerContainer,
+} from './helpers.js'
 import { execSql, getJson, ipOn, parseRows, queryRows, waitFor } from './helpers.js'
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers'
 
-const IMAGE = 'patina:test'
 const RUN = `${process.pid}-${randomBytes(3).toString('hex')}`
 const NET = `patina-test-${RUN}`
 const LABELS = { [TEST_LABEL]: RUN }
@@ -23,34 +30,9 @@ const CLI = ['node', '/opt/patina/dist/cli/main.js']
 
 const started: StartedTestContainer[] = []
 
-/** Faster failure detection and sync than the LAN defaults, so that the tier stays short. */
-const TUNING = {
-  PATINA_GOSSIP__PROBE_INTERVAL_MS: '500',
-  PATINA_GOSSIP__PROBE_TIMEOUT_MS: '400',
-  PATINA_GOSSIP__SYNC_INTERVAL_MIN_MS: '500',
-  PATINA_GOSSIP__SYNC_INTERVAL_MAX_MS: '3000',
-  PATINA_LOG__LEVEL: 'info',
-}
-
 function startWorker(i: number): Promise<StartedTestContainer> {
   const name = WORKERS[i]!
-  return (
-    new GenericContainer(IMAGE)
-      .withName(name)
-      .withNetworkMode(NET)
-      .withLabels(LABELS)
-      .withEnvironment({
-        ...TUNING,
-        PATINA_GOSSIP__EXTERNAL_ADDR: `${name}:8787`,
-        PATINA_GOSSIP__BOOTSTRAP: WORKERS.filter((w) => w !== name)
-          .map((w) => `${w}:8787`)
-          .join(','),
-      })
-      // The image has no /bin/sh: the default wait strategy would hang.
-      .withWaitStrategy(Wait.forLogMessage('"msg":"agent running"'))
-      .withStartupTimeout(60_000)
-      .start()
-  )
+  return workerContainer(name, WORKERS, NET, LABELS).start()
 }
 
 async function url(container: string): Promise<string> {
@@ -83,7 +65,7 @@ async function converged(hosts: string[]): Promise<unknown[][]> {
       const have = new Set(views[0]!.map((r) => r[0]))
       return hosts.every((h) => have.has(h)) ? views[0] : false
     },
-    CONVERGE_MS,
+    { timeoutMs: CONVERGE_MS, intervalMs: 250 },
   )
 }
 
@@ -91,39 +73,24 @@ async function healthy(container: string): Promise<void> {
   await waitFor(
     `${container} to answer /v1/health`,
     async () => (await getJson(`${await url(container)}/v1/health`)).status === 200,
-    60_000,
+    { timeoutMs: 60_000, intervalMs: 250 },
   )
 }
 
-/**
- * A failed setup (no Docker, the image does not build, a worker does not start) is rethrown
- * by every test, so that each one fails instead of being reported as skipped.
- */
-let setupError: unknown
-function ready(): void {
-  if (setupError !== undefined) throw setupError
-}
-
-beforeAll(async () => {
-  try {
-    await requireDocker()
-    await removeStaleRuns(TEST_LABEL)
-    await buildImage(IMAGE)
-    await docker(['network', 'create', '--label', `${TEST_LABEL}=${RUN}`, NET])
+const { ready } = dockerSuite({
+  async setup() {
+    await prepareImageRun(IMAGE, NET, RUN)
     // One after the other: the 2-core machine starts each in about a second.
     for (let i = 0; i < WORKERS.length; i++) started.push(await startWorker(i))
-  } catch (err) {
-    setupError = err
-  }
-}, 900_000)
-
-afterAll(async () => {
-  await Promise.allSettled(started.map((c) => c.stop({ timeout: 1 })))
-  // Also whatever a failed start or a failed test left behind.
-  await removeLabelled(TEST_LABEL, RUN).catch((err: unknown) => {
-    if (setupError === undefined) throw err
-  })
-}, 120_000)
+  },
+  async teardown(suite) {
+    await Promise.allSettled(started.map((c) => c.stop({ timeout: 1 })))
+    // Also whatever a failed start or a failed test left behind.
+    await removeLabelled(TEST_LABEL, RUN).catch((err: unknown) => {
+      if (!suite.failed) throw err
+    })
+  },
+})
 
 describe('image', () => {
   it('runs as a non-root user, with a healthcheck on /v1/health and a data volume', async () => {
@@ -146,8 +113,7 @@ describe('image', () => {
     await waitFor(
       `${WORKERS[0]} to be healthy`,
       async () => (await docker(['inspect', '-f', '{{.State.Health.Status}}', WORKERS[0]!])) === 'healthy',
-      60_000,
-      500,
+      { timeoutMs: 60_000, intervalMs: 500 },
     )
     expect(await docker(['exec', WORKERS[0]!, 'node', '-e', 'console.log(process.getuid())'])).toBe('1000')
   })
@@ -166,7 +132,7 @@ describe('three workers in containers', () => {
         }
         return true
       },
-      60_000,
+      { timeoutMs: 60_000, intervalMs: 250 },
     )
     const hosts: string[] = []
     for (const [i, w] of WORKERS.entries()) {
@@ -275,7 +241,7 @@ describe('three workers in containers', () => {
     await waitFor(
       'the edge to serve edge-before.example',
       async () => (await lookup('edge-before.example')).status === 200,
-      60_000,
+      { timeoutMs: 60_000, intervalMs: 250 },
     )
 
     // Kill the worker the edge follows.
@@ -287,7 +253,7 @@ describe('three workers in containers', () => {
           ?.worker
         return typeof w === 'string' ? w : false
       },
-      30_000,
+      { timeoutMs: 30_000, intervalMs: 250 },
     )
     const victim = WORKERS.find((w) => followed.includes(w))
     expect(victim, `edge follows ${followed}`).toBeDefined()
@@ -315,8 +281,7 @@ describe('three workers in containers', () => {
         }
         return (await lookup('edge-during.example')).status === 200
       },
-      90_000,
-      500,
+      { timeoutMs: 90_000, intervalMs: 500 },
     )
     expect(failures).toEqual([])
     expect(lookups).toBeGreaterThan(0)

@@ -7,9 +7,9 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { freePort } from '../helpers/process.js'
-import { ROOT, removeLabelled, requireDocker, run, sleep } from './helpers.js'
+import { ROOT, dockerSuite, removeLabelled, run, sleep } from './helpers.js'
 
 const PROJECT = `patina-doc-${process.pid}-${randomBytes(3).toString('hex')}`
 const DOC = join(ROOT, 'docs/docker.md')
@@ -79,15 +79,11 @@ async function compose(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_0
 let env: NodeJS.ProcessEnv = {}
 const portMap = new Map<number, number>()
 
-/** A failed setup is rethrown by every test that needs Docker: they fail, not skip. */
-let setupError: unknown
-function ready(): void {
-  if (setupError !== undefined) throw setupError
-}
-
-beforeAll(async () => {
-  try {
-    await requireDocker()
+/** Tests that need Docker call `ready()` first: a failed setup fails them, never skips them. */
+const { ready } = dockerSuite({
+  setupTimeoutMs: 60_000,
+  teardownTimeoutMs: 180_000,
+  async setup() {
     const probe = await run('bash', ['deploy/compose.sh', 'version'], { timeoutMs: 30_000 }).catch(
       (err: unknown) => err as Error,
     )
@@ -99,16 +95,13 @@ beforeAll(async () => {
     env = { ...process.env, COMPOSE_PROJECT_NAME: PROJECT }
     delete env['PATINA_IMAGE']
     for (const [port, name] of Object.entries(PORTS)) env[name] = String(portMap.get(Number(port)))
-  } catch (err) {
-    setupError = err
-  }
-}, 60_000)
-
-afterAll(async () => {
-  if (setupError !== undefined) return
-  await compose(['down', '-v', '--remove-orphans'], env).catch(() => undefined)
-  await removeLabelled('com.docker.compose.project', PROJECT)
-}, 180_000)
+  },
+  async teardown(suite) {
+    if (suite.failed) return
+    await compose(['down', '-v', '--remove-orphans'], env).catch(() => undefined)
+    await removeLabelled('com.docker.compose.project', PROJECT)
+  },
+})
 
 describe('docCommands', () => {
   it('joins continued lines, attaches "# →" lines, skips comments, console blocks and other sections', () => {

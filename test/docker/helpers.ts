@@ -1,15 +1,56 @@
 /**
- * Shared pieces of the container tests: the docker CLI with a deadline, the image build,
- * label-based cleanup, and HTTP helpers with timeouts (a disconnected container's IP would
+ * Shared pieces of the container tests: the suite lifecycle (`dockerSuite`), the docker CLI with a
+ * deadline, the image build, label-based cleanup, and HTTP helpers with timeouts (a disconnected container's IP would
  * otherwise hang a request for minutes).
  */
 import { execFile } from 'node:child_process'
+import { afterAll, beforeAll } from 'vitest'
+import { GenericContainer, Wait } from 'testcontainers'
 import { fileURLToPath } from 'node:url'
 
 // Ryuk's image cannot be pulled here (no registry); the tests remove what they start themselves.
 process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+/** The image every container test runs (built by `prepareImageRun`). */
+export const IMAGE = 'patina:test'
+/** Worker environment: faster failure detection and sync than the LAN defaults, so that the tier stays short. */
+export const TUNING = {
+  PATINA_GOSSIP__PROBE_INTERVAL_MS: '500',
+  PATINA_GOSSIP__PROBE_TIMEOUT_MS: '400',
+  PATINA_GOSSIP__SYNC_INTERVAL_MIN_MS: '500',
+  PATINA_GOSSIP__SYNC_INTERVAL_MAX_MS: '3000',
+  PATINA_LOG__LEVEL: 'info',
+}
+/**
+ * A worker container of `IMAGE` on `net` (not started): named `name`, gossiping with the other
+ * `workers` by name, `TUNING` timings, ready once the agent logs that it runs.
+ */
+export function workerContainer(
+  name: string,
+  workers: readonly string[],
+  net: string,
+  labels: Record<string, string>,
+): GenericContainer {
+  return (
+    new GenericContainer(IMAGE)
+      .withName(name)
+      .withNetworkMode(net)
+      .withLabels(labels)
+      .withEnvironment({
+        ...TUNING,
+        PATINA_GOSSIP__EXTERNAL_ADDR: `${name}:8787`,
+        PATINA_GOSSIP__BOOTSTRAP: workers
+          .filter((w) => w !== name)
+          .map((w) => `${w}:8787`)
+          .join(','),
+      })
+      // The image has no /bin/sh: the default wait strategy would hang.
+      .withWaitStrategy(Wait.forLogMessage('"msg":"agent running"'))
+      .withStartupTimeout(60_000)
+  )
+}
+
 /** Label put on every container and network the docker tests create. */
 export const TEST_LABEL = 'patina.test'
 
@@ -73,6 +114,52 @@ export async function buildImage(tag: string): Promise<string> {
   return tag
 }
 
+export interface DockerSuite {
+  /** Call first in every test: rethrows a failed setup, so the test fails instead of skipping. */
+  ready(): void
+  /** Whether the setup failed (teardown then tolerates what it could not remove). */
+  readonly failed: boolean
+}
+
+/**
+ * The lifecycle of a container test file: `beforeAll` checks that Docker answers and runs
+ * `setup`; a failed setup (no Docker, the image does not build, a worker does not start) is
+ * kept and rethrown by `ready()` in every test; `afterAll` runs `teardown`.
+ */
+export function dockerSuite(o: {
+  setup: () => Promise<void>
+  teardown: (suite: DockerSuite) => Promise<void>
+  setupTimeoutMs?: number
+  teardownTimeoutMs?: number
+}): DockerSuite {
+  let setupError: unknown
+  const suite: DockerSuite = {
+    ready() {
+      if (setupError !== undefined) throw setupError
+    },
+    get failed() {
+      return setupError !== undefined
+    },
+  }
+  beforeAll(async () => {
+    try {
+      await requireDocker()
+      await o.setup()
+    } catch (err) {
+      setupError = err
+    }
+  }, o.setupTimeoutMs ?? 900_000)
+  afterAll(() => o.teardown(suite), o.teardownTimeoutMs ?? 120_000)
+  return suite
+}
+
+/** A fresh run of the Patina image: stale runs removed, `image` built, a network `net` labelled `run`. */
+export async function prepareImageRun(image: string, net: string, run: string): Promise<void> {
+  await removeStaleRuns(TEST_LABEL)
+  await buildImage(image)
+  await docker(['network', 'create', '--label', `${TEST_LABEL}=${run}`, net])
+}
+
 /** Removes every container (with its anonymous volumes) and network labelled `label=value`. */
 export async function removeLabelled(label: string, value: string): Promise<void> {
   const filter = `label=${label}=${value}`
@@ -123,33 +210,7 @@ export async function ipOn(container: string, network: string): Promise<string |
   return out === '' ? null : out
 }
 
-export async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms))
-}
-
-/** Polls `fn` until it returns a value other than undefined/false; bounded by `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs: number,
-  intervalMs = 250,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined && v !== false) return v
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last !== undefined ? `: ${String(last)}` : ''}`,
-      )
-    await sleep(intervalMs)
-  }
-}
+export { sleep, waitFor } from '../helpers/wait.js'
 
 async function request(url: string, init: RequestInit = {}, timeoutMs = 5_000): Promise<Response> {
   return fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })

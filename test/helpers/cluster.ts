@@ -1,14 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadConfig, startAgent, type Agent, type ConfigOverride } from '@patina/node'
+import { loadConfig, startAgent, type Agent, type ConfigOverride, type PatinaConfig } from '@patina/node'
 import { testLogger } from './log.js'
+import { TEST_SCHEMA } from './schema.js'
 
-/** The schema every integration test uses (Corrosion's `corro-tests` TEST_SCHEMA in spirit). */
-export const TEST_SCHEMA = `
-CREATE TABLE tests (id INTEGER NOT NULL PRIMARY KEY, text TEXT NOT NULL DEFAULT '');
-CREATE TABLE routes (host TEXT NOT NULL PRIMARY KEY, app TEXT, backend TEXT, weight INTEGER NOT NULL DEFAULT 1);
-`
+export { TEST_SCHEMA } from './schema.js'
 
 export interface TestCluster {
   dir: string
@@ -16,6 +13,32 @@ export interface TestCluster {
   /** Start one more agent bootstrapping from the first one. */
   add(name?: string): Promise<Agent>
   stop(): Promise<void>
+}
+
+/**
+ * The config of an in-process test agent `name` (the `test` preset): state and admin socket in
+ * `<dir>/<name>/`, schema `<dir>/schema.sql`, gossip and API on 127.0.0.1 with ports the OS picks.
+ */
+export function testAgentConfig(
+  dir: string,
+  name: string,
+  bootstrap: string[],
+  overrides: ConfigOverride[] = [],
+): PatinaConfig {
+  return loadConfig({
+    preset: 'test',
+    env: {},
+    cwd: dir,
+    overrides: [
+      { key: 'db.path', value: join(dir, name, 'state.db') },
+      { key: 'db.schema_paths', value: [join(dir, 'schema.sql')] },
+      { key: 'gossip.addr', value: '127.0.0.1:0' },
+      { key: 'gossip.bootstrap', value: bootstrap },
+      { key: 'api.addr', value: '127.0.0.1:0' },
+      { key: 'admin.path', value: join(dir, name, 'admin.sock') },
+      ...overrides,
+    ],
+  }).config
 }
 
 /** Starts `n` worker agents in this process on 127.0.0.1 with free ports and temp dirs. */
@@ -30,21 +53,12 @@ export async function startCluster(
   let count = 0
   const add = async (name = `n${count}`) => {
     count++
-    const { config } = loadConfig({
-      preset: 'test',
-      env: {},
-      cwd: dir,
-      overrides: [
-        { key: 'db.path', value: join(dir, name, 'state.db') },
-        { key: 'db.schema_paths', value: [join(dir, 'schema.sql')] },
-        { key: 'gossip.addr', value: '127.0.0.1:0' },
-        { key: 'gossip.bootstrap', value: [...bootstrap] },
-        { key: 'api.addr', value: '127.0.0.1:0' },
-        { key: 'admin.path', value: join(dir, name, 'admin.sock') },
-        { key: 'api.subscriptions.idle_timeout_ms', value: 5_000 },
-        ...(opts.overrides ?? []),
-      ],
-    })
+    const config = testAgentConfig(
+      dir,
+      name,
+      [...bootstrap],
+      [{ key: 'api.subscriptions.idle_timeout_ms', value: 5_000 }, ...(opts.overrides ?? [])],
+    )
     const logger = testLogger({ node: name })
     const agent = await startAgent(config, { logger })
     agents.push(agent)
@@ -69,24 +83,5 @@ export async function startCluster(
   }
 }
 
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined && v !== false) return v as T
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-
+export { waitFor } from './wait.js'
 export { exec, queryRows } from './http.js'

@@ -1,66 +1,17 @@
 /**
- * Helpers for the edge tests against real worker processes: a multi-process cluster, a
- * latency-adding TCP proxy (to make one worker "nearer" than the others on loopback), a writer
- * that makes numbered, distinct changes to `routes` and remembers every acknowledged one, and the
+ * Helpers for the edge tests against real worker processes (started with `makeWorkers` of
+ * `process.ts`): a latency-adding TCP proxy (to make one worker "nearer" than the others on
+ * loopback), a writer that makes numbered, distinct changes to `routes` and remembers every acknowledged one, and the
  * checker of a live subscription's event stream against those writes.
  */
-import { writeFileSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
-import { join } from 'node:path'
 import type { JsonSqlValue } from '@patina/api'
 import type { LiveChange } from '@patina/client'
-import { queryRows, TEST_SCHEMA } from './cluster.js'
-import { WorkerProcess } from './process.js'
+import { queryRows } from './cluster.js'
 
 /** The query every edge test subscribes to; `host` is the key, `weight` carries the write number. */
 export const ROUTES_SQL = 'SELECT host, app, backend, weight FROM routes'
 export const ROUTES_COLUMNS = ['host', 'app', 'backend', 'weight'] as const
-
-const picked = new Set<number>()
-
-/**
- * A free TCP port on 127.0.0.1 below the kernel's ephemeral range (32768 and up on Linux).
- * A port from `listen(0)` comes from that range, so until the worker binds it, any outgoing
- * connection of a test running in parallel may take it (EADDRINUSE); one picked here cannot be.
- */
-export async function pickPort(): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000)
-    if (picked.has(port)) continue
-    const free = await new Promise<boolean>((resolve) => {
-      const srv = createServer()
-      srv.once('error', () => resolve(false))
-      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
-    })
-    if (free) {
-      picked.add(port)
-      return port
-    }
-  }
-  throw new Error('no free port found in 20000-31999 after 200 attempts')
-}
-
-/** Creates (does not start) `n` worker processes in `dir`, each bootstrapping from all the others. */
-export async function makeWorkers(dir: string, n: number, extraToml?: string): Promise<WorkerProcess[]> {
-  const schemaPath = join(dir, 'schema.sql')
-  writeFileSync(schemaPath, TEST_SCHEMA)
-  const gossip: number[] = []
-  for (let i = 0; i < n; i++) gossip.push(await pickPort())
-  const out: WorkerProcess[] = []
-  for (let i = 0; i < n; i++)
-    out.push(
-      new WorkerProcess({
-        name: `w${i}`,
-        dir,
-        apiPort: await pickPort(),
-        gossipPort: gossip[i] as number,
-        bootstrap: gossip.filter((_, j) => j !== i).map((p) => `127.0.0.1:${p}`),
-        schemaPath,
-        ...(extraToml !== undefined ? { extraToml } : {}),
-      }),
-    )
-  return out
-}
 
 /** A TCP proxy on 127.0.0.1 that forwards to `targetPort` and delays every chunk by `delayMs` each way. */
 export interface DelayProxy {

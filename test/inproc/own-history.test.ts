@@ -9,8 +9,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createLogger, loadConfig, startAgent, type Agent, type ConfigOverride } from '@patina/node'
-import { exec, queryRows, TEST_SCHEMA, waitFor } from '../helpers/cluster.js'
+import { createLogger, startAgent, type Agent, type ConfigOverride } from '@patina/node'
+import { exec, queryRows, TEST_SCHEMA, testAgentConfig, waitFor } from '../helpers/cluster.js'
 
 let dir: string
 const running: Agent[] = []
@@ -20,20 +20,7 @@ afterEach(async () => {
 })
 
 async function start(name: string, bootstrap: string[], extra: ConfigOverride[] = []): Promise<Agent> {
-  const { config } = loadConfig({
-    preset: 'test',
-    env: {},
-    cwd: dir,
-    overrides: [
-      { key: 'db.path', value: join(dir, name, 'state.db') },
-      { key: 'db.schema_paths', value: [join(dir, 'schema.sql')] },
-      { key: 'gossip.addr', value: '127.0.0.1:0' },
-      { key: 'gossip.bootstrap', value: bootstrap },
-      { key: 'api.addr', value: '127.0.0.1:0' },
-      { key: 'admin.path', value: join(dir, name, 'admin.sock') },
-      ...extra,
-    ],
-  })
+  const config = testAgentConfig(dir, name, bootstrap, extra)
   const logger = createLogger(
     { format: 'json', level: 'error', colors: false },
     { destination: 2, base: { node: name } },

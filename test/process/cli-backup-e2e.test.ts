@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { freePort, runCli, spawnCli } from '../helpers/process.js'
+import { waitFor } from '../helpers/wait.js'
 
 const SCHEMA = "CREATE TABLE todos (id TEXT NOT NULL PRIMARY KEY, title TEXT NOT NULL DEFAULT '');\n"
 
@@ -29,15 +30,16 @@ function startAgent(cfg: string) {
 
 const cli = runCli
 
-async function until(what: string, fn: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 120; i++) {
-    const dead = agents.find((a) => a.child.exitCode !== null)
-    if (dead) throw new Error(`an agent exited while waiting for ${what}:\n${dead.out.join('')}`)
-    if (await fn()) return
-    await new Promise((r) => setTimeout(r, 250))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
+/** Waits for `fn` (30 s, every 250 ms), failing at once when an agent has exited. */
+const until = (what: string, fn: () => Promise<boolean>): Promise<boolean> =>
+  waitFor(what, fn, {
+    timeoutMs: 30_000,
+    intervalMs: 250,
+    stopIf: () => {
+      const dead = agents.find((a) => a.child.exitCode !== null)
+      return dead && `an agent exited:\n${dead.out.join('')}`
+    },
+  })
 
 async function config(name: string, bootstrap: number[]): Promise<{ path: string; gossip: number }> {
   const [gossip, api] = [await freePort(), await freePort()]

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { probeIpv6Loopback } from '../helpers/net.js'
 import { freePort, runCli, spawnCli, type CliProcess } from '../helpers/process.js'
+import { waitFor } from '../helpers/wait.js'
 
 // Corrosion's schema, unchanged (NULL key values are refused when written).
 const SCHEMA = `-- /etc/corrosion/schema/todo.sql
@@ -27,19 +28,16 @@ if (noIpv6 !== undefined) console.warn(`skipping Corrosion's quick start: ${noIp
 const start = spawnCli
 const cli = runCli
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, attempts = 120): Promise<T> {
-  for (let i = 0; i < attempts; i++) {
-    const dead = agents.find((a) => a.child.exitCode !== null)
-    if (dead)
-      throw new Error(
-        `an agent exited (code ${dead.child.exitCode}) while waiting for ${what}:\n${dead.output.join('')}`,
-      )
-    const v = await fn()
-    if (v !== undefined) return v
-    await new Promise((r) => setTimeout(r, 250))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
+/** Waits for `fn` (30 s, every 250 ms), failing at once when an agent has exited. */
+const until = <T>(what: string, fn: () => Promise<T | undefined>): Promise<T> =>
+  waitFor(what, fn, {
+    timeoutMs: 30_000,
+    intervalMs: 250,
+    stopIf: () => {
+      const dead = agents.find((a) => a.child.exitCode !== null)
+      return dead && `an agent exited (code ${dead.child.exitCode}):\n${dead.output.join('')}`
+    },
+  })
 
 let dir: string | undefined
 let cfgA: string

@@ -17,7 +17,6 @@ import { waitFor } from '../helpers/cluster.js'
 import {
   checkEventStream,
   clusterRoutes,
-  makeWorkers,
   RouteWriter,
   ROUTES_COLUMNS,
   ROUTES_SQL,
@@ -25,7 +24,7 @@ import {
   startDelayProxy,
   type DelayProxy,
 } from '../helpers/edge.js'
-import type { WorkerProcess } from '../helpers/process.js'
+import { makeWorkers, type WorkerProcess } from '../helpers/process.js'
 
 describe('edge failover against worker processes', () => {
   const dir = mkdtempSync(join(tmpdir(), 'patina-edge-failover-'))

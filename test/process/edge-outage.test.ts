@@ -10,15 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runEdge, type Edge, type EdgeHealth } from '@patina/edge'
 import { createLogger } from '@patina/node'
 import { waitFor } from '../helpers/cluster.js'
-import {
-  clusterRoutes,
-  execOn,
-  makeWorkers,
-  ROUTES_COLUMNS,
-  ROUTES_SQL,
-  sortedRows,
-} from '../helpers/edge.js'
-import type { WorkerProcess } from '../helpers/process.js'
+import { clusterRoutes, execOn, ROUTES_COLUMNS, ROUTES_SQL, sortedRows } from '../helpers/edge.js'
+import { makeWorkers, type WorkerProcess } from '../helpers/process.js'
 
 interface LookupBody {
   rows: Array<Record<string, unknown>>

@@ -23,8 +23,8 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TEST_SCHEMA } from '../helpers/cluster.js'
-import { pickPort } from '../helpers/edge.js'
-import { ROOT, WorkerProcess } from '../helpers/process.js'
+import { pickPort, ROOT, WorkerProcess } from '../helpers/process.js'
+import { waitFor } from '../helpers/wait.js'
 
 const PACKAGES = ['api', 'core', 'client', 'template', 'edge', 'node'] as const
 const MINUTES = 60_000
@@ -100,24 +100,22 @@ function workspacePrebuild(): string | null {
   return out
 }
 
-async function waitForHttp(
+/** GETs `url` until `ok` holds (60 s, every 100 ms); the body of that answer. */
+function waitForHttp(
   url: string,
   ok: (status: number, body: string) => boolean,
   what: string,
 ): Promise<string> {
-  const deadline = Date.now() + 60_000
-  let last = ''
-  for (;;) {
-    try {
+  return waitFor(
+    what,
+    async () => {
       const r = await fetch(url, { signal: AbortSignal.timeout(5000) })
-      last = await r.text()
-      if (ok(r.status, last)) return last
-    } catch (err) {
-      last = String(err)
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last answer: ${last}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
+      const body = await r.text()
+      if (!ok(r.status, body)) throw new Error(`last answer: ${body}`)
+      return body
+    },
+    { timeoutMs: 60_000, intervalMs: 100 },
+  )
 }
 
 beforeAll(() => {

@@ -2,40 +2,23 @@
  * A worker killed with SIGKILL (a real child process) and restarted from its database
  * converges with the others and keeps every write it had acknowledged.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { queryRows, TEST_SCHEMA, waitFor } from '../helpers/cluster.js'
-import { freePort, WorkerProcess } from '../helpers/process.js'
+import { queryRows, waitFor } from '../helpers/cluster.js'
+import { killWorkers, makeWorkers, type WorkerProcess } from '../helpers/process.js'
 
 describe('SIGKILL and restart (multi-process)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'patina-kill-'))
-  const workers: WorkerProcess[] = []
+  let workers: WorkerProcess[] = []
 
   beforeAll(async () => {
-    const schemaPath = join(dir, 'schema.sql')
-    writeFileSync(schemaPath, TEST_SCHEMA)
-    const gossip = [await freePort(), await freePort(), await freePort()]
-    for (let i = 0; i < 3; i++) {
-      workers.push(
-        new WorkerProcess({
-          name: `w${i}`,
-          dir,
-          apiPort: await freePort(),
-          gossipPort: gossip[i] as number,
-          bootstrap: gossip.filter((_, j) => j !== i).map((p) => `127.0.0.1:${p}`),
-          schemaPath,
-        }),
-      )
-    }
+    workers = await makeWorkers(dir, 3)
     await Promise.all(workers.map((w) => w.start()))
   }, 180_000)
 
-  afterAll(async () => {
-    await Promise.all(workers.map((w) => w.signal('SIGKILL')))
-    rmSync(dir, { recursive: true, force: true })
-  })
+  afterAll(() => killWorkers(workers, dir))
 
   it('keeps every acknowledged write and converges after restart', async () => {
     const [a, b, victim] = workers as [WorkerProcess, WorkerProcess, WorkerProcess]

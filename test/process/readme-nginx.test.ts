@@ -10,9 +10,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '../helpers/cluster.js'
-import { pickPort } from '../helpers/edge.js'
 import { get } from '../helpers/nginx.js'
-import { CLI, ROOT } from '../helpers/process.js'
+import { CLI, pickPort, ROOT } from '../helpers/process.js'
 import { freeDevBase, runLine, sectionCommands, spawnLine } from '../helpers/readme.js'
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')

@@ -6,12 +6,12 @@
  * number of rounds, while the test watches the peer's member view. The peer may never see the
  * victim `down`, and after the storm the victim still writes and replicates.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { TEST_SCHEMA, waitFor } from '../helpers/cluster.js'
-import { freePort, WorkerProcess } from '../helpers/process.js'
+import { killWorkers, makeWorkers, type WorkerProcess } from '../helpers/process.js'
+import { waitFor } from '../helpers/wait.js'
 
 const ROUNDS = 15
 const RUNAWAY_WRITE =
@@ -42,29 +42,12 @@ async function post(url: string, path: string, body: unknown): Promise<{ status:
 describe('a long local write', () => {
   it('is stopped at its deadline, back to back, and the peer never declares the node down', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'patina-runaway-'))
-    const schemaPath = join(dir, 'schema.sql')
-    writeFileSync(schemaPath, TEST_SCHEMA)
-    const gossip = [await freePort(), await freePort()]
-    const api = [await freePort(), await freePort()]
-    const [victim, peer] = [0, 1].map(
-      (i) =>
-        new WorkerProcess({
-          name: `w${i}`,
-          dir,
-          apiPort: api[i] as number,
-          gossipPort: gossip[i] as number,
-          bootstrap: [`127.0.0.1:${gossip[1 - i]}`],
-          schemaPath,
-          // the defaults of failure detection (the helper shortens them)
-          probeIntervalMs: 1000,
-          probeTimeoutMs: 500,
-        }),
-    ) as [WorkerProcess, WorkerProcess]
-    cleanups.push(async () => {
-      await victim.signal('SIGKILL')
-      await peer.signal('SIGKILL')
-      rmSync(dir, { recursive: true, force: true })
-    })
+    const [victim, peer] = (await makeWorkers(dir, 2, {
+      // the defaults of failure detection (the helper shortens them)
+      probeIntervalMs: 1000,
+      probeTimeoutMs: 500,
+    })) as [WorkerProcess, WorkerProcess]
+    cleanups.push(() => killWorkers([victim, peer], dir))
     await Promise.all([victim.start(), peer.start()])
     const victimId = (await members(victim.apiUrl)).find((m) => m.self)?.actor_id as string
     await waitFor(

@@ -13,9 +13,17 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '../helpers/cluster.js'
-import { execOn, makeWorkers, pickPort } from '../helpers/edge.js'
+import { execOn } from '../helpers/edge.js'
 import { get, requestStream, startBackend, startNginx, type Nginx } from '../helpers/nginx.js'
-import { ROOT, runCli, spawnCli, type CliProcess, type WorkerProcess } from '../helpers/process.js'
+import {
+  makeWorkers,
+  pickPort,
+  ROOT,
+  runCli,
+  spawnCli,
+  type CliProcess,
+  type WorkerProcess,
+} from '../helpers/process.js'
 
 export const UPSTREAMS_TEMPLATE = [
   '# rendered by patina template from the routes table',

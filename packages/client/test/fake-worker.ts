@@ -430,11 +430,4 @@ export class FakeWorker {
   }
 }
 
-/** Polls `cond` every 10 ms until it holds, or fails after `timeoutMs` with `what`. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
+export { waitFor } from '../../../test/helpers/wait.js'

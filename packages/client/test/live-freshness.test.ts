@@ -4,14 +4,10 @@
  * cluster is left for one that is not; a voluntary move never takes the view backwards.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import type { JsonSqlValue } from '@patina/api'
 import { createClient } from '../src/client.js'
-import type { LiveChange, LiveSubscription, PatinaClient, WatchOptions } from '../src/types.js'
+import type { PatinaClient } from '../src/types.js'
 import { FakeCluster, waitFor } from './fake-worker.js'
-
-const SQL = 'SELECT id, host, backend FROM routes'
-const row = (id: string, v: string): JsonSqlValue[] => [id, `${id}.example`, v]
-const WATCH: WatchOptions = { keyColumns: ['id'], backoff: { baseMs: 20, maxMs: 200 } }
+import { changesOf, compact, LIVE_SQL as SQL, row, viewOf, WATCH } from './live-fixtures.js'
 
 let cluster: FakeCluster
 let client: PatinaClient | undefined
@@ -20,15 +16,6 @@ afterEach(async () => {
   client = undefined
   await cluster?.close()
 })
-
-function changesOf(live: LiveSubscription): LiveChange[] {
-  const out: LiveChange[] = []
-  live.on('change', (c) => out.push(c))
-  return out
-}
-const compact = (cs: LiveChange[]) => cs.map((c) => [c.type, c.cells[0], c.cells[2], c.source])
-const viewOf = (live: LiveSubscription): Record<string, JsonSqlValue> =>
-  Object.fromEntries([...live.rows.values()].map((c) => [String(c[0]), c[2] ?? null]))
 
 describe('a worker cut off from its cluster', () => {
   it('is left for a worker that is not, and the view follows the cluster again', async () => {
@@ -47,8 +34,8 @@ describe('a worker cut off from its cluster', () => {
     const evs = changesOf(live)
     await live.ready
     await waitFor(
-      () => live.status().worker === a.url && !live.status().workerCutOff,
       'live on a, in contact',
+      () => live.status().worker === a.url && !live.status().workerCutOff,
     )
 
     // a loses the cluster: it keeps answering, but the writes go to b only
@@ -56,8 +43,8 @@ describe('a worker cut off from its cluster', () => {
     cluster.write('x', row('x', 'v2'), [b])
     cluster.write('y', row('y', 'v1'), [b])
     await waitFor(
-      () => live.status().worker === b.url && live.status().state === 'live',
       'the move to b',
+      () => live.status().worker === b.url && live.status().state === 'live',
       5000,
     )
     expect(viewOf(live)).toEqual({ x: 'v2', y: 'v1' })
@@ -71,9 +58,9 @@ describe('a worker cut off from its cluster', () => {
 
     // a comes back and catches up: it is nearer and has every version, so the view moves back
     a.reconnect()
-    await waitFor(() => live.status().worker === a.url && live.status().state === 'live', 'back to a', 5000)
+    await waitFor('back to a', () => live.status().worker === a.url && live.status().state === 'live', 5000)
     cluster.write('z', row('z', 'v1'))
-    await waitFor(() => live.rows.size === 3, 'z via a')
+    await waitFor('z via a', () => live.rows.size === 3)
     expect(compact(evs).slice(3)).toEqual([['insert', 'z', 'v1', 'change']])
   })
 
@@ -94,8 +81,8 @@ describe('a worker cut off from its cluster', () => {
     a.cutOff()
     b.cutOff(true) // b says it is isolated
     await waitFor(
-      () => live.status().workerCutOff && client?.workers().every((w) => w.state === 'isolated') === true,
       'both workers seen as cut off',
+      () => live.status().workerCutOff && client?.workers().every((w) => w.state === 'isolated') === true,
       5000,
     )
     const settled = live.status()
@@ -132,12 +119,12 @@ describe('voluntary moves never take the view backwards', () => {
 
     await a.stop()
     await waitFor(
-      () => live.status().worker === b.url && live.status().state === 'live',
       'failover to b',
+      () => live.status().worker === b.url && live.status().state === 'live',
       5000,
     )
     cluster.write('o1', row('o1', 'paid'), [b]) // a misses it
-    await waitFor(() => viewOf(live)['o1'] === 'paid', 'paid via b')
+    await waitFor('paid via b', () => viewOf(live)['o1'] === 'paid')
     await a.start() // nearer again, but behind
 
     // several probe rounds: a is preferred by RTT but does not cover b, so the view stays on b
@@ -148,8 +135,8 @@ describe('voluntary moves never take the view backwards', () => {
 
     cluster.catchUp(a)
     await waitFor(
-      () => live.status().worker === a.url && live.status().state === 'live',
       'the move to a',
+      () => live.status().worker === a.url && live.status().state === 'live',
       5000,
     )
     expect(live.status().counters.switches).toBe(1)
@@ -171,6 +158,6 @@ describe('voluntary moves never take the view backwards', () => {
     client = createClient({ workers: [a.url, b.url], probeIntervalMs: 50, probeTimeoutMs: 400 })
     const live = client.watch(SQL, WATCH)
     await live.ready
-    await waitFor(() => live.status().worker === b.url, 'the move to the nearer b', 5000)
+    await waitFor('the move to the nearer b', () => live.status().worker === b.url, 5000)
   })
 })

@@ -116,7 +116,7 @@ describe('a live subscription with a hot standby', () => {
 
   it('fails over to the standby with writes in flight: no snapshot, nothing lost or repeated', async () => {
     const { ws, live, replay } = await start(['a', 'b'])
-    await waitFor(() => live.status().standby?.ready === true, 'a ready standby')
+    await waitFor('a ready standby', () => live.status().standby?.ready === true)
     // a: the worker the view follows, b: the standby's (ranked by probe RTT: usually the first two)
     const a = ws.find((x) => x.url === live.status().worker) as FakeWorker
     const b = ws.find((x) => x.url === live.status().standby?.worker) as FakeWorker
@@ -125,15 +125,15 @@ describe('a live subscription with a hot standby', () => {
     cluster.write('r1', ['r1', 'r1.example', 'a-only'], [a])
     cluster.write('r2', null, [a])
     cluster.write('new-a', ['new-a', 'n.example', 'a-only'], [a])
-    await waitFor(() => live.findByKey(['new-a']).length === 1, 'the a-only writes in the view')
+    await waitFor('the a-only writes in the view', () => live.findByKey(['new-a']).length === 1)
     cluster.write('r3', ['r3', 'r3.example', 'b-first'], [b])
     await a.stop()
     cluster.write('r4', ['r4', 'r4.example', 'during'], [b])
-    await waitFor(() => live.status().worker === b.url && live.status().state === 'live', 'failover to b')
+    await waitFor('failover to b', () => live.status().worker === b.url && live.status().state === 'live')
     // the view is b's: the a-only writes are undone, b's are there
     await waitFor(
-      () => sorted(live.rows.values()).join() === sorted(b.data.values()).join(),
       'the view equals b',
+      () => sorted(live.rows.values()).join() === sorted(b.data.values()).join(),
     )
     const st = live.status()
     expect(st.counters.standbyFailovers).toBe(1)
@@ -143,9 +143,9 @@ describe('a live subscription with a hot standby', () => {
     expect(resumes(b)[0]?.query['from']).toBeDefined()
     // b catches up (sync): the view follows its changes
     cluster.catchUp(b)
-    await waitFor(() => sorted(live.rows.values()).join() === sorted(cluster.truth.values()).join(), 'truth')
+    await waitFor('truth', () => sorted(live.rows.values()).join() === sorted(cluster.truth.values()).join())
     cluster.write('r5', ['r5', 'r5.example', 'after'], [b])
-    await waitFor(() => live.findByKey(['r5'])[0]?.cells[2] === 'after', 'a write after the failover')
+    await waitFor('a write after the failover', () => live.findByKey(['r5'])[0]?.cells[2] === 'after')
     expect(replay.errors).toEqual([])
     expect(sorted(replay.rows.values())).toEqual(sorted(live.rows.values()))
   })
@@ -153,25 +153,25 @@ describe('a live subscription with a hot standby', () => {
   it('replaces a standby that dies, and fails over to the new one', async () => {
     const { ws, live, replay } = await start(['a', 'b', 'c'])
     const a = ws[0] as FakeWorker
-    await waitFor(() => live.status().standby?.ready === true, 'a ready standby')
+    await waitFor('a ready standby', () => live.status().standby?.ready === true)
     expect(live.status().worker).toBe(a.url)
     // the standby is on b or c (whichever ranked first when it was made): kill it
     const first = ws.find((x) => x.url === live.status().standby?.worker) as FakeWorker
     const other = ws.find((x) => x !== a && x !== first) as FakeWorker
     await first.stop()
     await waitFor(
-      () => live.status().standby?.worker === other.url && live.status().standby?.ready === true,
       'a ready standby on the other worker',
+      () => live.status().standby?.worker === other.url && live.status().standby?.ready === true,
     )
     expect(live.status().worker).toBe(a.url)
     cluster.write('r7', ['r7', 'r7.example', 'v2'], [a, other])
     await a.stop()
     cluster.write('r8', ['r8', 'r8.example', 'v2'], [other])
     await waitFor(
-      () => live.status().worker === other.url && live.status().state === 'live',
       'failover to the other worker',
+      () => live.status().worker === other.url && live.status().state === 'live',
     )
-    await waitFor(() => live.findByKey(['r8'])[0]?.cells[2] === 'v2', 'r8 via the other worker')
+    await waitFor('r8 via the other worker', () => live.findByKey(['r8'])[0]?.cells[2] === 'v2')
     expect(live.status().counters.standbyFailovers).toBe(1)
     expect(snapshotPosts(other)).toHaveLength(1)
     expect(sorted(live.rows.values())).toEqual(sorted(other.data.values()))
@@ -182,18 +182,18 @@ describe('a live subscription with a hot standby', () => {
   it('with the view worker and the standby both gone: reconnecting, then a snapshot from whoever comes back', async () => {
     const { ws, live, replay } = await start(['a', 'b'])
     const [a, b] = ws as [FakeWorker, FakeWorker]
-    await waitFor(() => live.status().standby?.ready === true, 'a ready standby on b')
+    await waitFor('a ready standby on b', () => live.status().standby?.ready === true)
     await b.stop()
     await a.stop()
-    await waitFor(() => live.status().state === 'reconnecting', 'reconnecting')
-    await waitFor(() => live.status().standby === null, 'the standby dropped')
+    await waitFor('reconnecting', () => live.status().state === 'reconnecting')
+    await waitFor('the standby dropped', () => live.status().standby === null)
     expect(live.status().counters.standbyFailovers).toBe(0)
     // b restarts without its subscriptions: a fresh snapshot, reconciled
     b.forgetSubscriptions()
     cluster.write('r9', ['r9', 'r9.example', 'v3'], [b])
     await b.start()
-    await waitFor(() => live.status().worker === b.url && live.status().state === 'live', 'live on b')
-    await waitFor(() => live.findByKey(['r9'])[0]?.cells[2] === 'v3', 'r9 via b')
+    await waitFor('live on b', () => live.status().worker === b.url && live.status().state === 'live')
+    await waitFor('r9 via b', () => live.findByKey(['r9'])[0]?.cells[2] === 'v3')
     expect(live.status().counters.standbyFailovers).toBe(0)
     expect(replay.errors).toEqual([])
     expect(sorted(replay.rows.values())).toEqual(sorted(live.rows.values()))
@@ -201,7 +201,7 @@ describe('a live subscription with a hot standby', () => {
 
   it('falls back to a snapshot when the standby worker lost the subscription', async () => {
     const { ws, live, replay } = await start(['a', 'b'])
-    await waitFor(() => live.status().standby?.ready === true, 'a ready standby')
+    await waitFor('a ready standby', () => live.status().standby?.ready === true)
     const a = ws.find((x) => x.url === live.status().worker) as FakeWorker
     const b = ws.find((x) => x.url === live.status().standby?.worker) as FakeWorker
     // b forgets the subscription but keeps the stream open, so the standby looks ready
@@ -211,7 +211,7 @@ describe('a live subscription with a hot standby', () => {
     })()
     b.subs.clear()
     await a.stop()
-    await waitFor(() => live.status().worker === b.url && live.status().state === 'live', 'failover to b')
+    await waitFor('failover to b', () => live.status().worker === b.url && live.status().state === 'live')
     expect(live.status().counters.standbyFailovers).toBe(1)
     expect(live.status().counters.failovers).toBe(1)
     expect(snapshotPosts(b).length).toBe(2) // the standby's, then the fallback snapshot

@@ -1,11 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { JsonSqlValue } from '@patina/api'
 import { createClient } from '../src/client.js'
-import type { LiveEvent, LiveSubscription, PatinaClient, WatchOptions } from '../src/types.js'
+import type { LiveEvent, LiveSubscription, PatinaClient } from '../src/types.js'
 import { FakeCluster, waitFor } from './fake-worker.js'
-
-const SQL = 'SELECT id, host, backend FROM routes'
-const row = (id: string, v: string): JsonSqlValue[] => [id, `${id}.example`, v]
+import { collect, LIVE_SQL as SQL, row, viewOf, WATCH } from './live-fixtures.js'
 
 let cluster: FakeCluster
 let client: PatinaClient | undefined
@@ -15,18 +13,6 @@ afterEach(async () => {
   await cluster?.close()
 })
 
-/** Collects every event of a live subscription in the background. */
-function collect(live: LiveSubscription): LiveEvent[] {
-  const out: LiveEvent[] = []
-  void (async () => {
-    try {
-      for await (const ev of live) out.push(ev)
-    } catch {
-      // failure is asserted through `ready`/status in the tests
-    }
-  })()
-  return out
-}
 /** Row changes as compact tuples: [type, id, backend, source]. */
 const changes = (evs: LiveEvent[]): Array<[string, JsonSqlValue, JsonSqlValue, string]> =>
   evs.flatMap((e) =>
@@ -42,8 +28,6 @@ const changes = (evs: LiveEvent[]): Array<[string, JsonSqlValue, JsonSqlValue, s
       : [],
   )
 const seqs = (evs: LiveEvent[]): number[] => evs.flatMap((e) => ('seq' in e ? [e.seq] : []))
-const viewOf = (live: LiveSubscription): Record<string, JsonSqlValue> =>
-  Object.fromEntries([...live.rows.values()].map((c) => [String(c[0]), c[2] ?? null]))
 const truthOf = (): Record<string, JsonSqlValue> =>
   Object.fromEntries([...cluster.truth.values()].map((c) => [String(c[0]), c[2] ?? null]))
 
@@ -51,7 +35,6 @@ const FAST: Partial<Parameters<typeof createClient>[0]> = {
   probeIntervalMs: 100,
   probeTimeoutMs: 400,
 }
-const WATCH: WatchOptions = { keyColumns: ['id'], backoff: { baseMs: 20, maxMs: 200 } }
 
 describe('live subscription on one worker', () => {
   it('materializes the snapshot and live changes, with contiguous seq and staleness', async () => {
@@ -71,7 +54,7 @@ describe('live subscription on one worker', () => {
     cluster.write('c', row('c', 'v1'))
     cluster.write('a', row('a', 'v2'))
     cluster.write('b', null)
-    await waitFor(() => seen.length === 5, 'five changes')
+    await waitFor('five changes', () => seen.length === 5)
     expect(changes(evs)).toEqual([
       ['insert', 'a', 'v1', 'snapshot'],
       ['insert', 'b', 'v1', 'snapshot'],
@@ -101,17 +84,17 @@ describe('live subscription on one worker', () => {
     const evs = collect(live)
     await live.ready
     cluster.write('b', row('b', 'v1'))
-    await waitFor(() => live.rows.size === 2, 'b')
+    await waitFor('b', () => live.rows.size === 2)
     a.dropStreams()
     // written while the client is disconnected: replayed from the change log
     cluster.write('c', row('c', 'v1'))
     cluster.write('a', row('a', 'v2'))
     await waitFor(
-      () => live.status().counters.resumes >= 1 && live.rows.size === 3 && live.get(1)?.[2] === 'v2',
       'resume',
+      () => live.status().counters.resumes >= 1 && live.rows.size === 3 && live.get(1)?.[2] === 'v2',
     )
     cluster.write('d', row('d', 'v1'))
-    await waitFor(() => live.rows.size === 4, 'd')
+    await waitFor('d', () => live.rows.size === 4)
     const gets = a.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/v1/subscriptions/'))
     expect(gets[0]?.query).toEqual({ from: '1' })
     expect(a.requests.filter((r) => r.method === 'POST' && r.path === '/v1/subscriptions')).toHaveLength(1)
@@ -136,9 +119,9 @@ describe('live subscription on one worker', () => {
     // the server skips change id 1: the client must notice, not carry on
     a.gapNext = 1
     cluster.write('b', row('b', 'v1'))
-    await waitFor(() => live.status().counters.missedChanges === 1 && live.rows.size === 2, 'reconciled')
+    await waitFor('reconciled', () => live.status().counters.missedChanges === 1 && live.rows.size === 2)
     cluster.write('c', row('c', 'v1'))
-    await waitFor(() => live.status().counters.missedChanges === 1 && live.rows.size === 3, 'reconciled')
+    await waitFor('reconciled', () => live.status().counters.missedChanges === 1 && live.rows.size === 3)
     expect(a.requests.filter((r) => r.method === 'POST' && r.path === '/v1/subscriptions')).toHaveLength(2)
     expect(changes(evs)).toEqual([
       ['insert', 'a', 'v1', 'snapshot'],
@@ -162,21 +145,21 @@ describe('live subscription on one worker', () => {
     live.on('error', (e) => errors.push(e.code))
     await live.ready
     cluster.write('a', row('a', 'v1'))
-    await waitFor(() => live.rows.size === 1, 'a')
+    await waitFor('a', () => live.rows.size === 1)
     a.injectRaw('{"change":["insert",\n')
-    await waitFor(() => errors.includes('PATINA_ERR_NDJSON'), 'ndjson error')
+    await waitFor('ndjson error', () => errors.includes('PATINA_ERR_NDJSON'))
     cluster.write('b', row('b', 'v1'))
-    await waitFor(() => live.rows.size === 2 && live.status().state === 'live', 'b')
+    await waitFor('b', () => live.rows.size === 2 && live.status().state === 'live')
     a.injectRaw('{"error":"subscription already deleted older changes, min change id: 9"}\n')
     await waitFor(
+      'resubscribed',
       () =>
         errors.includes('PATINA_ERR_HTTP') &&
         live.status().state === 'live' &&
         live.status().counters.resubscribes === 1,
-      'resubscribed',
     )
     cluster.write('c', row('c', 'v1'))
-    await waitFor(() => live.rows.size === 3, 'c')
+    await waitFor('c', () => live.rows.size === 3)
     expect(changes(evs)).toEqual([
       ['insert', 'a', 'v1', 'change'],
       ['insert', 'b', 'v1', 'change'],
@@ -193,10 +176,10 @@ describe('live subscription on one worker', () => {
     const evs = collect(live)
     await live.ready
     cluster.write('b', row('b', 'v1'))
-    await waitFor(() => live.rows.size === 2, 'b')
+    await waitFor('b', () => live.rows.size === 2)
     a.forgetSubscriptions()
     cluster.write('a', row('a', 'v2'))
-    await waitFor(() => live.get(1)?.[2] === 'v2', 'reconciled')
+    await waitFor('reconciled', () => live.get(1)?.[2] === 'v2')
     expect(changes(evs)).toEqual([
       ['insert', 'a', 'v1', 'snapshot'],
       ['insert', 'b', 'v1', 'change'],
@@ -246,16 +229,16 @@ describe('live subscription across workers', () => {
     await live.ready
     expect(live.status().worker).toBe(a.url)
     cluster.write('d', row('d', 'v1'))
-    await waitFor(() => live.rows.size === 4, 'd')
+    await waitFor('d', () => live.rows.size === 4)
 
     // kill a; writes continue on b only
     await a.stop()
     cluster.write('b', row('b', 'v2'), [b])
     cluster.write('c', null, [b])
     cluster.write('e', row('e', 'v1'), [b])
-    await waitFor(() => live.status().worker === b.url && live.status().state === 'live', 'failover to b')
+    await waitFor('failover to b', () => live.status().worker === b.url && live.status().state === 'live')
     cluster.write('f', row('f', 'v1'), [b])
-    await waitFor(() => live.rows.size === 5 && live.findByKey(['f']).length === 1, 'f via b')
+    await waitFor('f via b', () => live.rows.size === 5 && live.findByKey(['f']).length === 1)
     expect(viewOf(live)).toEqual(truthOf())
     expect(changes(evs)).toEqual([
       ['insert', 'a', 'v1', 'snapshot'],
@@ -276,10 +259,10 @@ describe('live subscription across workers', () => {
     // a comes back (caught up by sync): the subscription moves back to it, with nothing to emit
     await a.start()
     cluster.catchUp(a)
-    await waitFor(() => live.status().worker === a.url && live.status().state === 'live', 'back to a')
+    await waitFor('back to a', () => live.status().worker === a.url && live.status().state === 'live')
     expect(live.status().counters.switches).toBe(1)
     cluster.write('g', row('g', 'v1'))
-    await waitFor(() => live.rows.size === 6, 'g via a')
+    await waitFor('g via a', () => live.rows.size === 6)
     expect(changes(evs).slice(8)).toEqual([['insert', 'g', 'v1', 'change']])
     expect(seqs(evs)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
     expect(evs.filter((e) => e.type === 'synced').map((e) => 'reason' in e && e.reason)).toEqual([
@@ -304,8 +287,8 @@ describe('live subscription across workers', () => {
     a.stalled = true
     cluster.write('b', row('b', 'v1'))
     await waitFor(
-      () => live.status().worker === b.url && live.rows.size === 2,
       'failover from the stalled worker',
+      () => live.status().worker === b.url && live.rows.size === 2,
     )
     expect(changes(evs)).toEqual([
       ['insert', 'a', 'v1', 'snapshot'],
@@ -327,8 +310,8 @@ describe('live subscription across workers', () => {
     await a.stop()
     await b.stop()
     await waitFor(
-      () => live.status().state === 'reconnecting' && client!.workers().every((w) => w.state === 'down'),
       'all down',
+      () => live.status().state === 'reconnecting' && client!.workers().every((w) => w.state === 'down'),
     )
     t += 60_000
     expect(live.findByKey(['a'])[0]?.cells).toEqual(row('a', 'v1'))
@@ -337,7 +320,7 @@ describe('live subscription across workers', () => {
     cluster.write('b', row('b', 'v1'), [])
     await b.start()
     cluster.catchUp(b)
-    await waitFor(() => live.status().state === 'live' && live.rows.size === 2, 'recovered on b')
+    await waitFor('recovered on b', () => live.status().state === 'live' && live.rows.size === 2)
     expect(live.status().worker).toBe(b.url)
     expect(changes(evs)).toEqual([
       ['insert', 'a', 'v1', 'snapshot'],
@@ -362,8 +345,8 @@ describe('live subscription across workers', () => {
     await a.stop()
     cluster.write('b', row('b', 'v1'), [b])
     await waitFor(
-      () => live.status().worker === b.url && live.rows.size === 2,
       'failover to the discovered worker',
+      () => live.status().worker === b.url && live.rows.size === 2,
     )
   })
 

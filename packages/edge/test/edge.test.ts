@@ -2,13 +2,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { JsonSqlValue } from '@patina/api'
 import { createEdge, runEdge, type Edge } from '../src/edge.js'
 import type { EdgeConfigInput } from '../src/config.js'
 import type { LiveChange } from '@patina/client'
 import { FakeCluster, waitFor, type FakeWorker } from '../../client/test/fake-worker.js'
-
-const row = (id: string, v: string): JsonSqlValue[] => [id, `${id}.example`, v]
+import { row } from '../../client/test/live-fixtures.js'
 
 let cluster: FakeCluster
 let dir: string
@@ -66,7 +64,7 @@ describe('patina edge', () => {
     cluster.write('a', row('a', 'b1'))
     cluster.write('b', row('b', 'b2'))
     const { edge, base } = await started(config([a]))
-    await waitFor(() => edge.health().status === 'ok', 'synced')
+    await waitFor('synced', () => edge.health().status === 'ok')
 
     const hit = await get(base, '/v1/lookup/routes?key=a')
     expect(hit.status).toBe(200)
@@ -91,9 +89,9 @@ describe('patina edge', () => {
 
     // in-process lookup and live updates
     cluster.write('c', row('c', 'b3'))
-    await waitFor(() => edge.lookup('routes', ['c']).rows.length === 1, 'c')
+    await waitFor('c', () => edge.lookup('routes', ['c']).rows.length === 1)
     cluster.write('a', null)
-    await waitFor(() => edge.lookup('routes', ['a']).rows.length === 0, 'a deleted')
+    await waitFor('a deleted', () => edge.lookup('routes', ['a']).rows.length === 0)
 
     const view = await get(base, '/v1/views/routes')
     expect(view.body).toMatchObject({
@@ -134,7 +132,7 @@ describe('patina edge', () => {
     expect(l.status).toBe(503)
     expect(l.body.error).toContain('never synced')
     a.stalled = false
-    await waitFor(() => edge.health().status === 'ok', 'synced after the stall')
+    await waitFor('synced after the stall', () => edge.health().status === 'ok')
     expect((await get(base, '/v1/lookup/routes?key=a')).status).toBe(200)
   })
 
@@ -144,10 +142,10 @@ describe('patina edge', () => {
     const b = await cluster.addWorker('b', 700)
     cluster.write('a', row('a', 'b1'))
     const { edge, base } = await started(config([a, b], { stale_after_ms: 60_000 }))
-    await waitFor(() => edge.health().status === 'ok', 'synced')
+    await waitFor('synced', () => edge.health().status === 'ok')
     await a.stop()
     await b.stop()
-    await waitFor(() => edge.health().queries['routes']?.connected === false, 'disconnected')
+    await waitFor('disconnected', () => edge.health().queries['routes']?.connected === false)
     const h = await get(base, '/v1/health')
     expect(h.status).toBe(200)
     expect(h.body).toMatchObject({
@@ -163,7 +161,7 @@ describe('patina edge', () => {
     cluster.write('a', row('a', 'b9'), [])
     await b.start()
     cluster.catchUp(b)
-    await waitFor(() => edge.health().status === 'ok', 'recovered')
+    await waitFor('recovered', () => edge.health().status === 'ok')
     expect(edge.lookup('routes', ['a']).rows[0]?.['backend']).toBe('b9')
   })
 
@@ -174,12 +172,12 @@ describe('patina edge', () => {
     const stateFile = join(dir, 'edge-state.json')
     const cfg = config([a], { state_file: stateFile, persist_interval_ms: 50 })
     const first = await started(cfg)
-    await waitFor(() => first.edge.health().status === 'ok', 'synced')
+    await waitFor('synced', () => first.edge.health().status === 'ok')
     cluster.write('d', row('d', 'v1'))
     await waitFor(
+      'persisted',
       () =>
         existsSync(stateFile) && JSON.parse(readFileSync(stateFile, 'utf8')).queries.routes.rows.length === 4,
-      'persisted',
     )
     await first.edge.stop()
     edges.splice(edges.indexOf(first.edge), 1)
@@ -203,7 +201,7 @@ describe('patina edge', () => {
     ])
     await a.start()
     cluster.catchUp(a)
-    await waitFor(() => second.edge.health().status === 'ok', 'synced after warm start')
+    await waitFor('synced after warm start', () => second.edge.health().status === 'ok')
     expect(seen.map((c) => [c.type, c.cells[0], c.source])).toEqual([
       ['delete', 'c', 'reconcile'],
       ['update', 'b', 'reconcile'],
@@ -218,7 +216,7 @@ describe('patina edge', () => {
     const stateFile = join(dir, 'state.json')
     writeFileSync(stateFile, '{not json')
     const { edge } = await started(config([a], { state_file: stateFile }))
-    await waitFor(() => edge.health().status === 'ok', 'synced')
+    await waitFor('synced', () => edge.health().status === 'ok')
     expect(edge.lookup('routes', ['a']).rows).toHaveLength(1)
   })
 
@@ -240,9 +238,9 @@ key = ["id"]
     const ac = new AbortController()
     const { pino } = await import('pino')
     const edge = await runEdge(p, { signal: ac.signal, logger: pino({ level: 'silent' }) })
-    await waitFor(() => edge.health().status === 'ok', 'synced')
+    await waitFor('synced', () => edge.health().status === 'ok')
     expect(edge.lookup('routes', ['a']).rows).toHaveLength(1)
     ac.abort()
-    await waitFor(() => a.streamCount() === 0, 'subscription closed')
+    await waitFor('subscription closed', () => a.streamCount() === 0)
   })
 })

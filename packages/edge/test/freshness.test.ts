@@ -4,12 +4,11 @@
  * says fresh while its worker's last contact with the cluster is older than `stale_after_ms`.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import type { JsonSqlValue } from '@patina/api'
 import { createEdge, type Edge } from '../src/edge.js'
 import type { EdgeHealth } from '../src/health.js'
 import { FakeCluster, type FakeWorker } from '../../client/test/fake-worker.js'
+import { row } from '../../client/test/live-fixtures.js'
 
-const row = (id: string, v: string): JsonSqlValue[] => [id, `${id}.example`, v]
 const STALE_AFTER_MS = 1500
 
 let cluster: FakeCluster

@@ -6,35 +6,35 @@
 import type { Row } from './history.js'
 import type { ChaosWorker } from './procs.js'
 import { CHAOS_QUERY, EXACT_QUERIES } from './workload.js'
+import { sleep, waitFor } from '../../helpers/wait.js'
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+export { sleep }
 
+/** `waitFor` that answers false instead of throwing when `timeoutMs` passes; tries once a second. */
 export async function waitUntil(
   what: string,
   timeoutMs: number,
   fn: () => Promise<boolean>,
 ): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      if (await fn()) return true
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) return false
-    await sleep(1000)
-  }
+  return waitFor(what, fn, { timeoutMs, intervalMs: 1000 }).then(
+    () => true,
+    () => false,
+  )
 }
 
-export async function dump(w: ChaosWorker): Promise<Row[]> {
-  const res = await fetch(`${w.apiUrl}/v1/queries`, {
+/** The kv rows of `w`. */
+export const dump = (w: ChaosWorker): Promise<Row[]> => dumpKv(w.apiUrl, w.name, 15_000)
+
+/** The kv rows a worker at `apiUrl` holds (chaos workers, and the container chaos test's). */
+export async function dumpKv(apiUrl: string | undefined, name: string, timeoutMs: number): Promise<Row[]> {
+  const res = await fetch(`${apiUrl}/v1/queries`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(`${CHAOS_QUERY} ORDER BY k`),
-    signal: AbortSignal.timeout(15_000),
+    signal: AbortSignal.timeout(timeoutMs),
   })
   const text = await res.text()
-  if (res.status !== 200) throw new Error(`${w.name} query ${res.status}: ${text}`)
+  if (res.status !== 200) throw new Error(`${name} query ${res.status}: ${text}`)
   const rows: Row[] = []
   for (const line of text.split('\n')) {
     if (!line) continue

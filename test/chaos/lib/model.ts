@@ -1,6 +1,6 @@
 /**
  * The reference model of Patina's merge rules (DESIGN.md §2), written from the rules, not from
- * the engine's code (same idea as `packages/core/test/convergence.property.test.ts`): for each
+ * the engine's code (same idea as `packages/core/test/crdt/convergence.property.test.ts`): for each
  * row the largest causal length decides liveness; within it each cell takes the change with the
  * largest (col_version, value, site id); a cell nobody wrote at that causal length has its
  * default. Applied to every changeset a history produced, in any order.

@@ -10,6 +10,7 @@
 import type { PartitionNet } from './partition-net.js'
 import type { ChaosWorker } from './procs.js'
 import { between, pick, rng } from './workload.js'
+import { sleep } from '../../helpers/wait.js'
 
 export type FaultKind = 'kill' | 'restart-subset' | 'pause' | 'skew' | 'partition' | 'one-way' | 'isolate'
 
@@ -36,8 +37,6 @@ export interface NemesisOptions {
   /** The longest an isolated worker stays cut off waiting to be declared down, ms. */
   isolateMaxMs?: number
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** The state `observer` holds for the worker whose actor is `actor`, or null when it does not answer. */
 async function stateSeenBy(observer: ChaosWorker, actor: string): Promise<string | null> {

@@ -1,15 +1,14 @@
 /**
- * Real `patina agent` and `patina edge` child processes for the fault campaigns. Unlike
- * `test/helpers/process.ts`, a chaos worker gossips through the partition proxy
+ * Real `patina agent` and `patina edge` child processes for the fault campaigns, on the launcher
+ * of `test/helpers/process.ts` (`OwnChild`, `agentToml`). Unlike a `WorkerProcess`, a chaos worker gossips through the partition proxy
  * (`gossip.external_addr` is its proxy; it bootstraps from the other proxies) and runs with
  * the clock-skew preload.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { CLI, ROOT } from '../../helpers/process.js'
+import { agentToml, CLI, OwnChild } from '../../helpers/process.js'
 
 const SKEW = fileURLToPath(new URL('./skew.mjs', import.meta.url))
 
@@ -24,89 +23,28 @@ export interface ChaosWorkerSpec {
   extraToml?: string
 }
 
-/** Keeps the last `max` lines of a child's output for failure reports. */
-class Tail {
-  private lines: string[] = []
-  constructor(private readonly max = 200) {}
-  push(chunk: string): void {
-    this.lines.push(...chunk.split('\n').filter((l) => l.length > 0))
-    if (this.lines.length > this.max) this.lines.splice(0, this.lines.length - this.max)
-  }
-  text(): string {
-    return this.lines.join('\n')
-  }
-}
+/** Failure reports keep the last ~200 lines of a child's output. */
+const KEEP_CHARS = 40_000
 
-abstract class Child {
-  child: ChildProcess | undefined
-  readonly tail = new Tail()
-  exited: Promise<void> = Promise.resolve()
-  get pid(): number | undefined {
-    return this.child?.pid
-  }
-  get alive(): boolean {
-    const c = this.child
-    return c !== undefined && c.exitCode === null && c.signalCode === null
-  }
-  protected spawnChild(args: string[], env: NodeJS.ProcessEnv): void {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env })
-    this.child = child
-    child.stdout?.on('data', (d: Buffer) => this.tail.push(d.toString()))
-    child.stderr?.on('data', (d: Buffer) => this.tail.push(d.toString()))
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()))
-  }
-  /** Signal our own child (never anything else); waits for the exit on SIGKILL/SIGTERM. */
-  async signal(sig: NodeJS.Signals): Promise<void> {
-    const c = this.child
-    if (c === undefined || !this.alive) return
-    c.kill(sig)
-    if (sig === 'SIGKILL' || sig === 'SIGTERM') await this.exited
-  }
-  async stop(): Promise<void> {
-    if (!this.alive) return
-    this.child?.kill('SIGCONT')
-    this.child?.kill('SIGTERM')
-    const t = setTimeout(() => this.child?.kill('SIGKILL'), 15_000)
-    await this.exited
-    clearTimeout(t)
-  }
-}
-
-export class ChaosWorker extends Child {
+export class ChaosWorker extends OwnChild {
   readonly skewFile: string
   /** Called with the new pid right after every spawn (the partition net needs it early). */
   onSpawn: (pid: number | undefined) => void = () => undefined
   constructor(readonly spec: ChaosWorkerSpec) {
-    super()
+    super(spec.name, KEEP_CHARS)
     mkdirSync(spec.home, { recursive: true })
     this.skewFile = join(spec.home, 'skew')
     writeFileSync(this.skewFile, '0')
     writeFileSync(
       this.configPath,
-      [
-        '[db]',
-        `path = "${join(spec.home, 'state.db')}"`,
-        `schema_paths = ["${spec.schemaPath}"]`,
-        '[gossip]',
-        `addr = "127.0.0.1:${spec.gossipPort}"`,
-        `external_addr = "127.0.0.1:${spec.proxyPort}"`,
-        `bootstrap = ${JSON.stringify(spec.bootstrap)}`,
-        'sync_interval_min_ms = 200',
-        'sync_interval_max_ms = 2000',
-        'probe_interval_ms = 300',
-        'probe_timeout_ms = 600',
-        '[api]',
-        `addr = "127.0.0.1:${spec.apiPort}"`,
-        '[admin]',
-        `path = "${this.adminPath}"`,
-        '[log]',
-        'level = "warn"',
-        spec.extraToml ?? '',
-      ].join('\n'),
+      agentToml({
+        ...spec,
+        externalPort: spec.proxyPort,
+        syncMaxMs: 2000,
+        probeIntervalMs: 300,
+        probeTimeoutMs: 600,
+      }),
     )
-  }
-  get name(): string {
-    return this.spec.name
   }
   get configPath(): string {
     return join(this.spec.home, 'config.toml')
@@ -120,24 +58,11 @@ export class ChaosWorker extends Child {
 
   /** Spawn the agent and wait (bounded) until its API answers. */
   async start(timeoutMs = 120_000): Promise<void> {
-    this.spawnChild(['--import', SKEW, ...CLI, '-c', this.configPath, 'agent'], {
-      ...process.env,
-      PATINA_CHAOS_SKEW_FILE: this.skewFile,
+    this.spawnChild([process.execPath, '--import', SKEW, ...CLI, '-c', this.configPath, 'agent'], {
+      env: { ...process.env, PATINA_CHAOS_SKEW_FILE: this.skewFile },
     })
     this.onSpawn(this.pid)
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      if (!this.alive) throw new Error(`${this.name} exited during start:\n${this.tail.text()}`)
-      try {
-        const r = await fetch(`${this.apiUrl}/v1/cluster/members`, { signal: AbortSignal.timeout(5000) })
-        if (r.status === 200) return
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline)
-        throw new Error(`${this.name} did not answer within ${timeoutMs} ms:\n${this.tail.text()}`)
-      await new Promise((r) => setTimeout(r, 200))
-    }
+    await this.untilAnswering(`${this.apiUrl}/v1/cluster/members`, (s) => s === 200, timeoutMs, 200)
   }
 
   /** Jump this worker's wall clock to `offsetMs` from the real time (see skew.mjs). */
@@ -187,9 +112,9 @@ export interface ChaosEdgeSpec {
   key: string[]
 }
 
-export class ChaosEdge extends Child {
+export class ChaosEdge extends OwnChild {
   constructor(readonly spec: ChaosEdgeSpec) {
-    super()
+    super(spec.name, KEEP_CHARS)
     mkdirSync(spec.home, { recursive: true })
     writeFileSync(
       this.configPath,
@@ -207,9 +132,6 @@ export class ChaosEdge extends Child {
       ].join('\n'),
     )
   }
-  get name(): string {
-    return this.spec.name
-  }
   get configPath(): string {
     return join(this.spec.home, 'edge.toml')
   }
@@ -217,20 +139,8 @@ export class ChaosEdge extends Child {
     return `http://127.0.0.1:${this.spec.port}`
   }
   async start(timeoutMs = 120_000): Promise<void> {
-    this.spawnChild([...CLI, '-c', this.configPath, 'edge'], process.env)
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      if (!this.alive) throw new Error(`${this.name} exited during start:\n${this.tail.text()}`)
-      try {
-        const r = await fetch(`${this.url}/v1/health`, { signal: AbortSignal.timeout(5000) })
-        if (r.status === 200 || r.status === 503) return
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline)
-        throw new Error(`${this.name} did not answer within ${timeoutMs} ms:\n${this.tail.text()}`)
-      await new Promise((r) => setTimeout(r, 200))
-    }
+    this.spawnChild([process.execPath, ...CLI, '-c', this.configPath, 'edge'])
+    await this.untilAnswering(`${this.url}/v1/health`, (s) => s === 200 || s === 503, timeoutMs, 200)
   }
   /** The edge's in-memory view: rows as objects. */
   async view(): Promise<{ rows: Record<string, unknown>[]; synced: boolean; stale: boolean }> {

@@ -87,17 +87,76 @@ export async function exec(api: TestApi, statements: unknown[]): Promise<Record<
   return res.json()
 }
 
-/** A live NDJSON response read through `inject({ payloadAsStream: true })`. */
-export interface LiveStream {
+/** A live NDJSON response: its events as they arrive, over `inject` or a real connection. */
+export interface LiveStream<H = Record<string, unknown>> {
   status: number
-  headers: Record<string, unknown>
+  headers: H
   events: Record<string, unknown>[]
+  /** The NDJSON lines as received (numbers as the server wrote them). */
+  raw: string[]
   /** Resolves once at least `n` events arrived (rejects if the stream ends first). */
   waitFor(n: number): Promise<Record<string, unknown>[]>
   ended: Promise<void>
+  /** The client goes away: the request is destroyed without a goodbye. */
   abort(): void
 }
 
+/** Reads NDJSON events from `source` as they arrive. */
+export function liveStream<H>(
+  source: NodeJS.ReadableStream,
+  status: number,
+  headers: H,
+  abort: () => void,
+): LiveStream<H> {
+  const events: Record<string, unknown>[] = []
+  const raw: string[] = []
+  let buf = ''
+  let done = false
+  const waiters: (() => void)[] = []
+  const wake = (): void => {
+    for (const w of waiters.splice(0)) w()
+  }
+  const ended = new Promise<void>((resolve) => {
+    source.on('data', (chunk: Buffer) => {
+      buf += chunk.toString('utf8')
+      let nl
+      while ((nl = buf.indexOf('\n')) !== -1) {
+        raw.push(buf.slice(0, nl))
+        events.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>)
+        buf = buf.slice(nl + 1)
+      }
+      wake()
+    })
+    const end = (): void => {
+      done = true
+      wake()
+      resolve()
+    }
+    source.on('end', end)
+    source.on('close', end)
+    source.on('error', end)
+  })
+  return {
+    status,
+    headers,
+    events,
+    raw,
+    ended,
+    abort,
+    async waitFor(n) {
+      while (events.length < n) {
+        if (done)
+          throw new Error(
+            `stream ended after ${events.length} events, wanted ${n}: ${JSON.stringify(events)}`,
+          )
+        await new Promise<void>((r) => waiters.push(r))
+      }
+      return events
+    },
+  }
+}
+
+/** A live NDJSON response read through `inject({ payloadAsStream: true })`. */
 export async function openStream(
   api: TestApi,
   req: { method: 'GET' | 'POST'; url: string; payload?: unknown; headers?: Record<string, string> },
@@ -111,48 +170,5 @@ export async function openStream(
     payloadAsStream: true,
     signal: ac.signal,
   })
-  const events: Record<string, unknown>[] = []
-  let buf = ''
-  let done = false
-  const waiters: (() => void)[] = []
-  const wake = (): void => {
-    for (const w of waiters.splice(0)) w()
-  }
-  const stream = res.stream()
-  const ended = new Promise<void>((resolve) => {
-    stream.on('data', (chunk: Buffer) => {
-      buf += chunk.toString('utf8')
-      let nl
-      while ((nl = buf.indexOf('\n')) !== -1) {
-        events.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>)
-        buf = buf.slice(nl + 1)
-      }
-      wake()
-    })
-    const end = (): void => {
-      done = true
-      wake()
-      resolve()
-    }
-    stream.on('end', end)
-    stream.on('close', end)
-    stream.on('error', end)
-  })
-  return {
-    status: res.statusCode,
-    headers: res.headers,
-    events,
-    ended,
-    abort: () => ac.abort(),
-    async waitFor(n) {
-      while (events.length < n) {
-        if (done)
-          throw new Error(
-            `stream ended after ${events.length} events, wanted ${n}: ${JSON.stringify(events)}`,
-          )
-        await new Promise<void>((r) => waiters.push(r))
-      }
-      return events
-    },
-  }
+  return liveStream(res.stream(), res.statusCode, res.headers as Record<string, unknown>, () => ac.abort())
 }

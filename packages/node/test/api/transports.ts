@@ -13,7 +13,7 @@ import {
   type ApiServerLimits,
 } from '../../src/api/server.js'
 import type { SubscriptionHubOptions } from '../../src/subs/index.js'
-import { makeApi, type TestApi } from './helpers.js'
+import { liveStream, makeApi, type LiveStream as Stream, type TestApi } from './helpers.js'
 
 export const PROTOCOLS = ['http1', 'h2c'] as const
 export type Proto = (typeof PROTOCOLS)[number]
@@ -25,18 +25,8 @@ export interface Answer {
   json(): Record<string, unknown> & { error?: string }
 }
 
-export interface LiveStream {
-  status: number
-  headers: Record<string, string | string[] | undefined>
-  events: Record<string, unknown>[]
-  /** The NDJSON lines as received (numbers as the server wrote them). */
-  raw: string[]
-  /** Resolves once at least `n` events arrived (rejects if the stream ends first). */
-  waitFor(n: number): Promise<Record<string, unknown>[]>
-  ended: Promise<void>
-  /** The client goes away: the request is destroyed without a goodbye. */
-  abort(): void
-}
+/** A live stream over a real connection: headers as Node gives them. */
+export type LiveStream = Stream<Answer['headers']>
 
 export interface Conn {
   readonly proto: Proto
@@ -53,60 +43,6 @@ const answer = (status: number, headers: Answer['headers'], body: string): Answe
   body,
   json: () => JSON.parse(body) as Record<string, unknown>,
 })
-
-function liveStream(
-  source: NodeJS.ReadableStream,
-  status: number,
-  headers: LiveStream['headers'],
-  abort: () => void,
-): LiveStream {
-  const events: Record<string, unknown>[] = []
-  const raw: string[] = []
-  let buf = ''
-  let done = false
-  const waiters: (() => void)[] = []
-  const wake = (): void => {
-    for (const w of waiters.splice(0)) w()
-  }
-  const ended = new Promise<void>((resolve) => {
-    source.on('data', (chunk: Buffer) => {
-      buf += chunk.toString('utf8')
-      let nl
-      while ((nl = buf.indexOf('\n')) !== -1) {
-        raw.push(buf.slice(0, nl))
-        events.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>)
-        buf = buf.slice(nl + 1)
-      }
-      wake()
-    })
-    const end = (): void => {
-      done = true
-      wake()
-      resolve()
-    }
-    source.on('end', end)
-    source.on('close', end)
-    source.on('error', end)
-  })
-  return {
-    status,
-    headers,
-    events,
-    raw,
-    ended,
-    abort,
-    async waitFor(n) {
-      while (events.length < n) {
-        if (done)
-          throw new Error(
-            `stream ended after ${events.length} events, wanted ${n}: ${JSON.stringify(events)}`,
-          )
-        await new Promise<void>((r) => waiters.push(r))
-      }
-      return events
-    },
-  }
-}
 
 function http1Conn(base: string): Conn {
   const agent = new http.Agent({ keepAlive: true })

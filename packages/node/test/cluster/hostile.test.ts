@@ -13,7 +13,7 @@ import { MessageKind, PROTOCOL_VERSION, encodeEnvelope } from '../../src/wire/en
 import { changesTopic } from '../../src/broadcast/broadcaster.js'
 import { membershipTopic } from '../../src/membership/membership.js'
 import { SYNC_PROTOCOL } from '../../src/sync/session.js'
-import { converged, dump, makeNode, metricValue, waitFor, write, type TestNode } from './helpers.js'
+import { converged, dump, makeNode, metricValue, waitFor, write, type TestNode } from '../helpers.js'
 
 const nodes: TestNode[] = []
 const transports: Transport[] = []
@@ -38,8 +38,8 @@ describe('hostile gossip', () => {
     await peer.transport.dial(hostPort(victim.transport))
     write(victim, 'INSERT INTO kv (k, v) VALUES (1, ?)', ['before'])
     await waitFor(
-      () => converged([victim, peer]) && dump(peer.engine).includes('before'),
       'initial convergence',
+      () => converged([victim, peer]) && dump(peer.engine).includes('before'),
     )
     const before = dump(victim.engine)
 
@@ -152,11 +152,11 @@ describe('hostile gossip', () => {
       const [name, labels] = c.metric
       const start = await metricValue(victim.registry, name, labels)
       // gossipsub may need a moment to put the attacker in the victim's mesh: publish until counted
-      await waitFor(async () => {
+      await waitFor(`victim to count "${c.name}"`, async () => {
         await attacker.publish(c.topic, c.data)
         await new Promise((r) => setTimeout(r, 50))
         return (await metricValue(victim.registry, name, labels)) > start
-      }, `victim to count "${c.name}"`)
+      })
     }
 
     // a sync request from another cluster and a garbage sync request are refused and counted
@@ -182,6 +182,6 @@ describe('hostile gossip', () => {
     expect(dump(victim.engine)).toBe(before)
     expect(dump(victim.engine)).not.toContain('evil')
     write(peer, 'INSERT INTO kv (k, v) VALUES (2, ?)', ['after'])
-    await waitFor(() => dump(victim.engine).includes('after'), 'a valid write after the attack')
+    await waitFor('a valid write after the attack', () => dump(victim.engine).includes('after'))
   }, 60_000)
 })

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createLibp2pTransport } from '../../src/transport/libp2p.js'
-import { converged, dump, makeNode, metricValue, waitFor, write, type TestNode } from './helpers.js'
+import { converged, dump, makeNode, metricValue, waitFor, write, type TestNode } from '../helpers.js'
 
 const nodes: TestNode[] = []
 const dirs: string[] = []
@@ -61,9 +61,8 @@ describe('cluster over libp2p on 127.0.0.1', () => {
     const rest = []
     for (let i = 1; i < 5; i++) rest.push(await startNode(`n${i}`, [seed], { dir }))
     const all = [first, ...rest]
-    await waitFor(
-      () => all.every((n) => n.cluster.members().filter((m) => m.state === 'alive').length === 5),
-      'membership',
+    await waitFor('membership', () =>
+      all.every((n) => n.cluster.members().filter((m) => m.state === 'alive').length === 5),
     )
 
     for (let round = 0; round < 10; round++) {
@@ -71,32 +70,31 @@ describe('cluster over libp2p on 127.0.0.1', () => {
         write(n, 'INSERT INTO kv (k, v) VALUES (?, ?)', [i * 1000 + round, `${n.name}:${round}`])
     }
     write(first, 'UPDATE kv SET n = n + 1 WHERE k < 5')
-    await waitFor(() => count(first) === 50 && converged(all), 'convergence of 50 writes')
+    await waitFor('convergence of 50 writes', () => count(first) === 50 && converged(all))
 
     // partition n4 away: connections blocked in the transport, both ways
     const lonely = all[4] as TestNode
     const majority = all.slice(0, 4)
     blockBetween(lonely, majority, true)
-    await waitFor(
-      () => majority.every((n) => n.transport.connectedPeers().every((p) => p !== lonely.transport.peerId)),
-      'partition',
+    await waitFor('partition', () =>
+      majority.every((n) => n.transport.connectedPeers().every((p) => p !== lonely.transport.peerId)),
     )
     for (let i = 0; i < 20; i++)
       write(majority[i % 4] as TestNode, 'INSERT INTO kv (k, v) VALUES (?, ?)', [10_000 + i, 'majority'])
     for (let i = 0; i < 5; i++) write(lonely, 'INSERT INTO kv (k, v) VALUES (?, ?)', [20_000 + i, 'lonely'])
-    await waitFor(() => majority.every((n) => count(n) === 70) && converged(majority), 'majority converged')
+    await waitFor('majority converged', () => majority.every((n) => count(n) === 70) && converged(majority))
     expect(count(lonely)).toBe(55)
 
     blockBetween(lonely, majority, false)
     await waitFor(
-      () => all.every((n) => count(n) === 75) && converged(all),
       'convergence after healing',
+      () => all.every((n) => count(n) === 75) && converged(all),
       60_000,
     )
     expect(dump(lonely.engine)).toBe(dump(first.engine))
     // identity and known members were persisted next to the data
     expect(existsSync(join(dir, 'n1.key'))).toBe(true)
-    await waitFor(() => existsSync(join(dir, 'n1.members.json')), 'members file')
+    await waitFor('members file', () => existsSync(join(dir, 'n1.members.json')))
   }, 120_000)
 
   it('a node started late catches up on 50,000 changes through sync alone', async () => {
@@ -112,8 +110,8 @@ describe('cluster over libp2p on 127.0.0.1', () => {
     }
     expect(count(a)).toBe(rows)
     const late = await startNode('late', [hostPort(a)])
-    await waitFor(() => count(late) === rows, 'late node catch-up', 100_000)
-    await waitFor(() => converged([a, late]), 'identical state')
+    await waitFor('late node catch-up', () => count(late) === rows, 100_000)
+    await waitFor('identical state', () => converged([a, late]))
     expect(await metricValue(late.registry, 'patina_changesets_received_total', { source: 'gossip' })).toBe(0)
     expect(
       await metricValue(late.registry, 'patina_changesets_received_total', { source: 'sync' }),

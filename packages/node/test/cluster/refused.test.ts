@@ -6,7 +6,7 @@ import { createCluster } from '../../src/runtime/cluster.js'
 import { PRESETS } from '../../src/config/presets.js'
 import { createMemoryNetwork } from '../../src/transport/memory.js'
 import { createVirtualClock } from '../../src/runtime/clock.js'
-import { metricValue } from './helpers.js'
+import { metricValue } from '../helpers.js'
 
 /**
  * Issue 12, item 4 at the cluster level: a version one node cannot apply (here: it names a table

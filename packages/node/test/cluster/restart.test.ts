@@ -7,7 +7,7 @@ import { createMemoryNetwork } from '../../src/transport/memory.js'
 import { createVirtualClock } from '../../src/runtime/clock.js'
 import { createCluster } from '../../src/runtime/cluster.js'
 import { PRESETS } from '../../src/config/presets.js'
-import { converged, makeNode, silentLogger, write, type TestNode } from './helpers.js'
+import { converged, makeNode, silentLogger, write, type TestNode } from '../helpers.js'
 
 const dirs: string[] = []
 const nodes: TestNode[] = []

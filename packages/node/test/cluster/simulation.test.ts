@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMemoryNetwork } from '../../src/transport/memory.js'
 import { createVirtualClock, randomInt, seededRandom } from '../../src/runtime/clock.js'
-import { converged, dump, makeNode, write, type TestNode } from './helpers.js'
+import { converged, dump, makeNode, write, type TestNode } from '../helpers.js'
 
 const live: TestNode[] = []
 afterEach(async () => {

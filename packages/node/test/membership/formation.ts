@@ -11,7 +11,7 @@ import {
   shuffled,
   type VirtualClock,
 } from '../../src/runtime/clock.js'
-import { dump, makeNode, rowCount, write, type TestNode } from '../cluster/helpers.js'
+import { dump, makeNode, rowCount, write, type TestNode } from '../helpers.js'
 
 export type Topology = 'star' | 'chain' | 'reverse-chain' | 'one-other'
 export type StartOrder = 'seed-first' | 'seed-last' | 'all-at-once' | 'random'

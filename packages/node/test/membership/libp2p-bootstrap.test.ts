@@ -6,7 +6,7 @@
 import { createServer } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createLibp2pTransport } from '../../src/transport/libp2p.js'
-import { converged, makeNode, waitFor, write, type TestNode } from '../cluster/helpers.js'
+import { converged, makeNode, waitFor, write, type TestNode } from '../helpers.js'
 
 const nodes: TestNode[] = []
 afterEach(async () => {
@@ -42,12 +42,12 @@ describe('bootstrap over libp2p', () => {
     await b.cluster.start()
     write(b, 'INSERT INTO kv (k, v) VALUES (1, ?)', ['b'])
     await c.cluster.start()
-    await waitFor(() => alive(b) === 2 && alive(c) === 2, 'b and c join each other')
+    await waitFor('b and c join each other', () => alive(b) === 2 && alive(c) === 2)
     // b has a member now; it must keep trying a all the same
     await new Promise((r) => setTimeout(r, 500))
     await a.cluster.start()
     write(a, 'INSERT INTO kv (k, v) VALUES (2, ?)', ['a'])
-    await waitFor(() => [a, b, c].every((n) => alive(n) === 3) && converged([a, b, c]), 'one cluster', 30_000)
+    await waitFor('one cluster', () => [a, b, c].every((n) => alive(n) === 3) && converged([a, b, c]), 30_000)
     // c recognised its own entry
     const metrics = await c.registry.getSingleMetricAsString('patina_bootstrap_contacts_total')
     expect(metrics).toContain('result="self"')

@@ -12,7 +12,7 @@
 import { describe, expect, it } from 'vitest'
 import { createMemoryNetwork } from '../../src/transport/memory.js'
 import { createVirtualClock, randomInt, seededRandom } from '../../src/runtime/clock.js'
-import { makeNode, metricValue, type TestNode } from '../cluster/helpers.js'
+import { makeNode, metricValue, type TestNode } from '../helpers.js'
 import type { ClusterTuning } from '../../src/runtime/cluster.js'
 import { PRESETS } from '../../src/config/presets.js'
 

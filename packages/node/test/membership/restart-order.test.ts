@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createMemoryNetwork } from '../../src/transport/memory.js'
 import { createVirtualClock, randomInt, seededRandom, shuffled } from '../../src/runtime/clock.js'
-import { converged, makeNode, write, type TestNode } from '../cluster/helpers.js'
+import { converged, makeNode, write, type TestNode } from '../helpers.js'
 
 const dirs: string[] = []
 afterAll(() => {

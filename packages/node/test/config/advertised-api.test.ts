@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { advertisedApi } from '../src/config/options.js'
-import { loadConfig } from '../src/config/index.js'
+import { advertisedApi } from '../../src/config/options.js'
+import { loadConfig } from '../../src/config/index.js'
 
 const cfg = (overrides: Record<string, unknown>) =>
   loadConfig({

@@ -13,7 +13,7 @@ import {
   type FullChangeset,
   type StateEngine,
   type Statement,
-} from '../src/index.js'
+} from '../../src/index.js'
 import {
   DEFAULTS_FOR,
   exactRows,
@@ -21,8 +21,8 @@ import {
   LOOSE_COLUMN_TYPES,
   STRICT_COLUMN_TYPES,
   VALUES,
-} from './exact.js'
-import { TEST_SCHEMA } from './helpers.js'
+} from '../exact.js'
+import { TEST_SCHEMA } from '../helpers.js'
 
 /**
  * Property: random concurrent histories on 3–5 replicas, exchanged in random order, with

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { columnDefinitions } from '../src/schema/columns.js'
-import { parseSchema } from '../src/store/schema-store.js'
-import { engines } from './helpers.js'
+import { columnDefinitions } from '../../src/schema/columns.js'
+import { parseSchema } from '../../src/store/schema-store.js'
+import { engines } from '../helpers.js'
 
-const CONSUL = readFileSync(join(import.meta.dirname, '../../../test/fixtures/consul-schema.sql'), 'utf8')
+const CONSUL = readFileSync(join(import.meta.dirname, '../../../../test/fixtures/consul-schema.sql'), 'utf8')
 
 let env: ReturnType<typeof engines> | undefined
 afterEach(() => {

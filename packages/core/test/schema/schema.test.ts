@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { createStateEngine } from '../src/index.js'
-import { dump, engines } from './helpers.js'
+import { createStateEngine } from '../../src/index.js'
+import { dump, engines } from '../helpers.js'
 
 const refused = (schema: string, pattern: RegExp, code = 'PATINA_ERR_SCHEMA_INVALID') => {
   let err: unknown

@@ -2,7 +2,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { createStateEngine, type StateEngine } from '../src/index.js'
+import { createStateEngine, type StateEngine } from '../../src/index.js'
 
 /**
  * Databases written by the code of e8b6123 (`fixtures/e8b6123/`, made by `make-e8b6123.ts`):
@@ -10,7 +10,7 @@ import { createStateEngine, type StateEngine } from '../src/index.js'
  * numbers, an adopted table whose rows never got clocks. The current code opens them and they
  * keep replicating.
  */
-const FIXTURES = join(import.meta.dirname, 'fixtures', 'e8b6123')
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'e8b6123')
 const SCHEMA = `
 CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER NOT NULL DEFAULT 0, data BLOB);
 CREATE TABLE u (id INTEGER PRIMARY KEY, v);

@@ -10,8 +10,8 @@ import {
   type GroupOutcome,
   type StateEngine,
   type Statement,
-} from '../src/index.js'
-import { dump, engines, TEST_SCHEMA } from './helpers.js'
+} from '../../src/index.js'
+import { dump, engines, TEST_SCHEMA } from '../helpers.js'
 
 /**
  * Group commit (`StateEngine.transactions`): transactions run in one SQLite transaction, each

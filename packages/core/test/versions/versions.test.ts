@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { BookedVersions, RangeSet } from '../src/index.js'
+import { BookedVersions, RangeSet } from '../../src/index.js'
 
 describe('RangeSet', () => {
   it('merges adjacent and overlapping ranges', () => {

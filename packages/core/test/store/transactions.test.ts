@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { createStateEngine, SENTINEL, type StateEngine } from '../src/index.js'
-import { TEST_SCHEMA } from './helpers.js'
+import { createStateEngine, SENTINEL, type StateEngine } from '../../src/index.js'
+import { TEST_SCHEMA } from '../helpers.js'
 
 const open = () => createStateEngine({ path: ':memory:', schema: TEST_SCHEMA })
 const cells = (e: StateEngine, sql: string, params?: unknown[]) =>

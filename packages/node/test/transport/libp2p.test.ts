@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { waitFor } from '../../../../test/helpers/wait.js'
 import { createLibp2pTransport } from '../../src/transport/libp2p.js'
 import type { Transport, TopicMessage } from '../../src/transport/transport.js'
 
@@ -25,14 +26,6 @@ const hostPort = (t: Transport): string => {
   return `127.0.0.1:${port}`
 }
 
-async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
-
 describe('libp2p transport', () => {
   it('dials host:port without a peer id, publishes, streams and pings', async () => {
     const a = await node()
@@ -48,7 +41,7 @@ describe('libp2p transport', () => {
     const remote = await a.dial(hostPort(b))
     expect(remote).toBe(b.peerId)
     expect(a.connectedPeers()).toContain(b.peerId)
-    await waitFor(() => got.length > 0 || (void a.publish('t', new Uint8Array([1, 2, 3])), false), 'gossip')
+    await waitFor('gossip', () => got.length > 0 || (void a.publish('t', new Uint8Array([1, 2, 3])), false))
     expect(got[0]?.from).toBe(a.peerId)
     const s = await a.openStream(b.peerId, '/echo/1')
     const big = new Uint8Array(300_000).fill(7)
@@ -88,13 +81,13 @@ describe('libp2p transport', () => {
     const b = await node()
     await a.dial(hostPort(b))
     a.block(b.peerId)
-    await waitFor(() => !a.connectedPeers().includes(b.peerId), 'hang up')
+    await waitFor('hang up', () => !a.connectedPeers().includes(b.peerId))
     // the inbound side may finish its handshake before the gater closes it, but no connection survives
     await b.dial(hostPort(a)).catch(() => null)
     await expect(a.dial(hostPort(b))).rejects.toThrow()
     await waitFor(
-      () => !a.connectedPeers().includes(b.peerId) && !b.connectedPeers().includes(a.peerId),
       'closed',
+      () => !a.connectedPeers().includes(b.peerId) && !b.connectedPeers().includes(a.peerId),
     )
     await expect(a.ping(b.peerId, { timeoutMs: 2000 })).rejects.toThrow()
     a.unblock(b.peerId)

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { engines } from './helpers.js'
+import { engines } from '../helpers.js'
 
 const SCHEMA = 'CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);'
 

@@ -11,8 +11,8 @@ import {
   type FullChangeset,
   type StateEngine,
   type StateEngineOptions,
-} from '../src/index.js'
-import { exactRows } from './exact.js'
+} from '../../src/index.js'
+import { exactRows } from '../exact.js'
 
 /** One test (or a few) per item of issue 12: replicated data never diverges. */
 

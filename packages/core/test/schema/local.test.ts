@@ -1,9 +1,9 @@
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { isLocalTable, validateLocalTables } from '../src/schema/local.js'
-import { createStateEngine, type StateEngine } from '../src/index.js'
-import { engines } from './helpers.js'
+import { isLocalTable, validateLocalTables } from '../../src/schema/local.js'
+import { createStateEngine, type StateEngine } from '../../src/index.js'
+import { engines } from '../helpers.js'
 
 const SCHEMA =
   'CREATE TABLE consul_services (node TEXT NOT NULL, id TEXT NOT NULL, name TEXT, PRIMARY KEY (node, id)) WITHOUT ROWID;'

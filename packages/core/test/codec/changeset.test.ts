@@ -12,7 +12,7 @@ import {
   unpackPk,
   type Change,
   type Changeset,
-} from '../src/index.js'
+} from '../../src/index.js'
 
 const actorId = '0f8e2c1a-3b4d-4e5f-8a9b-0c1d2e3f4a5b'
 const sample: Changeset = {
@@ -175,7 +175,7 @@ describe('changeset codec', () => {
     ['bad table index', (w: unknown[]) => ((w[10] as unknown[])[0] = 5), /bad table index/],
     ['reversed seq range', (w: unknown[]) => ((w[5] = 4), (w[6] = 3)), /bad seq range/],
   ])('rejects %s with a clear message', async (_name, mutate, re) => {
-    const { changesetToWire } = await import('../src/index.js')
+    const { changesetToWire } = await import('../../src/index.js')
     const { Packr } = await import('msgpackr')
     const wire = changesetToWire(sample)
     mutate(wire)

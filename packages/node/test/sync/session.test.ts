@@ -7,7 +7,7 @@ import { createVirtualClock } from '../../src/runtime/clock.js'
 import { clusterMetrics } from '../../src/runtime/metrics.js'
 import { createApplyQueue } from '../../src/broadcast/apply-queue.js'
 import { SYNC_PROTOCOL, createSyncServer, syncWith, type SyncSessionOptions } from '../../src/sync/session.js'
-import { SCHEMA, dump } from './helpers.js'
+import { SCHEMA, dump } from '../helpers.js'
 
 const logger = pino({ level: 'silent' })
 const OPTS: SyncSessionOptions = {

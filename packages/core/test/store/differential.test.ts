@@ -9,8 +9,8 @@ import {
   type FullChangeset,
   type StateEngine,
   type Statement,
-} from '../src/index.js'
-import { exactRows, LITERALS, VALUES } from './exact.js'
+} from '../../src/index.js'
+import { exactRows, LITERALS, VALUES } from '../exact.js'
 
 /**
  * Differential test against SQLite itself. For each seed, a random sequence of write

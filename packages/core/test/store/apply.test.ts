@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { createStateEngine, packPk, SENTINEL, type CommitEvent, type FullChangeset } from '../src/index.js'
-import { dump, engines, TEST_SCHEMA } from './helpers.js'
+import { createStateEngine, packPk, SENTINEL, type CommitEvent, type FullChangeset } from '../../src/index.js'
+import { dump, engines, TEST_SCHEMA } from '../helpers.js'
 
 const open = (maxChunkBytes?: number) =>
   createStateEngine({ path: ':memory:', schema: TEST_SCHEMA, ...(maxChunkBytes ? { maxChunkBytes } : {}) })

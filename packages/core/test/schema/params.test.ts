@@ -1,7 +1,7 @@
 import type { PatinaError } from '@patina/api'
 import { afterEach, describe, expect, it } from 'vitest'
-import { bindPositional, sqlParameters } from '../src/schema/params.js'
-import { engines } from './helpers.js'
+import { bindPositional, sqlParameters } from '../../src/schema/params.js'
+import { engines } from '../helpers.js'
 
 describe('sqlParameters numbers parameters as SQLite does', () => {
   it.each([

@@ -1,11 +1,11 @@
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { createStateEngine, type StateEngine } from '@patina/core'
-import { createCluster, type Cluster, type ClusterOptions } from '../../src/runtime/cluster.js'
-import { PRESETS } from '../../src/config/presets.js'
-import type { Transport } from '../../src/transport/transport.js'
-import type { ClusterClock, RandomSource } from '../../src/runtime/clock.js'
-import type { Resolver } from '../../src/membership/resolve.js'
+import { createCluster, type Cluster, type ClusterOptions } from '../src/runtime/cluster.js'
+import { PRESETS } from '../src/config/presets.js'
+import type { Transport } from '../src/transport/transport.js'
+import type { ClusterClock, RandomSource } from '../src/runtime/clock.js'
+import type { Resolver } from '../src/membership/resolve.js'
 
 export const SCHEMA = 'CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT, n INTEGER NOT NULL DEFAULT 0);'
 
@@ -91,15 +91,4 @@ export async function metricValue(
   return total
 }
 
-/** Polls `cond` in real time until true or `ms` passed. */
-export async function waitFor(
-  cond: () => boolean | Promise<boolean>,
-  what: string,
-  ms = 20_000,
-): Promise<void> {
-  const until = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
+export { waitFor } from '../../../test/helpers/wait.js'
