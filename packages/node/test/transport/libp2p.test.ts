@@ -106,15 +106,15 @@ describe('libp2p transport', () => {
     await c.dial(hostPort(b))
     expect(c.connectedPeers()).not.toContain(a.peerId)
     await waitFor(
-      () => got.length > 0 || (void a.publish('t', new Uint8Array([4, 2])), false),
       'forwarded gossip',
+      () => got.length > 0 || (void a.publish('t', new Uint8Array([4, 2])), false),
     )
     expect(got[0]?.from).toBe(a.peerId)
     expect([...(got[0]?.data ?? [])]).toEqual([4, 2])
     const before = got.length
     await a.publish('t', new Uint8Array([7]))
     await a.publish('t', new Uint8Array([7]))
-    await waitFor(() => got.filter((m) => m.data.length === 1 && m.data[0] === 7).length === 2, 'both copies')
+    await waitFor('both copies', () => got.filter((m) => m.data.length === 1 && m.data[0] === 7).length === 2)
     expect(got.slice(before).every((m) => m.from === a.peerId)).toBe(true)
   })
 })
