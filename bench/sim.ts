@@ -50,6 +50,7 @@ import {
 import { DEFAULT_LATENCY, geoLinks, randomMesh, REGIONS } from './lib/geo-links.js'
 import { linePlot, cdfPlot } from './lib/plot.js'
 import { percentile, progress, report, type Row } from './lib/report.js'
+import { mulberry32 } from '../test/helpers/random.js'
 
 const SIZES = (process.env['BENCH_SIM_SIZES'] ?? '100,1000,5000').split(',').map(Number)
 const DEGREE = Number(process.env['BENCH_SIM_DEGREE'] ?? 6)
@@ -64,17 +65,6 @@ const SCHEMA = 'CREATE TABLE sim (id INTEGER NOT NULL PRIMARY KEY, origin TEXT, 
 /** The Americas (iad, ord, dfw, sjc, gru) against the rest. */
 const AMERICAS = new Set(['iad', 'ord', 'dfw', 'sjc', 'gru'])
 const HOUR = 3_600_000
-
-function seeded(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * `transport` whose `connectedPeers()` also offers `sample` random other nodes, drawn again on
@@ -135,7 +125,7 @@ async function simulate(n: number): Promise<SizeResult> {
 }
 
 async function simulateIn(n: number, wall0: number): Promise<SizeResult> {
-  const random = seeded(SEED + n)
+  const random = mulberry32(SEED + n)
   const clock = createVirtualClock({ step: 'instant', quantumMs: 0.25 })
   /** The membership topic is carried only during the warm-up (see the header). */
   let membershipOn = true
@@ -178,7 +168,7 @@ async function simulateIn(n: number, wall0: number): Promise<SizeResult> {
   const arrivals = new Map<number, number[]>()
   // The writers are drawn up front: their member records seed every node's membership table
   // (see the header), which is all the broadcaster's publisher check consults.
-  const pick = seeded(SEED * 7 + n)
+  const pick = mulberry32(SEED * 7 + n)
   const sideAIdx = names.map((_, i) => i).filter((i) => AMERICAS.has(REGIONS[i % REGIONS.length]?.name ?? ''))
   const sideBIdx = names
     .map((_, i) => i)

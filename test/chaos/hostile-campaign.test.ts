@@ -18,6 +18,7 @@ import { connect, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Agent } from '@patina/node'
 import { startCluster, waitFor, type TestCluster } from '../helpers/cluster.js'
+import { mulberry32 } from '../helpers/random.js'
 
 const SEED = Number(process.env['PATINA_CAMPAIGN_SEED'] ?? 21)
 const REQUESTS = Number(process.env['PATINA_CAMPAIGN_REQUESTS'] ?? 400)
@@ -27,18 +28,7 @@ const READ = 'reader-token-21'
 const WRITE = 'writer-token-21'
 const RUNAWAY = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c'
 
-/** mulberry32: a small seeded generator, so that a failing run can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-const rand = rng(SEED)
+const rand = mulberry32(SEED)
 const int = (n: number): number => Math.floor(rand() * n)
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T
 

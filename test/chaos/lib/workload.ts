@@ -14,16 +14,7 @@ CREATE TABLE typed_strict (k TEXT NOT NULL PRIMARY KEY, a ANY, i INTEGER, r REAL
 export const CHAOS_QUERY = 'SELECT k, a, b, n FROM kv'
 
 /** A seeded random source in [0, 1) (mulberry32). */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export { mulberry32 as rng } from '../../helpers/random.js'
 export const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T
 export const between = (r: () => number, lo: number, hi: number): number =>
   lo + Math.floor(r() * (hi - lo + 1))

@@ -11,6 +11,7 @@ import {
   type Statement,
 } from '../../src/index.js'
 import { exactRows, LITERALS, VALUES } from '../exact.js'
+import { mulberry32 } from '../../../../test/helpers/random.js'
 
 /**
  * Differential test against SQLite itself. For each seed, a random sequence of write
@@ -87,18 +88,6 @@ const TABLES: readonly TableSpec[] = [
     ],
   },
 ]
-
-/** mulberry32: a seeded random source in [0, 1). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const EXPRS = [
   '{c} * 1.0',
@@ -230,7 +219,7 @@ const asEngine = (db: Database.Database): Pick<StateEngine, 'query'> => ({
 })
 
 export function runSeed(seed: number, transactions = 40, engines = 3): void {
-  const r = rng(seed)
+  const r = mulberry32(seed)
   const ref = new Database(':memory:')
   ref.exec(SCHEMA)
   const nodes = Array.from({ length: engines }, () => createStateEngine({ path: ':memory:', schema: SCHEMA }))

@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../../../../test/helpers/random.js'
 /** A small seeded random source (mulberry32): the same seed gives the same run. */
 export interface Rng {
   /** Uniform in [0, 1). */
@@ -11,14 +12,7 @@ export interface Rng {
 }
 
 export function createRng(seed: number): Rng {
-  let a = seed >>> 0
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const next = mulberry32(seed)
   const int = (min: number, max: number): number => min + Math.floor(next() * (max - min + 1))
   return {
     next,
