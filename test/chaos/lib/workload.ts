@@ -4,6 +4,7 @@
  * value a unique token (`w<op>.<stmt>`) so the checker can tell which write a cell came from.
  * Pure: the same seed gives the same operations.
  */
+import { mulberry32 } from '../../helpers/random.js'
 
 export const CHAOS_SCHEMA = `
 CREATE TABLE kv (k INTEGER NOT NULL PRIMARY KEY, a TEXT, b TEXT, n INTEGER NOT NULL DEFAULT 0);
@@ -14,7 +15,7 @@ CREATE TABLE typed_strict (k TEXT NOT NULL PRIMARY KEY, a ANY, i INTEGER, r REAL
 export const CHAOS_QUERY = 'SELECT k, a, b, n FROM kv'
 
 /** A seeded random source in [0, 1) (mulberry32). */
-export { mulberry32 as rng } from '../../helpers/random.js'
+export const rng = mulberry32
 export const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T
 export const between = (r: () => number, lo: number, hi: number): number =>
   lo + Math.floor(r() * (hi - lo + 1))
