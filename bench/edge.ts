@@ -244,6 +244,8 @@ async function edgeProcess(c: Cluster, http: ReturnType<typeof agent>): Promise<
   writeEdgeConfig(configPath, [
     `workers = ["${w1.apiUrl}", "${w2.apiUrl}"]`,
     `listen = "127.0.0.1:${port}"`,
+    // the hot standby is off by default (docs/edge.md); the bench measures it unless BENCH_EDGE_STANDBY=0
+    `standby = ${process.env['BENCH_EDGE_STANDBY'] === '0' ? 'false' : 'true'}`,
     `state_file = "${stateFile}"`,
     '[[queries]]',
     'name = "routes"',

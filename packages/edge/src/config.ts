@@ -77,9 +77,11 @@ export const edgeConfigSchema = z
      * Follow each query on the next worker in rank as well (a hot standby: one snapshot when it
      * is made, then its changes, held as differences from the view), so that a failover there
      * re-attaches with `from` and needs no snapshot. Costs that worker one subscriber, and the
-     * edge a few bytes per row.
+     * edge a few bytes per row. Off by default: adopting the standby can move the view back for
+     * a row still in flight to the standby's worker (a delete emitted for a row nobody deleted,
+     * then its insert again), which a snapshot taken at failover time makes rare (issue 18).
      */
-    standby: z.boolean().default(true),
+    standby: z.boolean().default(false),
     /** Time between health probes of every worker, in milliseconds. */
     probe_interval_ms: ms(2_000, 10),
     /** Health probe timeout in milliseconds. */
