@@ -93,11 +93,13 @@ describe('README: Drive nginx from Patina', () => {
     // mkdir, two backends (background), the template, the nginx config
     const firstBlock = commands.findIndex((c) => c.startsWith('bin/patina'))
     for (let i = 0; i < firstBlock; i++) step(i)
+    // both start in the background: wait for each (b answering says nothing about a)
+    const answers = async (port: number): Promise<string | null> =>
+      (await get(`http://127.0.0.1:${port}/`).catch(() => null))?.body ?? null
     await waitFor(
       'the backends',
-      async () => (await get(`http://127.0.0.1:${ports.b}/`).catch(() => null))?.body === 'backend-b\n',
+      async () => (await answers(ports.a)) === 'backend-a\n' && (await answers(ports.b)) === 'backend-b\n',
     )
-    expect((await get(`http://127.0.0.1:${ports.a}/`)).body).toBe('backend-a\n')
 
     const rest = commands.slice(firstBlock)
     const [insert, once, startNginx, curl1, template, update, curl2, quit] = rest
