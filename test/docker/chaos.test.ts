@@ -21,9 +21,10 @@ import {
   dockerSuite,
   prepareImageRun,
   removeLabelled,
+  sleep,
+  waitFor,
   workerContainer,
 } from './helpers.js'
-import { sleep, waitFor } from './helpers.js'
 import {
   checkHistory,
   minimalHistory,

@@ -12,11 +12,16 @@ import {
   TEST_LABEL,
   docker,
   dockerSuite,
+  execSql,
+  getJson,
+  ipOn,
+  parseRows,
   prepareImageRun,
+  queryRows,
   removeLabelled,
+  waitFor,
   workerContainer,
 } from './helpers.js'
-import { execSql, getJson, ipOn, parseRows, queryRows, waitFor } from './helpers.js'
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers'
 
 const RUN = `${process.pid}-${randomBytes(3).toString('hex')}`
